@@ -1,0 +1,5 @@
+"""`python -m newsletter` is the `newsletter` command."""
+
+from .cli import main
+
+main()

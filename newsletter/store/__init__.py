@@ -1,0 +1,127 @@
+"""The catalog store: item files (truth) + a derived cache (speed), behind one small class.
+
+`Store` owns all file-system I/O of the catalog. It does not decide anything about items
+(dedupe, status changes): it loads, saves and deletes them, atomically and under the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import CatalogError
+from ..models import Item
+from . import files
+from .cache import CachedEntry, CatalogCache
+from .lock import write_lock
+
+__all__ = ["Snapshot", "Store", "files", "write_lock"]
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """The catalog as loaded: items by id, where each lives, and files that could not be read."""
+
+    items: dict[str, Item]
+    paths: dict[str, str]
+    problems: list[str]
+    shadowed: dict[str, list[str]]  # id -> other files that hold the same id (e.g. a git merge)
+
+
+class Store:
+    """Load and save item files under `catalog_dir`, with the cache in `derived_dir`."""
+
+    def __init__(self, catalog_dir: Path, derived_dir: Path) -> None:
+        self.catalog_dir = catalog_dir
+        self.derived_dir = derived_dir
+        self._cache: CatalogCache | None = None
+
+    @property
+    def cache(self) -> CatalogCache:
+        if self._cache is None:
+            self._cache = CatalogCache(self.derived_dir / "catalog.sqlite")
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialize writers; cleans up temp files of writers that died."""
+        with write_lock(self.derived_dir):
+            files.remove_stale_temp_files(self.catalog_dir)
+            yield
+
+    def load(self) -> Snapshot:
+        """Read the catalog, re-parsing only files whose (mtime, size) changed since the last load."""
+        disk = {rel: (mtime, size) for rel, mtime, size in files.scan(self.catalog_dir)}
+        cached = {entry.path: entry for entry in self.cache.entries()}
+        upserts: list[CachedEntry] = []
+        for rel, (mtime, size) in disk.items():
+            old = cached.get(rel)
+            if old is not None and (old.mtime_ns, old.size) == (mtime, size):
+                continue
+            item, error = None, None
+            try:
+                item = files.read_item(self.catalog_dir / rel)
+            except CatalogError as exc:
+                error = str(exc)
+            entry = CachedEntry(rel, mtime, size, item, error)
+            upserts.append(entry)
+            cached[rel] = entry
+        removed = [rel for rel in cached if rel not in disk]
+        for rel in removed:
+            del cached[rel]
+        if upserts or removed:
+            self.cache.apply(upserts, removed)
+        return _snapshot(cached.values())
+
+    def save(self, item: Item, path: str | None = None) -> str:
+        """Write one item atomically (call under `locked()`); returns its relative path."""
+        rel = path or files.relative_path_for(item)
+        target = self.catalog_dir / rel
+        files.atomic_write(target, files.dump_item(item))
+        st = os.stat(target)
+        self.cache.apply([CachedEntry(rel, st.st_mtime_ns, st.st_size, item, None)], [])
+        return rel
+
+    def delete(self, path: str) -> None:
+        """Remove one item file (call under `locked()`)."""
+        target = self.catalog_dir / path
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+            files.fsync_dir(target.parent)
+        self.cache.apply([], [path])
+
+    def keyword_search(self, query: str, limit: int = 50) -> list[tuple[str, float]]:
+        """(path, score) from the full-text index; call after `load()` so it is current."""
+        return self.cache.keyword_search(query, limit)
+
+
+def _snapshot(entries: object) -> Snapshot:
+    items: dict[str, Item] = {}
+    paths: dict[str, str] = {}
+    problems: list[str] = []
+    shadowed: dict[str, list[str]] = {}
+    # Sorted so that which file wins a duplicated id never depends on scan order.
+    for entry in sorted(entries, key=lambda e: e.path):  # type: ignore[attr-defined]
+        if entry.item is None:
+            problems.append(entry.error or f"{entry.path}: unreadable")
+            continue
+        item = entry.item
+        current = items.get(item.id)
+        if current is None:
+            items[item.id], paths[item.id] = item, entry.path
+            continue
+        # Two files, one id (two curators added the same URL): the earlier addition wins.
+        if (item.added or "~") < (current.added or "~"):
+            shadowed.setdefault(item.id, []).append(paths[item.id])
+            items[item.id], paths[item.id] = item, entry.path
+        else:
+            shadowed.setdefault(item.id, []).append(entry.path)
+    return Snapshot(items, paths, problems, shadowed)
