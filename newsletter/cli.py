@@ -1,0 +1,313 @@
+"""The `newsletter` command: parse options, call one library method, print text or --json.
+
+Exit codes: 0 success, 1 some inputs failed (one line each on stderr), 2 usage error.
+Heavy imports (httpx, the model) happen inside commands, so `newsletter --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import NewsletterError
+
+KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
+STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
+
+
+class Context:
+    """What every command gets: the project folder it runs on (opened lazily)."""
+
+    def __init__(self, directory: str | None) -> None:
+        self.directory = directory
+        self._catalog: Any = None
+
+    @property
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            from .catalog import Catalog
+
+            self._catalog = Catalog.open(self.directory)
+        return self._catalog
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one error line (no traceback) and exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NewsletterError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted; everything reported as saved is saved", 130)
+
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    """Write one JSON document to stdout (and nothing else)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on a terminal; a no-op callback otherwise (pipes, --json, CI)."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=_stderr_console(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run on the project in DIR (default: the nearest folder with newsletter.toml).",
+)
+@click.version_option(__version__, prog_name="newsletter")
+@click.pass_context
+def main(ctx: click.Context, directory: str | None) -> None:
+    """Collect, dedupe, draft and publish a technical newsletter.
+
+    The weekly loop: `add` and `feeds pull` all week, `draft`, edit the Markdown, `publish`,
+    `build` the site and send the `email`.
+    """
+    ctx.obj = Context(directory)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="The newsletter's name (default: from the folder name).")
+@handles_errors
+def init(directory: str, name: str | None) -> None:
+    """Create a new, empty newsletter project in DIRECTORY."""
+    from .project import init_project
+
+    root = init_project(Path(directory), name=name)
+    click.echo(f"created a newsletter project in {root}")
+    click.echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="URL...")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Override the detected kind.")
+@click.option("--tag", "tags", multiple=True, help="Tag the new items (repeatable).")
+@click.option("--note", default="", help="The curator's note for the new items.")
+@click.option("--no-fetch", is_flag=True, help="Do not fetch anything; use --title/--summary.")
+@click.option("--title", default="", help="Title (overrides the fetched one).")
+@click.option("--summary", default="", help="Summary (overrides the fetched one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_ctx
+@handles_errors
+def add(
+    ctx: Context,
+    inputs: tuple[str, ...],
+    kind: str | None,
+    tags: tuple[str, ...],
+    note: str,
+    no_fetch: bool,
+    title: str,
+    summary: str,
+    as_json: bool,
+) -> None:
+    """Add URLs, arXiv ids or DOIs to the catalog's inbox.
+
+    Each input is fetched (pages, arXiv, Crossref, oEmbed, GitHub), canonicalized and checked
+    against the catalog: an input that is already there is reported, never added twice.
+    """
+    from .ingest import AddOptions
+
+    if no_fetch and not title and len(inputs) == 1:
+        click.echo("note: --no-fetch without --title stores the URL as the title", err=True)
+    options = AddOptions(kind=kind, tags=list(tags), note=note, title=title, summary=summary, fetch=not no_fetch)
+    def report_saved(result: Any) -> None:
+        # Printed the moment the file is durable: what this line reports survives a crash.
+        if not as_json:
+            click.echo(f"added  {result.item.id}  {result.item.kind:<7} {result.item.display_title()}")
+            sys.stdout.flush()
+
+    with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
+        results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
+    failed = [r for r in results if r.status == "failed"]
+    for result in failed:
+        click.echo(f"error: {result.input}: {result.error}", err=True)
+    if as_json:
+        emit_json(
+            {
+                "results": [r.to_json() for r in results],
+                "added": sum(r.status == "added" for r in results),
+                "existing": sum(r.status == "exists" for r in results),
+                "failed": len(failed),
+            }
+        )
+    else:
+        for result in results:
+            if result.status == "exists":
+                click.echo(f"exists {result.item.id}  already in the catalog: {result.item.display_title()}")
+            for similar in result.similar:
+                line = f"       looks like {similar['title']} ({similar['score']:.2f})"
+                if similar.get("issue"):
+                    line += f" — featured in issue {similar['issue']}"
+                click.echo(line)
+    if failed:
+        sys.exit(1)
+
+
+@main.command("list")
+@click.option("--kind", type=click.Choice(KIND_CHOICES))
+@click.option("--status", type=click.Choice(STATUS_CHOICES))
+@click.option("--tag", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the items as JSON.")
+@pass_ctx
+@handles_errors
+def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, as_json: bool) -> None:
+    """List catalog items, newest first."""
+    catalog = ctx.catalog
+    items = catalog.list(kind=kind, status=status, tag=tag)
+    for problem in catalog.snapshot().problems:
+        click.echo(f"warning: {problem}", err=True)
+    if as_json:
+        emit_json([item.to_dict() for item in items])
+        return
+    out = sys.stdout
+    for item in items:
+        issue = f"#{item.issue}" if item.issue else ""
+        title = item.display_title().replace("\n", " ")
+        out.write(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {item.added[:10]}  {title}\n")
+    if sys.stderr.isatty():
+        click.echo(f"{len(items)} item(s)", err=True)
+
+
+@main.command()
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def show(ctx: Context, ref: str, as_json: bool) -> None:
+    """Show one item (by id, id prefix or URL)."""
+    item = ctx.catalog.get(ref)
+    if as_json:
+        emit_json(item.to_dict())
+        return
+    data = item.to_dict(include_note=False)
+    for key, value in data.items():
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        click.echo(f"{key + ':':<14} {value}")
+    if item.note:
+        click.echo("")
+        click.echo(item.note)
+    click.echo(f"\nfile: {ctx.catalog.path_of(item.id)}", err=True)
+
+
+@main.command()
+@click.argument("ref")
+@pass_ctx
+@handles_errors
+def edit(ctx: Context, ref: str) -> None:
+    """Edit one item in $EDITOR; the file is validated before it is saved."""
+    from .store.files import dump_item
+
+    catalog = ctx.catalog
+    item = catalog.get(ref)
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    fd, name = tempfile.mkstemp(suffix=".md", prefix=f"newsletter-{item.id}-")
+    draft = Path(name)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(dump_item(item))
+    keep_draft = False
+    try:
+        while True:
+            status = subprocess.call([*shlex.split(editor), str(draft)])
+            if status != 0:
+                fail(f"editor exited with status {status}; nothing saved")
+            text = draft.read_text(encoding="utf-8")
+            if text == dump_item(item):
+                click.echo("no changes")
+                return
+            try:
+                saved = catalog.save_edited(item.id, text)
+                break
+            except NewsletterError as exc:
+                click.echo(f"error: {exc}", err=True)
+                if not sys.stdin.isatty() or not click.confirm("edit again?", default=True):
+                    keep_draft = True
+                    fail(f"not saved; your edit is kept in {draft}")
+        click.echo(f"saved {saved.id}  {saved.display_title()}")
+    finally:
+        if not keep_draft:
+            draft.unlink(missing_ok=True)
+
+
+@main.command()
+@click.argument("ref")
+@click.argument("tags", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove these tags instead of adding them.")
+@pass_ctx
+@handles_errors
+def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
+    """Add tags to an item (or --remove them)."""
+    item = ctx.catalog.tag(ref, list(tags), remove=remove)
+    click.echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
+
+
+@main.command()
+@click.argument("ref")
+@pass_ctx
+@handles_errors
+def rm(ctx: Context, ref: str) -> None:
+    """Remove an item from the catalog (its file is deleted; git keeps the history)."""
+    item = ctx.catalog.remove(ref)
+    click.echo(f"removed {item.id}  {item.display_title()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,547 @@
+"""The fetch layer: the only module that talks HTTP.
+
+One `Fetcher` (one `httpx.AsyncClient`) serves a whole batch. Every request is bounded twice: by a
+global semaphore (``concurrency``) and by a per-host one (``per_host``) so a batch never hammers one
+site. Each attempt has connect/read timeouts plus a wall-clock deadline, bodies are streamed under a
+size cap, redirects are followed by hand (limit + loop detection + http(s) only), and transient
+failures are retried with exponential backoff and jitter, honouring ``Retry-After``.
+
+Every failure becomes one `FetchError` line a curator can act on. `run_all` is the synchronous
+entry point the rest of the library uses for batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import concurrent.futures
+import datetime as dt
+import email.utils
+import importlib.util
+import random
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from newsletter import __version__
+from newsletter.errors import FetchError, NewsletterError
+
+PROJECT_URL = "https://github.com/newsletter/newsletter"
+
+T = TypeVar("T")
+X = TypeVar("X")
+
+KEEPALIVE_FACTOR = 4  # idle keep-alive connections kept per unit of concurrency
+
+# httpcore 1.0.x runs `import sniffio` on every request and newer anyio no longer installs sniffio; a
+# failed import is not cached, so each request rescanned sys.path (~20% of client CPU in the bench).
+# Recording the absence once makes that import fail instantly.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# 408 and 429 are the only 4xx worth repeating; other 4xx mean the request itself is wrong.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Connection-level failures that are worth another try (GET is idempotent).
+RETRY_EXCEPTIONS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.PoolTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Knobs of the fetch layer; the defaults are what a daily run wants."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    total_timeout: float = 60.0  # wall clock per request, guards against slow-drip servers
+    max_bytes: int = 5_000_000
+    max_redirects: int = 10
+    # httpx 0.28 gets slower per request above ~16-32 in flight on one client (perf-baselines.md §5;
+    # bench/bench_fetch.py: 1.12x ideal at 16, 1.19x at 32, 8.5x at 64).
+    concurrency: int = 16
+    per_host: int = 8
+    retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = 30.0
+    user_agent: str = f"newsletter/{__version__} (+{PROJECT_URL})"
+
+
+@dataclass
+class Response:
+    """A fetched (or not-modified) response. ``text`` and ``encoding`` are decoded on first use."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    content_type: str = ""
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @cached_property
+    def _decoded(self) -> tuple[str, str]:
+        return decode_body(self.content, self.headers.get("content-type", ""))
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the best charset guess (never raises)."""
+        return self._decoded[0]
+
+    @property
+    def encoding(self) -> str:
+        """The Python codec name used to decode ``text``."""
+        return self._decoded[1]
+
+
+# --------------------------------------------------------------------------- charset decoding
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32", "utf-32"),  # before UTF-16 LE: same first two bytes
+    (codecs.BOM_UTF32_BE, "utf-32", "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16", "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "utf-16"),
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:\-]+)["']""")
+# Labels browsers read as windows-1252; decoding them as real latin-1 would turn curly quotes into C1 junk.
+_CP1252_ALIASES = frozenset({"latin_1", "iso8859_1", "ascii", "cp1252"})
+_SNIFF_BYTES = 4096
+
+
+def _codec(label: str | None) -> str | None:
+    """Map a charset label to a usable text codec name, or None when unknown or unsafe."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    try:
+        info = codecs.lookup(label)
+    except LookupError:
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name == "utf-7":
+        return None  # base64/rot13 are not text encodings; utf-7 is an XSS vector
+    return "cp1252" if info.name.replace("-", "_") in _CP1252_ALIASES else info.name
+
+
+def _try_decode(content: bytes, codec: str | None) -> str | None:
+    if codec is None:
+        return None
+    try:
+        return content.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def header_charset(content_type_header: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type header value, if any."""
+    for param in content_type_header.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def sniff_charset(content: bytes) -> str | None:
+    """The charset declared inside the document (``<meta>`` or XML declaration) in its first 4 KB."""
+    head = content[:_SNIFF_BYTES]
+    match = _XML_ENCODING.search(head) or _META_CHARSET.search(head)
+    return match.group(1).decode("ascii") if match else None
+
+
+def decode_body(content: bytes, content_type_header: str = "") -> tuple[str, str]:
+    """Decode a body to ``(text, codec name)``; never raises.
+
+    Order: byte-order mark (it is unambiguous, so it beats a header that is often wrong) → header
+    charset → ``<meta charset>`` / ``http-equiv`` / XML ``encoding=`` in the first 4 KB → strict
+    UTF-8 → windows-1252. A declared charset is only used if the bytes decode cleanly with it, which
+    rescues cp1252 pages served as ``charset=utf-8``.
+    """
+    for bom, codec, name in _BOMS:
+        if content.startswith(bom):
+            text = _try_decode(content, codec)
+            if text is not None:
+                return text, name
+    declared = _codec(header_charset(content_type_header))
+    sniffed = _codec(sniff_charset(content))
+    if sniffed and sniffed.startswith(("utf-16", "utf-32")):
+        sniffed = None  # a declaration readable as ASCII cannot be UTF-16/32 (WHATWG rule)
+    for codec in (declared, sniffed, "utf-8", "cp1252"):
+        text = _try_decode(content, codec)
+        if text is not None:
+            return text, codec  # type: ignore[return-value]
+    # cp1252 leaves five bytes undefined; map them like latin-1 rather than fail.
+    return content.decode("latin-1"), "cp1252"
+
+
+def mime_type(content_type_header: str) -> str:
+    """``"Text/HTML; charset=x"`` → ``"text/html"``."""
+    return content_type_header.split(";", 1)[0].strip().lower()
+
+
+# --------------------------------------------------------------------------- Retry-After
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (delta seconds or HTTP-date); None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+# --------------------------------------------------------------------------- errors
+
+def _secs(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n / 1000:g} KB"
+
+
+class _Retry(Exception):
+    """A failure worth another attempt; becomes a FetchError when attempts run out."""
+
+    def __init__(self, what: str, hint: str, *, url: str, status: int | None = None,
+                 delay: float | None = None) -> None:
+        super().__init__(what)
+        self.what, self.hint, self.url, self.status, self.delay = what, hint, url, status, delay
+
+    def final(self, retries: int) -> FetchError:
+        done = f"gave up after {retries} {'retry' if retries == 1 else 'retries'}; " if retries else ""
+        return FetchError(f"{self.what} ({done}{self.hint})", url=self.url, status=self.status)
+
+
+def _status_failure(status: int, url: str, host: str, retry_after: float | None,
+                    settings: FetchSettings) -> Exception:
+    """The exception for a non-success final status: a `_Retry` or a `FetchError`."""
+    reason = httpx.codes.get_reason_phrase(status) or "error"
+    what = f"HTTP {status} {reason} for {url}"
+    if status in (429, 503) and retry_after is not None and retry_after > settings.max_retry_after:
+        if status == 429:
+            msg = f"rate limited by {host}; retry after {retry_after:.0f} s"
+        else:
+            msg = f"{host} is unavailable (HTTP 503); retry after {retry_after:.0f} s"
+        return FetchError(msg, url=url, status=status)
+    if status == 429:
+        return _Retry(f"rate limited by {host}: HTTP 429 for {url}", "slow down or try again later",
+                      url=url, status=status, delay=retry_after)
+    if status in RETRY_STATUSES:
+        return _Retry(what, "the server is failing, try again later", url=url, status=status,
+                      delay=retry_after if status == 503 else None)
+    if status in (404, 410):
+        hint = "check the URL"
+    elif status in (401, 403):
+        hint = "the site refuses access"
+    elif status >= 500:
+        hint = "the server is failing, try again later"
+    else:
+        hint = "the request was refused"
+    return FetchError(f"{what} ({hint})", url=url, status=status)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes: httpx wraps httpcore wraps anyio wraps the OSError that says what happened."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 10:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+def _transport_failure(exc: httpx.HTTPError, url: str, host: str, settings: FetchSettings) -> Exception:
+    """Translate an httpx exception into a `_Retry` (transient) or a `FetchError` (final)."""
+    chain = _chain(exc)
+    detail = " | ".join(f"{type(e).__name__} {e}" for e in chain).lower()
+    if any(isinstance(e, (ConnectionResetError, BrokenPipeError)) for e in chain):
+        detail += " reset"
+    root = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return _Retry(f"timed out after {_secs(settings.connect_timeout)} connecting to {host}",
+                      "check the URL or try again later", url=url)
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in detail:
+            reason = "connection refused"
+        elif "name or service" in detail or "nodename" in detail or "getaddrinfo" in detail:
+            reason = "host not found"
+        elif "ssl" in detail or "certificate" in detail:
+            return FetchError(f"TLS handshake with {host} failed: {root} (check the URL's scheme and the "
+                              "site's certificate)", url=url)
+        else:
+            reason = root
+        return _Retry(f"could not connect to {host}: {reason}", "check the URL or try again later", url=url)
+    if isinstance(exc, httpx.ReadTimeout):
+        return _Retry(f"timed out after {_secs(settings.read_timeout)} reading {url}",
+                      "the server is too slow, try again later", url=url)
+    if isinstance(exc, httpx.TimeoutException):
+        return _Retry(f"timed out talking to {host}", "try again later", url=url)
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        what = f"connection reset by {host}" if "reset" in detail or "broken pipe" in detail \
+            else f"connection to {host} failed: {root}"
+        return _Retry(what, "try again later", url=url)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "reset" in detail:
+            what = f"connection reset by {host}"
+        elif "without sending" in detail or "peer closed" in detail:
+            what = f"connection closed by {host} before a complete response"
+        else:
+            what = f"{host} sent an invalid HTTP response"
+        return _Retry(what, "try again later", url=url)
+    return FetchError(f"could not fetch {url}: {root}", url=url)
+
+
+def check_url(url: str) -> httpx.URL:
+    """Parse ``url`` and insist on http(s) with a host; FetchError otherwise."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise FetchError(f"cannot fetch {url!r}: not a valid URL ({exc})", url=str(url)) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise FetchError(f"cannot fetch {url!r}: only http:// and https:// URLs are supported", url=url)
+    return parsed
+
+
+# --------------------------------------------------------------------------- Fetcher
+
+class Fetcher:
+    """Async HTTP client for one batch. Use as ``async with Fetcher(settings) as f: await f.get(url)``."""
+
+    def __init__(self, settings: FetchSettings | None = None, *, transport: Any = None) -> None:
+        self.settings = settings or FetchSettings()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._global: asyncio.Semaphore | None = None
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Self:
+        s = self.settings
+        # The pool never waits: our semaphores admit at most `concurrency` requests at once.
+        timeout = httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout,
+                                pool=None)
+        # Requests in flight are bounded by our semaphores, so the pool's own cap only decides how many
+        # idle keep-alive connections survive. Capping it at `concurrency` made a batch spread over
+        # several hosts evict and reconnect on ~75% of requests (measured: bench/bench_fetch.py).
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=s.concurrency * KEEPALIVE_FACTOR)
+        self._client = httpx.AsyncClient(
+            timeout=timeout, limits=limits, follow_redirects=False, transport=self._transport,
+            headers={"User-Agent": s.user_agent, "Accept": "*/*"},
+        )
+        self._global = asyncio.Semaphore(s.concurrency)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        sem = self._hosts.get(host)
+        if sem is None:
+            sem = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
+        return sem
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with ±50% jitter so a batch of failures does not retry in lockstep.
+        base = self.settings.backoff * (2 ** attempt)
+        return min(base * (0.5 + random.random()), self.settings.max_retry_after)
+
+    async def get(self, url: str, *, headers: dict[str, str] | None = None, etag: str | None = None,
+                  last_modified: str | None = None) -> Response:
+        """GET ``url`` following redirects; raises `FetchError` on any failure.
+
+        With ``etag``/``last_modified`` the request is conditional and an unchanged resource comes
+        back as ``Response(status=304, not_modified=True, content=b"")``.
+        """
+        if self._client is None:
+            raise RuntimeError("Fetcher.get() called outside 'async with Fetcher()'")
+        parsed = check_url(url)
+        req_headers = dict(headers or {})
+        if etag:
+            req_headers["If-None-Match"] = etag
+        if last_modified:
+            req_headers["If-Modified-Since"] = last_modified
+        attempt = 0
+        while True:
+            try:
+                return await self._follow(url, parsed, req_headers)
+            except _Retry as retry:
+                if attempt >= self.settings.retries:
+                    raise retry.final(attempt) from None
+                delay = retry.delay if retry.delay is not None else self._backoff(attempt)
+                attempt += 1
+                await asyncio.sleep(delay)  # outside the semaphores: waiting costs no slot
+
+    async def _follow(self, url: str, parsed: httpx.URL, headers: dict[str, str]) -> Response:
+        """One attempt: request ``url`` and follow its redirects."""
+        current = parsed
+        seen: dict[str, int] = {}
+        for _ in range(self.settings.max_redirects + 1):
+            # Visiting a URL twice can be a legitimate cookie round-trip; a third time is a loop.
+            key = str(current)
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 2:
+                raise FetchError(f"redirect loop: {url} keeps redirecting back to {key} "
+                                 "(open it in a browser to check)", url=url)
+            hop_headers = headers
+            if current.host != parsed.host:
+                hop_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            result = await self._hop(url, current, hop_headers)
+            if isinstance(result, Response):
+                return result
+            current = result
+        raise FetchError(f"too many redirects (more than {self.settings.max_redirects}) fetching {url}",
+                         url=url)
+
+    async def _hop(self, url: str, current: httpx.URL, headers: dict[str, str]) -> Response | httpx.URL:
+        """One request; returns the Response or the next URL of a redirect."""
+        assert self._client is not None and self._global is not None
+        s = self.settings
+        host = current.host
+        async with self._host_slot(host), self._global:
+            try:
+                async with asyncio.timeout(s.total_timeout):
+                    request = self._client.build_request("GET", current, headers=headers)
+                    resp = await self._client.send(request, stream=True)
+                    try:
+                        return await self._handle(url, str(current), host, resp)
+                    finally:
+                        await resp.aclose()
+            except TimeoutError:
+                raise FetchError(f"gave up on {current} after {_secs(s.total_timeout)}: the server is "
+                                 "sending too slowly (try again later)", url=url) from None
+            except httpx.HTTPError as exc:
+                raise _transport_failure(exc, str(current), host, s) from None
+
+    async def _handle(self, url: str, current: str, host: str, resp: httpx.Response) -> Response | httpx.URL:
+        s = self.settings
+        status = resp.status_code
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        if status in REDIRECT_STATUSES:
+            location = headers.get("location")
+            if not location:
+                raise FetchError(f"HTTP {status} redirect without a Location from {current}", url=url,
+                                 status=status)
+            try:
+                target = resp.url.join(location.strip())
+            except (httpx.InvalidURL, ValueError):
+                raise FetchError(f"{current} redirects to an invalid URL: {location[:200]!r}",
+                                 url=url, status=status) from None
+            if target.scheme not in ("http", "https") or not target.host:
+                raise FetchError(f"{current} redirects to a non-http URL: {str(target)[:200]}", url=url,
+                                 status=status)
+            return target
+        common = {
+            "url": url, "final_url": str(resp.url), "status": status, "headers": headers,
+            "content_type": mime_type(headers.get("content-type", "")),
+            "etag": headers.get("etag"), "last_modified": headers.get("last-modified"),
+        }
+        if status == 304:
+            return Response(content=b"", not_modified=True, **common)
+        if not 200 <= status < 300:
+            retry_after = parse_retry_after(headers.get("retry-after"))
+            raise _status_failure(status, current, host, retry_after, s)
+        return Response(content=await self._read_capped(resp, current), **common)
+
+    async def _read_capped(self, resp: httpx.Response, url: str) -> bytes:
+        """Read the (decompressed) body, refusing to hold more than ``max_bytes``."""
+        cap = self.settings.max_bytes
+        too_big = FetchError(f"response from {url} is larger than {_size(cap)}; skip it or raise "
+                             "max_bytes in the fetch settings", url=url, status=resp.status_code)
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_big
+        body = bytearray()
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) > cap:
+                raise too_big
+        return bytes(body)
+
+
+# --------------------------------------------------------------------------- batches
+
+def _url_of(x: object) -> str:
+    url = x if isinstance(x, str) else getattr(x, "url", "")
+    return url if isinstance(url, str) else ""
+
+
+def _describe(x: object) -> str:
+    text = _url_of(x) or repr(x)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+async def arun_all(func: Callable[[Fetcher, X], Awaitable[T]], inputs: Iterable[X], *,
+                   settings: FetchSettings | None = None,
+                   on_done: Callable[[int, T | NewsletterError], None] | None = None,
+                   transport: Any = None) -> list[T | NewsletterError]:
+    """Async form of `run_all`, for callers already inside an event loop."""
+    settings = settings or FetchSettings()
+    items = list(inputs)
+    results: list[Any] = [None] * len(items)
+    todo = iter(range(len(items)))
+
+    async def call(x: X) -> T | NewsletterError:
+        try:
+            return await func(fetcher, x)
+        except NewsletterError as exc:
+            return exc
+        except Exception as exc:
+            return FetchError(f"unexpected {type(exc).__name__} while processing {_describe(x)}: {exc} "
+                              "(this is a bug; please report it)", url=_url_of(x))
+
+    async def worker() -> None:
+        for i in todo:  # a shared iterator: each index is taken by exactly one worker
+            results[i] = await call(items[i])
+            if on_done is not None:
+                on_done(i, results[i])
+
+    # More workers than HTTP slots so inputs queued behind a busy host don't idle the other slots;
+    # the Fetcher's semaphores are what bound the requests actually in flight.
+    workers = min(len(items), settings.concurrency * 4)
+    async with Fetcher(settings, transport=transport) as fetcher:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    return results
+
+
+def run_all(func: Callable[[Fetcher, X], Awaitable[T]], inputs: Iterable[X], *,
+            settings: FetchSettings | None = None,
+            on_done: Callable[[int, T | NewsletterError], None] | None = None,
+            transport: Any = None) -> list[T | NewsletterError]:
+    """Run ``await func(fetcher, x)`` for every input concurrently over one shared `Fetcher`.
+
+    Returns one result per input, in input order: the return value, or the `NewsletterError` it
+    raised (any other exception becomes a `FetchError`), so one bad input never stops the batch.
+    ``on_done(i, result)`` is called as each input finishes (for progress bars).
+    """
+    coro = arun_all(func, inputs, settings=settings, on_done=on_done, transport=transport)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from inside a running loop (a notebook, an async app): run in a private thread's loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -1,0 +1,220 @@
+"""Ingest: turn what a curator typed (a URL, an arXiv id, a DOI) into a new `Item`.
+
+Three steps, kept apart so each can be tested on its own:
+
+1. `prepare` (pure): normalize and canonicalize the input, classify it.
+2. `resolve` (I/O through the Fetcher): ask the right source (arXiv API, Crossref, oEmbed,
+   GitHub API, or the page itself) and parse its answer into `Metadata`.
+3. `build_item` (pure): merge metadata with the curator's options into an Item.
+
+Exact dedupe (which URLs identify which item) lives in `newsletter.identity`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from . import urls
+from .config import Settings
+from .errors import FetchError, SourceError
+from .fetch import Fetcher, Response
+from .models import KINDS, Item, Metadata, normalize_tag, now_timestamp
+from .sources import arxiv, crossref, page
+
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/rdf+xml")
+
+
+@dataclasses.dataclass
+class AddOptions:
+    """What the curator said on the command line about the inputs of one `add`."""
+
+    kind: str | None = None
+    tags: list[str] = dataclasses.field(default_factory=list)
+    note: str = ""
+    title: str = ""
+    summary: str = ""
+    fetch: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """An input that is a valid URL, canonicalized and classified."""
+
+    input: str
+    url: str
+    info: urls.UrlInfo
+
+    @property
+    def canonical_url(self) -> str:
+        return self.info.url
+
+
+def prepare(raw: str) -> Prepared:
+    """Normalize an input into a canonical URL; raises ValueError with a clear message."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("empty input")
+    url = urls.normalize_input(text)
+    info = urls.classify(url)
+    return Prepared(input=text, url=url, info=info)
+
+
+async def resolve(fetcher: Fetcher, prepared: Prepared, settings: Settings, kind: str | None = None) -> Metadata:
+    """Fetch and parse what the web knows about one prepared input."""
+    info = prepared.info
+    if info.arxiv_id:
+        response = await fetcher.get(arxiv.query_url(settings.endpoint("arxiv_api"), [info.arxiv_id]))
+        found = arxiv.parse_feed(response.content)
+        meta = found.get(info.arxiv_id)
+        if meta is None:
+            raise SourceError(f"arXiv has no paper {info.arxiv_id}; check the id")
+        return meta
+    if info.doi:
+        response = await fetcher.get(
+            crossref.work_url(settings.endpoint("crossref_api"), info.doi),
+            headers={"Accept": "application/json"},
+        )
+        return crossref.parse_work(response.content)
+    special = await _resolve_special(fetcher, prepared, settings)
+    if special is not None:
+        return special
+    response = await fetcher.get(prepared.url)
+    return metadata_from_response(response, kind)
+
+
+async def _resolve_special(fetcher: Fetcher, prepared: Prepared, settings: Settings) -> Metadata | None:
+    """Tweets, YouTube videos and GitHub repos have APIs that know more than their pages."""
+    info = prepared.info
+    try:
+        from .sources import github, oembed
+    except ImportError:  # the parsers of issue 3 may be absent in a trimmed install
+        return None
+    if info.tweet_id:
+        api = oembed.tweet_oembed_url(settings.endpoint("twitter_oembed"), prepared.url)
+        return oembed.parse_tweet_oembed((await fetcher.get(api)).content, status_url=prepared.url)
+    if info.youtube_id:
+        api = oembed.youtube_oembed_url(settings.endpoint("youtube_oembed"), info.url)
+        return oembed.parse_youtube_oembed((await fetcher.get(api)).content, video_url=info.url)
+    if info.github_repo:
+        api = github.repo_api_url(settings.endpoint("github_api"), info.github_repo)
+        response = await fetcher.get(api, headers={"Accept": "application/vnd.github+json"})
+        return github.parse_repo(response.content)
+    return None
+
+
+def metadata_from_response(response: Response, kind: str | None = None) -> Metadata:
+    """Parse a fetched page (or feed, or PDF) into Metadata."""
+    ctype = response.content_type
+    if ctype == "application/pdf" or response.content[:5] == b"%PDF-":
+        name = PurePosixPath(urlsplit(response.final_url).path).name
+        title = re.sub(r"[_-]+", " ", name.removesuffix(".pdf")).strip()
+        return Metadata(kind=kind or "paper", title=title, extra={"pdf_url": response.final_url})
+    looks_like_xml_feed = ctype in ("application/xml", "text/xml") and b"<html" not in response.content[:2048].lower()
+    if ctype in FEED_TYPES or looks_like_xml_feed:
+        return _feed_metadata(response)
+    if ctype and not (ctype.startswith("text/") or ctype in ("application/xhtml+xml", "")):
+        raise SourceError(
+            f"{response.final_url} is {ctype}, not a web page; add it with --no-fetch --title ... instead"
+        )
+    return page.parse_page(response.text, response.final_url)
+
+
+def _feed_metadata(response: Response) -> Metadata:
+    try:
+        from .sources import feed
+    except ImportError:
+        raise SourceError(f"{response.final_url} is a feed; feeds need `newsletter feeds add`") from None
+    parsed = feed.parse_feed(response.content, url=response.final_url, content_type=response.content_type)
+    extra = {"feed_url": response.final_url}
+    return Metadata(
+        kind="podcast" if parsed.is_podcast else "link",
+        title=parsed.title,
+        summary=parsed.description,
+        authors=[parsed.author] if parsed.author else [],
+        site=parsed.title,
+        image=parsed.image,
+        canonical_url=parsed.site_url if not parsed.is_podcast else "",
+        extra={**extra, "show": parsed.title} if parsed.is_podcast else extra,
+    )
+
+
+def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
+    """Merge fetched metadata and the curator's options into a new inbox item (pure)."""
+    canonical = prepared.canonical_url
+    aliases: list[str] = []
+    declared = _usable_canonical(meta.canonical_url, prepared)
+    if declared and declared != canonical:
+        aliases.append(canonical)
+        canonical = declared
+    kind = options.kind or meta.kind or prepared.info.kind or "link"
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    tags: list[str] = []
+    for tag in [*options.tags, *meta.suggested_tags]:
+        norm = normalize_tag(tag)
+        if norm and norm not in tags:
+            tags.append(norm)
+    # "feeds" (a page's advertised feeds) is a hint for the caller, not a property of the item
+    extra = {k: v for k, v in meta.extra.items() if v not in (None, "", []) and k != "feeds"}
+    if prepared.info.arxiv_id:
+        extra.setdefault("arxiv_id", prepared.info.arxiv_id)
+    if prepared.info.doi:
+        extra.setdefault("doi", prepared.info.doi)
+    if prepared.info.handle and kind == "tweet":
+        extra.setdefault("handle", prepared.info.handle)
+    return Item(
+        id=urls.item_id(canonical),
+        kind=kind,
+        url=prepared.url,
+        canonical_url=canonical,
+        title=options.title or meta.title,
+        summary=options.summary or meta.summary,
+        authors=list(meta.authors),
+        published=meta.published,
+        site=meta.site or _host(prepared.url),
+        image=meta.image,
+        tags=tags,
+        status="inbox",
+        added=now_timestamp(),
+        aliases=aliases,
+        note=options.note,
+        extra=extra,
+    )
+
+
+def _usable_canonical(declared: str, prepared: Prepared) -> str | None:
+    """A page's declared canonical URL, if it is trustworthy enough to be the item's identity.
+
+    Pages often declare their home page (or another site) as canonical by mistake; accept only
+    same-site URLs that are not the bare root unless the input was the root too.
+    """
+    if not declared:
+        return None
+    try:
+        canonical = urls.canonicalize(declared)
+    except ValueError:
+        return None
+    if _site(canonical) != _site(prepared.canonical_url):
+        return None
+    if urlsplit(canonical).path in ("", "/") and urlsplit(prepared.canonical_url).path not in ("", "/"):
+        return None
+    return canonical
+
+
+def _site(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+def _host(url: str) -> str:
+    return _site(url)
+
+
+def failure_line(input_text: str, exc: Exception) -> str:
+    """One line for stderr about an input that could not be added."""
+    if isinstance(exc, (FetchError, SourceError)):
+        return f"{input_text}: {exc}"
+    return f"{input_text}: {exc}"

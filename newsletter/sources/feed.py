@@ -1,0 +1,439 @@
+"""Parse a subscription feed (RSS 0.9x/1.0/2.0, Atom, JSON Feed; podcasts with iTunes tags) into entries.
+
+Pure: bytes in, `ParsedFeed` out. XML goes through feedparser (lenient: a truncated download still
+yields the entries before the cut, reported in ``warnings``); JSON Feed is read with ``json``.
+
+Each entry gets a ``key`` that stays the same across pulls, so ``feeds pull`` can tell new entries from
+seen ones even when a publisher rewrites dates: the GUID/id when there is one, else the link (lightly
+normalized), else a hash of title + enclosure URL. Dates never enter the key.
+
+An entry is a podcast episode (``Metadata.kind == "podcast"``) when it has an audio enclosure and the
+feed is a podcast feed: it declares the iTunes or Podcasting 2.0 namespace, or at least half of its
+entries carry audio. Other entries get ``kind=None``: ingest decides from the entry URL.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import html as html_lib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from xml.sax import SAXParseException
+
+import feedparser
+
+from newsletter.errors import SourceError
+from newsletter.models import Metadata, normalize_tag, parse_date
+
+TITLE_MAX = 500
+SUMMARY_MAX = 2000
+
+_PODCAST_NAMESPACES = (
+    "http://www.itunes.com/dtds/podcast-1.0.dtd",
+    "https://podcastindex.org/namespace/1.0",
+)
+_AUDIO_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac")
+_HTML_START = re.compile(
+    rb"^(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!doctype\s+html|<html[\s>])", re.IGNORECASE | re.DOTALL
+)
+_ALT_LINK = re.compile(rb"<link\b[^>]*>", re.IGNORECASE)
+_ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_FEED_TYPES = (b"application/rss+xml", b"application/atom+xml", b"application/feed+json")
+_DROP_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BREAK_TAGS = re.compile(r"<\s*/?\s*(?:br|p|div|li|ul|ol|h[1-6]|tr|blockquote)\b[^>]*>", re.IGNORECASE)
+_TAGS = re.compile(r"<[^>]*>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+_DURATION = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+)(?:\.\d*)?$")
+
+
+@dataclass
+class FeedEntry:
+    """One entry of a feed: its stable key, what we learned about it, and its absolute link."""
+
+    key: str
+    metadata: Metadata
+    link: str
+
+
+@dataclass
+class ParsedFeed:
+    """A feed's own description plus its entries, in document order.
+
+    ``warnings`` lists problems that did not stop parsing (truncated XML, a wrong declared encoding).
+    """
+
+    title: str
+    site_url: str
+    description: str
+    image: str
+    is_podcast: bool
+    author: str
+    entries: list[FeedEntry]
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
+    """Parse feed bytes fetched from ``url`` (relative links resolve against it).
+
+    Raises SourceError for empty bytes, an HTML page, or content that yields no feed at all.
+    """
+    body = _strip_leading(data)
+    if not body:
+        raise SourceError(f"{url} returned an empty body, not a feed: check the feed URL")
+    if body[:1] in (b"{", b"[") or "json" in content_type.lower():
+        return _parse_json_feed(body, url=url)
+    if _HTML_START.match(body[:4096]):
+        raise SourceError(_html_message(body, url))
+    return _parse_xml_feed(body, url=url)
+
+
+def parse_duration(value: Any) -> int | None:
+    """Seconds from an itunes:duration ("1:02:03", "45:07", "3725", "1:02:03.5"); None for garbage."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value) if value >= 0 else None
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        return None
+    hours_or_minutes, minutes, seconds = match.groups()
+    parts = [int(p) for p in (hours_or_minutes, minutes, seconds) if p is not None]
+    total = 0
+    for part in parts:
+        total = total * 60 + part
+    return total
+
+
+def entry_key(guid: str, link: str, title: str, enclosure: str) -> str:
+    """The stable identity of an entry within its feed (never depends on dates)."""
+    if guid.strip():
+        return guid.strip()
+    if link.strip():
+        return _normalize_link(link.strip())
+    digest = hashlib.sha256(f"{title.strip()}\n{enclosure.strip()}".encode()).hexdigest()[:20]
+    return f"sha256:{digest}"
+
+
+# -- XML (feedparser) -------------------------------------------------------------------------------
+
+
+def _parse_xml_feed(body: bytes, *, url: str) -> ParsedFeed:
+    # application/xml without charset makes feedparser trust the XML declaration (RFC 3023). No
+    # content-location: feedparser would then rewrite relative permalink GUIDs into URLs, and keys
+    # would change whenever the feed moves. Relative URLs are resolved here (xml:base, then `url`).
+    parsed = feedparser.parse(body, response_headers={"content-type": "application/xml"})
+    feed = parsed.get("feed", {})
+    raw_entries = parsed.get("entries", [])
+    reason = _bozo_reason(parsed)
+    if not raw_entries and not feed.get("title"):
+        raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: {reason or 'no feed elements found'}")
+    warnings = [f"{url}: {reason}"] if reason else []
+    # A truncated download can leave a last entry with nothing to identify it: drop it.
+    kept = [e for e in raw_entries if any(e.get(k) for k in ("title", "link", "id", "summary", "links"))]
+    if len(kept) < len(raw_entries):
+        warnings.append(f"{url}: skipped {len(raw_entries) - len(kept)} empty entry(ies)")
+
+    namespaces = set(parsed.get("namespaces", {}).values())
+    audio = [_audio_enclosure(e, _base(e, url)) for e in kept]
+    is_podcast = bool(namespaces.intersection(_PODCAST_NAMESPACES)) or _mostly_audio(audio)
+
+    feed_base = _base(feed, url)
+    show = _FeedInfo(
+        url=url,
+        title=_clean(feed.get("title", ""), TITLE_MAX),
+        image=_abs(feed_base, (feed.get("image") or {}).get("href", "") or feed.get("logo", "")),
+        authors=_author_names(feed),
+        is_podcast=is_podcast,
+    )
+    return ParsedFeed(
+        title=show.title,
+        site_url=_abs(feed_base, feed.get("link", "")),
+        description=_clean(feed.get("subtitle", "") or feed.get("summary", ""), SUMMARY_MAX),
+        image=show.image,
+        is_podcast=is_podcast,
+        author=", ".join(show.authors),
+        entries=[_xml_entry(raw, audio_url, show) for raw, audio_url in zip(kept, audio, strict=True)],
+        warnings=warnings,
+    )
+
+
+@dataclass
+class _FeedInfo:
+    """What entries inherit from their feed."""
+
+    url: str
+    title: str
+    image: str
+    authors: list[str]
+    is_podcast: bool
+
+
+def _xml_entry(raw: Any, audio_url: str, show: _FeedInfo) -> FeedEntry:
+    base = _base(raw, show.url)
+    link = _abs(base, raw.get("link", ""))
+    guid = str(raw.get("id", "") or "").strip()
+    published = _struct_date(raw.get("published_parsed") or raw.get("updated_parsed"))
+    if published is None:
+        published = parse_date(raw.get("published") or raw.get("updated"))
+    image = _abs(base, (raw.get("image") or {}).get("href", ""))
+    if not image:
+        thumbs = raw.get("media_thumbnail") or []
+        image = _abs(base, thumbs[0].get("url", "")) if thumbs else ""
+    meta = Metadata(
+        title=_clean(raw.get("title", ""), TITLE_MAX),
+        # feedparser files itunes:summary, description and content:encoded under "summary" (the
+        # first one seen wins); "content" is the fallback for Atom entries with only <content>.
+        summary=_clean(raw.get("summary", "") or _first_content(raw), SUMMARY_MAX),
+        # Atom semantics: an entry without its own author inherits the feed's (itunes:author for shows).
+        authors=_author_names(raw) or list(show.authors),
+        published=published,
+        site=show.title,
+        image=image,
+        suggested_tags=_tags(raw.get("tags") or []),
+    )
+    if show.is_podcast and audio_url:
+        meta.kind = "podcast"
+        meta.image = image or show.image
+        duration = parse_duration(raw.get("itunes_duration"))
+        meta.extra = _podcast_extra(show.title, audio_url, duration, link, guid, show.url)
+    enclosure = audio_url or _any_enclosure(raw, base)
+    return FeedEntry(key=entry_key(guid, link, raw.get("title", ""), enclosure), metadata=meta, link=link)
+
+
+def _bozo_reason(parsed: Any) -> str:
+    if not parsed.get("bozo"):
+        return ""
+    exc = parsed.get("bozo_exception")
+    text = " ".join(str(exc).split()) if exc is not None else "malformed feed"
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return f"wrong declared encoding, decoded as {parsed.get('encoding', '?')}"
+    if isinstance(exc, SAXParseException):
+        return f"malformed or truncated XML at line {exc.getLineNumber()}: {exc.getMessage()}"
+    return text or type(exc).__name__
+
+
+def _base(obj: Any, feed_url: str) -> str:
+    """The base URL in force for a feed or entry: its xml:base (itself maybe relative), else the feed URL."""
+    for key in ("title_detail", "summary_detail", "subtitle_detail"):
+        detail = obj.get(key) or {}
+        if detail.get("base"):
+            return _abs(feed_url, detail["base"])
+    return feed_url
+
+
+def _audio_enclosure(raw: Any, feed_url: str) -> str:
+    for enc in _enclosures(raw):
+        href = enc.get("href", "")
+        kind = (enc.get("type") or "").lower()
+        path = urlsplit(href).path.lower()
+        if href and (kind.startswith("audio/") or (not kind and path.endswith(_AUDIO_EXTENSIONS))):
+            return _abs(feed_url, href)
+    return ""
+
+
+def _any_enclosure(raw: Any, feed_url: str) -> str:
+    for enc in _enclosures(raw):
+        if enc.get("href"):
+            return _abs(feed_url, enc["href"])
+    return ""
+
+
+def _enclosures(raw: Any) -> list[dict[str, str]]:
+    return [link for link in raw.get("links") or [] if link.get("rel") == "enclosure"]
+
+
+def _mostly_audio(audio: list[str]) -> bool:
+    return bool(audio) and sum(1 for a in audio if a) * 2 >= len(audio)
+
+
+def _first_content(raw: Any) -> str:
+    content = raw.get("content") or []
+    return content[0].get("value", "") if content else ""
+
+
+def _author_names(obj: Any) -> list[str]:
+    names = []
+    for author in obj.get("authors") or []:
+        name = _clean(author.get("name", "") or "", 200)
+        if name and name not in names:
+            names.append(name)
+    if not names and obj.get("author"):
+        names.append(_clean(obj["author"], 200))
+    return names
+
+
+def _tags(raw_tags: list[Any]) -> list[str]:
+    tags: list[str] = []
+    for tag in raw_tags:
+        term = tag.get("term") if isinstance(tag, dict) else str(tag)
+        norm = normalize_tag(str(term or ""))
+        if norm and norm not in tags:
+            tags.append(norm)
+    return tags
+
+
+def _struct_date(value: time.struct_time | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(calendar.timegm(value), dt.UTC).date().isoformat()
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+# -- JSON Feed --------------------------------------------------------------------------------------
+
+
+def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
+    try:
+        doc = json.loads(body.decode("utf-8", errors="replace"))
+    except ValueError as exc:
+        raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: bad JSON ({exc})") from None
+    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
+        raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: JSON without a jsonfeed.org version")
+    items = [i for i in doc.get("items") or [] if isinstance(i, dict)]
+    title = _clean(_str(doc.get("title")), TITLE_MAX)
+    image = _abs(url, _str(doc.get("icon")) or _str(doc.get("favicon")))
+    authors = _json_authors(doc)
+    audio = [_json_audio(item, url) for item in items]
+    is_podcast = _mostly_audio([a[0] for a in audio])
+    entries = []
+    for item, (audio_url, duration) in zip(items, audio, strict=True):
+        link = _abs(url, _str(item.get("url")) or _str(item.get("external_url")))
+        guid = _str(item.get("id"))
+        date = parse_date(_str(item.get("date_published")) or _str(item.get("date_modified")))
+        raw_tags = [t for t in item.get("tags") or [] if isinstance(t, str)]
+        meta = Metadata(
+            title=_clean(_str(item.get("title")), TITLE_MAX),
+            summary=_clean(
+                _str(item.get("summary")) or _str(item.get("content_html")) or _str(item.get("content_text")),
+                SUMMARY_MAX,
+            ),
+            authors=_json_authors(item) or authors,
+            published=date,
+            site=title,
+            image=_abs(url, _str(item.get("image")) or _str(item.get("banner_image"))),
+            suggested_tags=_tags(raw_tags),
+        )
+        if is_podcast and audio_url:
+            meta.kind = "podcast"
+            meta.image = meta.image or image
+            meta.extra = _podcast_extra(title, audio_url, duration, link, guid, url)
+        key = entry_key(guid, link, _str(item.get("title")), audio_url)
+        entries.append(FeedEntry(key=key, metadata=meta, link=link))
+    return ParsedFeed(
+        title=title,
+        site_url=_abs(url, _str(doc.get("home_page_url"))),
+        description=_clean(_str(doc.get("description")), SUMMARY_MAX),
+        image=image,
+        is_podcast=is_podcast,
+        author=", ".join(authors),
+        entries=entries,
+    )
+
+
+def _json_authors(obj: dict[str, Any]) -> list[str]:
+    # JSON Feed 1.1 has "authors"; 1.0 had a single "author" object.
+    raw = obj.get("authors")
+    if not isinstance(raw, list):
+        raw = [obj["author"]] if isinstance(obj.get("author"), dict) else []
+    names = []
+    for author in raw:
+        if isinstance(author, dict):
+            name = _clean(_str(author.get("name")), 200)
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def _json_audio(item: dict[str, Any], feed_url: str) -> tuple[str, int | None]:
+    for att in item.get("attachments") or []:
+        if not isinstance(att, dict):
+            continue
+        href = _str(att.get("url"))
+        kind = _str(att.get("mime_type")).lower()
+        if href and (kind.startswith("audio/") or urlsplit(href).path.lower().endswith(_AUDIO_EXTENSIONS)):
+            return _abs(feed_url, href), parse_duration(att.get("duration_in_seconds"))
+    return "", None
+
+
+# -- shared helpers ---------------------------------------------------------------------------------
+
+
+def _podcast_extra(
+    show: str, audio_url: str, duration: int | None, link: str, guid: str, feed_url: str
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {"show": show, "audio_url": audio_url}
+    if duration is not None:
+        extra["duration_s"] = duration
+    if link:
+        extra["episode_url"] = link
+    if guid:
+        extra["guid"] = guid
+    extra["feed_url"] = feed_url
+    return extra
+
+
+def _strip_leading(data: bytes) -> bytes:
+    # A BOM or blank lines before "<?xml" make expat reject the whole document.
+    body = data
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    return body.lstrip(b" \t\r\n\x00")
+
+
+def _html_message(body: bytes, url: str) -> str:
+    for tag in _ALT_LINK.findall(body[:65536]):
+        attrs = {m[0].lower(): (m[1] or m[2] or m[3]) for m in _ATTR.findall(tag)}
+        if attrs.get(b"rel", b"").lower() == b"alternate" and attrs.get(b"type", b"").lower() in _FEED_TYPES:
+            href = attrs.get(b"href", b"").decode("utf-8", errors="replace").strip()
+            if href:
+                return f"{url} is an HTML page, not a feed: its feed is at {_abs(url, href)}"
+    return f"{url} is an HTML page, not a feed: use the page's RSS/Atom feed URL instead"
+
+
+def _abs(base: str, href: str) -> str:
+    href = (href or "").strip()
+    if not href:
+        return ""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return href
+
+
+def _normalize_link(link: str) -> str:
+    """Lower-case scheme and host, drop the fragment and utm_* tracking so re-tagged links keep their key."""
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return link
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("utm_")]
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
+
+
+def _str(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)
+
+
+def _clean(value: Any, max_len: int) -> str:
+    """Plain text of a possibly-HTML string: scripts and tags dropped, entities decoded, whitespace collapsed.
+
+    Capped at ``max_len`` characters (an ellipsis marks the cut).
+    A private stand-in for sources/text.py's cleaners (not written yet when this module was).
+    """
+    text = _str(value)
+    if "<" in text:
+        text = _TAGS.sub("", _BREAK_TAGS.sub(" ", _DROP_BLOCKS.sub(" ", text)))
+    text = " ".join(_CONTROL.sub(" ", html_lib.unescape(text)).split())
+    if len(text) > max_len:
+        text = text[: max_len - 1].rstrip() + "\u2026"
+    return text

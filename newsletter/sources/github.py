@@ -1,0 +1,128 @@
+"""GitHub repositories from the REST API (``GET /repos/{owner}/{repo}``).
+
+Pure: `repo_api_url` builds the request URL, `parse_repo` turns the JSON body into `Metadata`.
+
+Decisions:
+- title is the ``full_name`` ("owner/name"): it is how people cite a repo and never changes with
+  the description; the description is the summary.
+- ``published`` is the repository's creation date (``created_at``): the closest thing a repo has
+  to a publication date, and unlike ``pushed_at`` it does not move on every commit.
+- authors is the owner's login; image is the owner's avatar.
+- ``extra``: ``stars`` (int), ``language``, ``homepage``, ``license`` (SPDX id; GitHub's
+  "NOASSERTION" for unrecognised licences is dropped), ``topics``. Empty values are left out.
+- suggested tags are the topics, normalized.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+
+from newsletter.errors import SourceError
+from newsletter.models import Metadata, normalize_tag, parse_date
+
+TITLE_MAX = 500
+SUMMARY_MAX = 2000
+
+_OWNER_REPO = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+
+
+def repo_api_url(api_base: str, owner_repo: str) -> str:
+    """The API URL for "owner/repo" (a trailing ".git" or slash is tolerated).
+
+    Raises SourceError when ``owner_repo`` is not of the form owner/repo.
+    """
+    cleaned = owner_repo.strip().strip("/")
+    cleaned = cleaned[:-4] if cleaned.endswith(".git") else cleaned
+    match = _OWNER_REPO.match(cleaned)
+    if not match or match.group(2) in (".", ".."):
+        raise SourceError(f"{owner_repo!r} is not a GitHub repository name: expected owner/repo")
+    owner, repo = match.groups()
+    return f"{api_base.rstrip('/')}/repos/{quote(owner)}/{quote(repo)}"
+
+
+def parse_repo(data: bytes) -> Metadata:
+    """Metadata of a repository (kind "repo") from the API's JSON.
+
+    Raises SourceError with GitHub's own message for error bodies (404, rate limit) and for garbage.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8", errors="replace"))
+    except ValueError:
+        raise SourceError(
+            "GitHub API returned something that is not JSON: check NEWSLETTER_GITHUB_API"
+        ) from None
+    if not isinstance(doc, dict):
+        raise SourceError("GitHub API returned unexpected JSON: expected a repository object")
+    full_name = _str(doc.get("full_name")).strip()
+    if not full_name:
+        message = _clean(_str(doc.get("message")), 300)
+        if message:
+            raise SourceError(f"GitHub API error: {message}{_hint(message)}")
+        raise SourceError("GitHub API response has no full_name: not a repository object")
+
+    owner = doc.get("owner") if isinstance(doc.get("owner"), dict) else {}
+    licence = doc.get("license") if isinstance(doc.get("license"), dict) else {}
+    topics = [t for t in doc.get("topics") or [] if isinstance(t, str) and t.strip()]
+
+    extra: dict[str, Any] = {}
+    stars = doc.get("stargazers_count")
+    if isinstance(stars, int) and not isinstance(stars, bool):
+        extra["stars"] = stars
+    language = _clean(_str(doc.get("language")), 100)
+    if language:
+        extra["language"] = language
+    homepage = _str(doc.get("homepage")).strip()
+    if homepage.startswith(("https://", "http://")):
+        extra["homepage"] = homepage
+    spdx = _str(licence.get("spdx_id")).strip()
+    if spdx and spdx.upper() != "NOASSERTION":
+        extra["license"] = spdx
+    if topics:
+        extra["topics"] = topics
+
+    login = _clean(_str(owner.get("login")), 100)
+    avatar = _str(owner.get("avatar_url")).strip()
+    tags: list[str] = []
+    for topic in topics:
+        tag = normalize_tag(topic)
+        if tag and tag not in tags:
+            tags.append(tag)
+    return Metadata(
+        kind="repo",
+        title=_clean(full_name, TITLE_MAX),
+        summary=_clean(_str(doc.get("description")), SUMMARY_MAX),
+        authors=[login] if login else [],
+        published=parse_date(_str(doc.get("created_at"))),
+        site="GitHub",
+        image=avatar if avatar.startswith("https://") else "",
+        canonical_url=f"https://github.com/{full_name.lower()}",
+        extra=extra,
+        suggested_tags=tags,
+    )
+
+
+def _hint(message: str) -> str:
+    lowered = message.lower()
+    if "rate limit" in lowered:
+        return " (wait for the limit to reset, then retry)"
+    if "not found" in lowered:
+        return " (check the owner/repo name; private repositories are not visible)"
+    return ""
+
+
+def _clean(value: str, max_len: int) -> str:
+    """Plain one-line text: entities decoded, control chars dropped, whitespace collapsed, capped.
+
+    A private stand-in for sources/text.py's cleaners (not written yet when this module was).
+    """
+    text = " ".join(_CONTROL.sub(" ", html_lib.unescape(value)).split())
+    return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "\u2026"
+
+
+def _str(value: Any) -> str:
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
