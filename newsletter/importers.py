@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html as html_lib
 import io
 import re
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 from newsletter.models import normalize_tag
+from newsletter.sources.text import clean_text
 
 FORMATS = ("opml", "bookmarks", "csv", "markdown", "urls")
 TITLE_MAX = 500
@@ -108,8 +108,6 @@ def parse_import(text: str, fmt: str) -> tuple[list[ImportRow], list[ImportProbl
 
 # -- shared -----------------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
-_TAG_LIKE = re.compile(r"<[A-Za-z/!?][^>]*>")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
@@ -132,22 +130,11 @@ def _url_problem(url: str) -> str:
     return ""
 
 
-def _clean(value: str | None, max_len: int) -> str:
-    """Plain one-line text: entities decoded, tags and control chars dropped, whitespace collapsed, capped.
-
-    A private stand-in for sources/text.py's cleaners (not written yet when this module was).
-    """
-    text = html_lib.unescape(value or "")
-    if "<" in text:
-        text = _TAG_LIKE.sub("", text)
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "\u2026"
-
 
 def _tags(values: list[str]) -> list[str]:
     tags: list[str] = []
     for value in values:
-        tag = normalize_tag(_clean(value, 100))
+        tag = normalize_tag(clean_text(value, 100))
         if tag and tag not in tags:
             tags.append(tag)
     return tags
@@ -182,7 +169,7 @@ def _row_or_problem(
     url = url.strip()
     reason = _url_problem(url)
     if reason:
-        problems.append(ImportProblem(line=line, text=_clean(text or url, 300), reason=reason))
+        problems.append(ImportProblem(line=line, text=clean_text(text or url, 300), reason=reason))
     else:
         rows.append(ImportRow(line=line, url=url, **fields))  # type: ignore[arg-type]
 
@@ -223,8 +210,8 @@ class _OpmlReader(HTMLParser):
         line = self.getpos()[0]
         _row_or_problem(
             self.rows, self.problems, line, feed_url or link, label or feed_url or link,
-            title=_clean(label, TITLE_MAX),
-            summary=_clean(attrs.get("description"), SUMMARY_MAX),
+            title=clean_text(label, TITLE_MAX),
+            summary=clean_text(attrs.get("description"), SUMMARY_MAX),
             tags=_tags(folders + categories),
             added=_added(attrs.get("created")) if attrs.get("created", "").isdigit() else None,
             is_feed=bool(feed_url),
@@ -238,7 +225,7 @@ def _parse_opml(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
     reader.close()
     if not reader.rows and not reader.problems and "<outline" not in text.lower():
         reason = "not an OPML file (no <outline>)"
-        return [], [ImportProblem(line=1, text=_clean(text[:80], 80), reason=reason)]
+        return [], [ImportProblem(line=1, text=clean_text(text[:80], 80), reason=reason)]
     return reader.rows, reader.problems
 
 
@@ -281,7 +268,7 @@ class _BookmarkReader(HTMLParser):
         if tag == "a":
             self._finish_anchor()
         elif tag == "h3" and self._h3 is not None:
-            name = _clean("".join(self._h3), 200)
+            name = clean_text("".join(self._h3), 200)
             self._pending_folder = None if self._h3_is_root else name or None
             self._h3 = None
         elif tag == "dl":
@@ -310,7 +297,7 @@ class _BookmarkReader(HTMLParser):
         href = attrs.get("href", "")
         if not href:
             return
-        title = _clean("".join(parts), TITLE_MAX)
+        title = clean_text("".join(parts), TITLE_MAX)
         title = "" if title == href else title  # Pocket writes the URL as the text of untitled items
         folders = [f for f in self._folders if f]
         added = attrs.get("add_date") or attrs.get("time_added") or ""
@@ -328,7 +315,7 @@ class _BookmarkReader(HTMLParser):
             return
         row, parts = self._dd
         self._dd = None
-        summary = _clean("".join(parts), SUMMARY_MAX)
+        summary = clean_text("".join(parts), SUMMARY_MAX)
         if summary and not row.summary:
             row.summary = summary
 
@@ -374,7 +361,7 @@ def _parse_csv(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
                 break
     if "url" not in column:
         reason = "no URL column (expected a header named url, link or href)"
-        return [], [ImportProblem(line=1, text=_clean(",".join(header), 300), reason=reason)]
+        return [], [ImportProblem(line=1, text=clean_text(",".join(header), 300), reason=reason)]
 
     def cell(record: list[str], key: str) -> str:
         index = column.get(key)
@@ -397,8 +384,8 @@ def _parse_csv(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
         folder_tags = [folder] if folder and folder.lower() not in _SYSTEM_FOLDERS else []
         _row_or_problem(
             rows, problems, start, cell(record, "url"), ",".join(record),
-            title=_clean(cell(record, "title"), TITLE_MAX),
-            summary=_clean(cell(record, "summary"), SUMMARY_MAX),
+            title=clean_text(cell(record, "title"), TITLE_MAX),
+            summary=clean_text(cell(record, "summary"), SUMMARY_MAX),
             tags=_tags(folder_tags + _split_tags(cell(record, "tags"))),
             added=_added(cell(record, "added")),
         )
@@ -442,7 +429,7 @@ def _parse_markdown(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
         if heading:
             level = len(heading.group(1))
             headings = headings[: level - 1] + [""] * max(0, level - 1 - len(headings))
-            headings.append(_clean(_md_text(heading.group(2)), 200))
+            headings.append(clean_text(_md_text(heading.group(2)), 200))
             heading_tags = _tags([h for h in headings if h])
             continue
         item = _LIST_ITEM.match(line)
@@ -474,8 +461,8 @@ def _markdown_item(
         return  # an in-document anchor or a relative link (e.g. to CONTRIBUTING.md): not an entry
     _row_or_problem(
         rows, problems, number, url, body,
-        title=_clean(_md_text(title), TITLE_MAX),
-        summary=_clean(_LEAD_SEPARATOR.sub("", _md_text(rest).replace("|", " ")), SUMMARY_MAX),
+        title=clean_text(_md_text(title), TITLE_MAX),
+        summary=clean_text(_LEAD_SEPARATOR.sub("", _md_text(rest).replace("|", " ")), SUMMARY_MAX),
         tags=list(tags),
     )
 
@@ -495,7 +482,7 @@ def _parse_urls(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
         url = url.strip("<>")
         reason = _url_problem(url)
         if reason:
-            problems.append(ImportProblem(line=number, text=_clean(stripped, 300), reason=reason))
+            problems.append(ImportProblem(line=number, text=clean_text(stripped, 300), reason=reason))
         else:
-            rows.append(ImportRow(line=number, url=url, title=_clean(title, TITLE_MAX)))
+            rows.append(ImportRow(line=number, url=url, title=clean_text(title, TITLE_MAX)))
     return rows, problems

@@ -17,7 +17,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
-import html as html_lib
 import json
 import re
 import time
@@ -30,6 +29,7 @@ import feedparser
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata, normalize_tag, parse_date
+from newsletter.sources.text import clean_text
 
 TITLE_MAX = 500
 SUMMARY_MAX = 2000
@@ -45,10 +45,6 @@ _HTML_START = re.compile(
 _ALT_LINK = re.compile(rb"<link\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 _FEED_TYPES = (b"application/rss+xml", b"application/atom+xml", b"application/feed+json")
-_DROP_BLOCKS = re.compile(r"<(script|style|template)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BREAK_TAGS = re.compile(r"<\s*/?\s*(?:br|p|div|li|ul|ol|h[1-6]|tr|blockquote)\b[^>]*>", re.IGNORECASE)
-_TAGS = re.compile(r"<[^>]*>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _DURATION = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+)(?:\.\d*)?$")
 
 
@@ -146,7 +142,7 @@ def _parse_xml_feed(body: bytes, *, url: str) -> ParsedFeed:
     feed_base = _base(feed, url)
     show = _FeedInfo(
         url=url,
-        title=_clean(feed.get("title", ""), TITLE_MAX),
+        title=clean_text(feed.get("title", ""), TITLE_MAX),
         image=_abs(feed_base, (feed.get("image") or {}).get("href", "") or feed.get("logo", "")),
         authors=_author_names(feed),
         is_podcast=is_podcast,
@@ -154,7 +150,7 @@ def _parse_xml_feed(body: bytes, *, url: str) -> ParsedFeed:
     return ParsedFeed(
         title=show.title,
         site_url=_abs(feed_base, feed.get("link", "")),
-        description=_clean(feed.get("subtitle", "") or feed.get("summary", ""), SUMMARY_MAX),
+        description=clean_text(feed.get("subtitle", "") or feed.get("summary", ""), SUMMARY_MAX),
         image=show.image,
         is_podcast=is_podcast,
         author=", ".join(show.authors),
@@ -186,10 +182,10 @@ def _xml_entry(raw: Any, audio_url: str, show: _FeedInfo) -> FeedEntry:
         thumbs = raw.get("media_thumbnail") or []
         image = _abs(base, thumbs[0].get("url", "")) if thumbs else ""
     meta = Metadata(
-        title=_clean(raw.get("title", ""), TITLE_MAX),
+        title=clean_text(raw.get("title", ""), TITLE_MAX),
         # feedparser files itunes:summary, description and content:encoded under "summary" (the
         # first one seen wins); "content" is the fallback for Atom entries with only <content>.
-        summary=_clean(raw.get("summary", "") or _first_content(raw), SUMMARY_MAX),
+        summary=clean_text(raw.get("summary", "") or _first_content(raw), SUMMARY_MAX),
         # Atom semantics: an entry without its own author inherits the feed's (itunes:author for shows).
         authors=_author_names(raw) or list(show.authors),
         published=published,
@@ -260,11 +256,11 @@ def _first_content(raw: Any) -> str:
 def _author_names(obj: Any) -> list[str]:
     names = []
     for author in obj.get("authors") or []:
-        name = _clean(author.get("name", "") or "", 200)
+        name = clean_text(author.get("name", "") or "", 200)
         if name and name not in names:
             names.append(name)
     if not names and obj.get("author"):
-        names.append(_clean(obj["author"], 200))
+        names.append(clean_text(obj["author"], 200))
     return names
 
 
@@ -298,7 +294,7 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: JSON without a jsonfeed.org version")
     items = [i for i in doc.get("items") or [] if isinstance(i, dict)]
-    title = _clean(_str(doc.get("title")), TITLE_MAX)
+    title = clean_text(_str(doc.get("title")), TITLE_MAX)
     image = _abs(url, _str(doc.get("icon")) or _str(doc.get("favicon")))
     authors = _json_authors(doc)
     audio = [_json_audio(item, url) for item in items]
@@ -310,8 +306,8 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
         date = parse_date(_str(item.get("date_published")) or _str(item.get("date_modified")))
         raw_tags = [t for t in item.get("tags") or [] if isinstance(t, str)]
         meta = Metadata(
-            title=_clean(_str(item.get("title")), TITLE_MAX),
-            summary=_clean(
+            title=clean_text(_str(item.get("title")), TITLE_MAX),
+            summary=clean_text(
                 _str(item.get("summary")) or _str(item.get("content_html")) or _str(item.get("content_text")),
                 SUMMARY_MAX,
             ),
@@ -330,7 +326,7 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
     return ParsedFeed(
         title=title,
         site_url=_abs(url, _str(doc.get("home_page_url"))),
-        description=_clean(_str(doc.get("description")), SUMMARY_MAX),
+        description=clean_text(_str(doc.get("description")), SUMMARY_MAX),
         image=image,
         is_podcast=is_podcast,
         author=", ".join(authors),
@@ -346,7 +342,7 @@ def _json_authors(obj: dict[str, Any]) -> list[str]:
     names = []
     for author in raw:
         if isinstance(author, dict):
-            name = _clean(_str(author.get("name")), 200)
+            name = clean_text(_str(author.get("name")), 200)
             if name and name not in names:
                 names.append(name)
     return names
@@ -424,16 +420,3 @@ def _str(value: Any) -> str:
     return str(value)
 
 
-def _clean(value: Any, max_len: int) -> str:
-    """Plain text of a possibly-HTML string: scripts and tags dropped, entities decoded, whitespace collapsed.
-
-    Capped at ``max_len`` characters (an ellipsis marks the cut).
-    A private stand-in for sources/text.py's cleaners (not written yet when this module was).
-    """
-    text = _str(value)
-    if "<" in text:
-        text = _TAGS.sub("", _BREAK_TAGS.sub(" ", _DROP_BLOCKS.sub(" ", text)))
-    text = " ".join(_CONTROL.sub(" ", html_lib.unescape(text)).split())
-    if len(text) > max_len:
-        text = text[: max_len - 1].rstrip() + "\u2026"
-    return text

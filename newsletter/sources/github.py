@@ -15,7 +15,6 @@ Decisions:
 
 from __future__ import annotations
 
-import html as html_lib
 import json
 import re
 from typing import Any
@@ -23,12 +22,12 @@ from urllib.parse import quote
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata, normalize_tag, parse_date
+from newsletter.sources.text import clean_text
 
 TITLE_MAX = 500
 SUMMARY_MAX = 2000
 
 _OWNER_REPO = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 
 
 def repo_api_url(api_base: str, owner_repo: str) -> str:
@@ -60,7 +59,7 @@ def parse_repo(data: bytes) -> Metadata:
         raise SourceError("GitHub API returned unexpected JSON: expected a repository object")
     full_name = _str(doc.get("full_name")).strip()
     if not full_name:
-        message = _clean(_str(doc.get("message")), 300)
+        message = clean_text(_str(doc.get("message")), 300)
         if message:
             raise SourceError(f"GitHub API error: {message}{_hint(message)}")
         raise SourceError("GitHub API response has no full_name: not a repository object")
@@ -73,7 +72,7 @@ def parse_repo(data: bytes) -> Metadata:
     stars = doc.get("stargazers_count")
     if isinstance(stars, int) and not isinstance(stars, bool):
         extra["stars"] = stars
-    language = _clean(_str(doc.get("language")), 100)
+    language = clean_text(_str(doc.get("language")), 100)
     if language:
         extra["language"] = language
     homepage = _str(doc.get("homepage")).strip()
@@ -85,7 +84,7 @@ def parse_repo(data: bytes) -> Metadata:
     if topics:
         extra["topics"] = topics
 
-    login = _clean(_str(owner.get("login")), 100)
+    login = clean_text(_str(owner.get("login")), 100)
     avatar = _str(owner.get("avatar_url")).strip()
     tags: list[str] = []
     for topic in topics:
@@ -94,8 +93,8 @@ def parse_repo(data: bytes) -> Metadata:
             tags.append(tag)
     return Metadata(
         kind="repo",
-        title=_clean(full_name, TITLE_MAX),
-        summary=_clean(_str(doc.get("description")), SUMMARY_MAX),
+        title=clean_text(full_name, TITLE_MAX),
+        summary=clean_text(_str(doc.get("description")), SUMMARY_MAX),
         authors=[login] if login else [],
         published=parse_date(_str(doc.get("created_at"))),
         site="GitHub",
@@ -114,14 +113,6 @@ def _hint(message: str) -> str:
         return " (check the owner/repo name; private repositories are not visible)"
     return ""
 
-
-def _clean(value: str, max_len: int) -> str:
-    """Plain one-line text: entities decoded, control chars dropped, whitespace collapsed, capped.
-
-    A private stand-in for sources/text.py's cleaners (not written yet when this module was).
-    """
-    text = " ".join(_CONTROL.sub(" ", html_lib.unescape(value)).split())
-    return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "\u2026"
 
 
 def _str(value: Any) -> str:

@@ -18,7 +18,6 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
-import html as html_lib
 import json
 import re
 from html.parser import HTMLParser
@@ -27,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
+from newsletter.sources.text import clean_text
 
 TITLE_MAX = 500
 SUMMARY_MAX = 2000
@@ -73,7 +73,7 @@ def parse_tweet_oembed(data: bytes, *, status_url: str) -> Metadata:
 
     text = _clean_block("\n\n".join(p for p in (_clean_block(p) for p in reader.paragraphs) if p), TEXT_MAX)
     trailer = " ".join(reader.trailer.split())
-    name = _clean(_str(doc.get("author_name")), 200) or _name_from_trailer(trailer)
+    name = clean_text(_str(doc.get("author_name")), 200) or _name_from_trailer(trailer)
     handle = _handle(trailer, _str(doc.get("author_url")))
     links = []
     for href in reader.links:
@@ -88,7 +88,7 @@ def parse_tweet_oembed(data: bytes, *, status_url: str) -> Metadata:
     return Metadata(
         kind="tweet",
         title=_tweet_title(name or (f"@{handle}" if handle else ""), text),
-        summary=_clean(text, SUMMARY_MAX),
+        summary=clean_text(text, SUMMARY_MAX),
         authors=[name] if name else [],
         published=_parse_tweet_date(reader.dates[-1]) if reader.dates else None,
         site="X (Twitter)",
@@ -99,10 +99,10 @@ def parse_tweet_oembed(data: bytes, *, status_url: str) -> Metadata:
 def parse_youtube_oembed(data: bytes, *, video_url: str) -> Metadata:
     """Metadata of a YouTube video from its oEmbed JSON (kind "video")."""
     doc = _load(data, what="YouTube oEmbed", url=video_url)
-    title = _clean(_str(doc.get("title")), TITLE_MAX)
+    title = clean_text(_str(doc.get("title")), TITLE_MAX)
     if not title:
         raise SourceError(f"YouTube oEmbed for {video_url} has no title: check that the video exists")
-    channel = _clean(_str(doc.get("author_name")), 200)
+    channel = clean_text(_str(doc.get("author_name")), 200)
     image = _str(doc.get("thumbnail_url")).strip()
     return Metadata(
         kind="video",
@@ -191,7 +191,7 @@ def _tweet_title(name: str, text: str) -> str:
         cut = first[:TITLE_TEXT_CHARS].rsplit(" ", 1)[0] or first[:TITLE_TEXT_CHARS]
         first = cut.rstrip(" ,;:-") + "\u2026"
     who = name or "Someone"
-    return _clean(f"{who} on X: {first}" if first else f"{who} on X", TITLE_MAX)
+    return clean_text(f"{who} on X: {first}" if first else f"{who} on X", TITLE_MAX)
 
 
 def _parse_tweet_date(text: str) -> str | None:
@@ -218,7 +218,7 @@ def _handle(trailer: str, author_url: str) -> str:
 def _name_from_trailer(trailer: str) -> str:
     # "— Name (@handle)" -> "Name"
     before = trailer.split("(@", 1)[0] if "(@" in trailer else ""
-    return _clean(before.strip().lstrip("\u2014-").strip(), 200)
+    return clean_text(before.strip().lstrip("\u2014-").strip(), 200)
 
 
 def _is_outbound(href: str) -> bool:
@@ -231,7 +231,7 @@ def _load(data: bytes, *, what: str, url: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except ValueError:
-        snippet = _clean(text, 80) or "an empty body"
+        snippet = clean_text(text, 80) or "an empty body"
         raise SourceError(f"{what} for {url} did not return JSON (got {snippet!r}): check the URL") from None
     if not isinstance(doc, dict):
         raise SourceError(f"{what} for {url} returned unexpected JSON: expected an object")
@@ -244,11 +244,11 @@ def _load(data: bytes, *, what: str, url: str) -> dict[str, Any]:
 def _error_message(doc: dict[str, Any]) -> str:
     if isinstance(doc.get("errors"), list) and doc["errors"]:
         first = doc["errors"][0]
-        return _clean(_str(first.get("message") if isinstance(first, dict) else first), 300) or "error"
+        return clean_text(_str(first.get("message") if isinstance(first, dict) else first), 300) or "error"
     if doc.get("error"):
-        return _clean(_str(doc["error"]), 300)
+        return clean_text(_str(doc["error"]), 300)
     if "html" not in doc and "title" not in doc and doc.get("message"):
-        return _clean(_str(doc["message"]), 300)
+        return clean_text(_str(doc["message"]), 300)
     return ""
 
 
@@ -256,16 +256,6 @@ def _with_query(api_base: str, params: dict[str, str]) -> str:
     sep = "&" if "?" in api_base else "?"
     return f"{api_base}{sep}{urlencode(params)}"
 
-
-def _clean(value: str, max_len: int) -> str:
-    """One line of plain text: entities decoded, tags and control chars dropped, whitespace collapsed, capped.
-
-    A private stand-in for sources/text.py's cleaners (not written yet when this module was).
-    """
-    text = html_lib.unescape(value)
-    text = _TAG_LIKE.sub("", text) if "<" in text else text
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "\u2026"
 
 
 def _clean_block(value: str, max_len: int = TEXT_MAX) -> str:
