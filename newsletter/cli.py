@@ -171,6 +171,11 @@ def add(
         if not as_json:
             click.echo(f"added  {result.item.id}  {result.item.kind:<7} {result.item.display_title()}")
             sys.stdout.flush()
+            from .feeds import subscribe_hint
+
+            hint = subscribe_hint(ctx.catalog, result.item)
+            if hint:
+                click.echo(hint, err=True)
 
     with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
         results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
@@ -308,6 +313,10 @@ def rm(ctx: Context, ref: str) -> None:
     item = ctx.catalog.remove(ref)
     click.echo(f"removed {item.id}  {item.display_title()}")
 
+
+from .cli_sources import register_commands  # noqa: E402  (below `main` on purpose: they attach to it)
+
+register_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

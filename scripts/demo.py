@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "demo-output"
-PROJECT_PARTS = ("newsletter.toml", "mkdocs.yml", "content", "catalog", "templates")
+PROJECT_PARTS = ("newsletter.toml", "mkdocs.yml", "feeds.yaml", "content", "catalog", "templates")
 
 
 def run(*args: str, capture: bool = False) -> str:

@@ -1,0 +1,392 @@
+"""Bulk import: a bookmarks / CSV / Markdown / URL-list / OPML file into the catalog, idempotently.
+
+    report = import_file(catalog, Path("bookmarks.html"), ImportOptions(fetch=False))
+
+Decisions:
+- OPML outlines with an ``xmlUrl`` become feed subscriptions (through `newsletter.feeds`); every other
+  row becomes an item.
+- ``fetch=False``: the file's title, summary, tags and ``added`` time are used as they are; nothing
+  touches the network. ``fetch=True``: each row goes through the same resolve step as `add` (pages,
+  arXiv, oEmbed, GitHub ...), and **what the file says wins** where it says something (title, summary,
+  like ``add --title``): it is what the curator saw or wrote. Tags are the union of the file's, the
+  source's and ``--tag``.
+- The file's ``added`` timestamp is kept when it has one, so an item lands in the month folder of
+  when it was bookmarked and a re-import is byte-for-byte a no-op.
+- Idempotent and resumable: rows already in the catalog (any spelling of their URL) are counted as
+  duplicates and left untouched; items are saved in durable chunks, so an interrupted import re-run
+  picks up where it stopped. A URL repeated within the file is one item (its tags are merged).
+- Speed: with ``fetch=False`` the catalog is loaded once and every save happens under ONE lock;
+  `save_items` fsyncs each file but each folder only once per chunk, and updates the derived cache in
+  one transaction per chunk. An item is reported saved only after its folder's fsync.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import identity, urls
+from .errors import NewsletterError
+from .models import Item, Metadata
+
+if TYPE_CHECKING:
+    from . import ingest
+    from .catalog import Catalog
+    from .feeds import SubscribeResult
+    from .importers import ImportRow
+
+Progress = Callable[[int, int], None]
+SAVE_CHUNK = 256  # items made durable together (open temp files at once: stays well under fd limits)
+FSYNC_THREADS = 8
+FETCH_CHUNK = 100  # rows fetched before their items are saved, when fetching
+
+
+@dataclasses.dataclass
+class ImportOptions:
+    """What the curator asked of one import."""
+
+    format: str | None = None
+    fetch: bool = True
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ImportFailure:
+    """A line of the file that did not make it, and why."""
+
+    line: int
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.text}: {self.reason}"
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """Counts and details of one import. ``existing`` = already in the catalog, ``repeated`` = earlier in the file."""
+
+    file: str
+    format: str
+    rows: int = 0
+    new: list[Item] = dataclasses.field(default_factory=list)
+    existing: int = 0
+    repeated: int = 0
+    failed: list[ImportFailure] = dataclasses.field(default_factory=list)
+    feeds: list[SubscribeResult] = dataclasses.field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return self.existing + self.repeated
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "rows": self.rows,
+            "new": len(self.new),
+            "duplicates": self.duplicates,
+            "existing": self.existing,
+            "repeated": self.repeated,
+            "failed": len(self.failed),
+            "failures": [dataclasses.asdict(f) for f in sorted(self.failed, key=lambda f: f.line)],
+            "feeds": {
+                "added": sum(r.status == "added" for r in self.feeds),
+                "existing": sum(r.status == "exists" for r in self.feeds),
+                "failed": sum(r.status == "failed" for r in self.feeds),
+                "results": [r.to_json() for r in self.feeds],
+            },
+            "items": [{"id": i.id, "kind": i.kind, "title": i.title, "url": i.url} for i in self.new],
+        }
+
+
+@dataclasses.dataclass
+class _Plan:
+    """A row that will become a new item (unless the fetch says otherwise)."""
+
+    row: ImportRow
+    prepared: ingest.Prepared
+    tags: list[str]
+
+
+def read_import_file(path: Path) -> str:
+    """The file's text: UTF-8 (with or without BOM), else windows-1252 (old browser exports)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NewsletterError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def import_file(
+    catalog: Catalog,
+    path: Path,
+    options: ImportOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    on_saved: Callable[[Item], None] | None = None,
+) -> ImportReport:
+    """Import one file into the catalog (and its feeds into the subscriptions); see the module docstring."""
+    from .importers import FORMATS, detect_format, parse_import
+
+    options = options or ImportOptions()
+    text = read_import_file(path)
+    fmt = options.format or detect_format(path.name, text[:4096])
+    if fmt not in FORMATS:
+        raise NewsletterError(f"unknown import format {fmt!r}; use one of {', '.join(FORMATS)}")
+    rows, problems = parse_import(text, fmt)
+    report = ImportReport(file=str(path), format=fmt, rows=len(rows) + len(problems))
+    report.failed.extend(ImportFailure(p.line, p.text, p.reason) for p in problems)
+    feed_rows = [r for r in rows if r.is_feed]
+    item_rows = [r for r in rows if not r.is_feed]
+    if feed_rows:
+        from .feeds import Feeds
+
+        results = Feeds(catalog).add([(r.url, None, r.title) for r in feed_rows], fetch=options.fetch)
+        report.feeds = results
+        for row, result in zip(feed_rows, results, strict=True):
+            if result.status == "failed":
+                report.failed.append(ImportFailure(row.line, row.url, f"feed not subscribed: {result.error}"))
+    counter = RowProgress(len(feed_rows), len(rows), progress)
+
+    def saved(item: Item) -> None:
+        report.new.append(item)
+        counter.step()
+        if on_saved:
+            on_saved(item)
+
+    if options.fetch:
+        _import_fetching(catalog, item_rows, options, report, counter, saved)
+    else:
+        with catalog.store.locked():
+            index = CatalogIndex(catalog)
+            plans = _plan(item_rows, index, options, report, counter)
+            items = []
+            for plan in plans:
+                try:
+                    items.append(_row_item(plan, Metadata(kind=plan.prepared.info.kind)))
+                except ValueError as exc:
+                    report.failed.append(ImportFailure(plan.row.line, plan.row.url, str(exc)))
+                    counter.step()
+            save_items(catalog, items, on_saved=saved)
+    return report
+
+
+class RowProgress:
+    """Progress over the rows of an import (feeds count as done once subscribed)."""
+
+    def __init__(self, done: int, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = done, total, progress
+        self._last = -1
+        self.report()
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        # Redrawing a bar 10,000 times costs more than the import; ~200 updates are plenty.
+        if self.done == self.total or self.done - self._last >= max(1, self.total // 200):
+            self.report()
+
+    def report(self) -> None:
+        self._last = self.done
+        if self.progress:
+            self.progress(self.done, self.total)
+
+
+class CatalogIndex:
+    """The catalog's identity index, loaded once and kept current with what this import saves."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.snap = catalog.snapshot(refresh=True)
+        self.known = set(self.snap.items)
+        self.keys = identity.identity_index(self.snap.items.values())
+
+    def refresh(self) -> None:
+        """Re-read the catalog (another process may have added items) and index only what is new."""
+        self.snap = self.catalog.snapshot(refresh=True)
+        added = [self.snap.items[i] for i in self.snap.items.keys() - self.known]
+        self.keys.update({k: v for k, v in identity.identity_index(added).items() if k not in self.keys})
+        self.known.update(i.id for i in added)
+
+    def find(self, *candidates: str) -> str | None:
+        return identity.find_existing(self.keys, *candidates)
+
+    def note(self, item: Item) -> None:
+        self.known.add(item.id)
+        for key in identity.identity_keys(item):
+            self.keys.setdefault(key, item.id)
+
+
+def _plan(
+    rows: Sequence[ImportRow], index: CatalogIndex, options: ImportOptions, report: ImportReport, counter: RowProgress
+) -> list[_Plan]:
+    """Drop rows already in the catalog or repeated in the file; the rest become plans (pure apart from `index`)."""
+    from . import ingest
+
+    plans: list[_Plan] = []
+    first: dict[str, _Plan] = {}
+    for row in rows:
+        try:
+            prepared = ingest.prepare(row.url)
+        except ValueError as exc:
+            report.failed.append(ImportFailure(row.line, row.url, str(exc)))
+            counter.step()
+            continue
+        if index.find(prepared.url, prepared.canonical_url):
+            report.existing += 1
+            counter.step()
+            continue
+        key = urls.identity_key(prepared.canonical_url)  # http:// and https:// are one resource
+        earlier = first.get(key)
+        if earlier is not None:
+            report.repeated += 1
+            earlier.tags.extend(t for t in row.tags if t not in earlier.tags)
+            counter.step()
+            continue
+        plan = _Plan(row, prepared, [*row.tags, *(t for t in options.tags if t not in row.tags)])
+        first[key] = plan
+        plans.append(plan)
+    return plans
+
+
+def _row_item(plan: _Plan, meta: Metadata) -> Item:
+    """The new item for a row: the file's title/summary/added win over what a fetch found."""
+    from . import ingest
+
+    row = plan.row
+    options = ingest.AddOptions(tags=plan.tags, title=row.title, summary=row.summary)
+    item = ingest.build_item(plan.prepared, meta, options)
+    if row.added:
+        item.added = row.added
+    return item
+
+
+def _import_fetching(
+    catalog: Catalog,
+    rows: Sequence[ImportRow],
+    options: ImportOptions,
+    report: ImportReport,
+    counter: RowProgress,
+    saved: Callable[[Item], None],
+) -> None:
+    """Fetch rows in chunks (no lock held while on the network), then save each chunk under the lock."""
+    from . import ingest
+    from .fetch import run_all
+
+    index = CatalogIndex(catalog)
+    plans = _plan(rows, index, options, report, counter)
+    settings = catalog.fetch_settings()
+
+    async def resolve(fetcher: Any, plan: _Plan) -> Metadata:
+        return await ingest.resolve(fetcher, plan.prepared, catalog.settings)
+
+    for start in range(0, len(plans), FETCH_CHUNK):
+        chunk = plans[start : start + FETCH_CHUNK]
+        metas = run_all(resolve, chunk, settings=settings)
+        with catalog.store.locked():
+            index.refresh()
+            items: list[Item] = []
+            for plan, meta in zip(chunk, metas, strict=True):
+                if isinstance(meta, Exception):
+                    report.failed.append(ImportFailure(plan.row.line, plan.row.url, str(meta)))
+                    counter.step()
+                    continue
+                try:
+                    item = _row_item(plan, meta)
+                except ValueError as exc:
+                    report.failed.append(ImportFailure(plan.row.line, plan.row.url, str(exc)))
+                    counter.step()
+                    continue
+                # The page may declare a canonical URL that another row or an existing item already has.
+                if index.find(item.canonical_url, *item.aliases, item.url) or item.id in index.known:
+                    report.existing += 1
+                    counter.step()
+                    continue
+                index.note(item)
+                items.append(item)
+            save_items(catalog, items, on_saved=saved)
+
+
+# --------------------------------------------------------------------------- batched durable saves
+
+
+def save_items(
+    catalog: Catalog, items: Sequence[Item], *, on_saved: Callable[[Item], None] | None = None, chunk: int = SAVE_CHUNK
+) -> None:
+    """Save new items; call under ``catalog.store.locked()`` after deduping them against the catalog.
+
+    Crash-safe like `Store.save` (each file is written to a temp file, fsynced, then renamed; the folder
+    is fsynced after the rename), but batched: a chunk's temp files are fsynced concurrently (ext4 folds
+    concurrent fsyncs into one journal commit: measured 5-7x faster than one after another), each folder
+    once per chunk, and the derived cache is updated in one transaction per chunk.
+    ``on_saved`` runs for an item only after its chunk is durable (crash-safe reporting).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .store import files
+    from .store.cache import CachedEntry
+
+    if not items:
+        return
+    store = catalog.store
+    snap = catalog.snapshot()
+    known_dirs: set[Path] = set()
+    with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
+        for start in range(0, len(items), chunk):
+            part = items[start : start + chunk]
+            dirty: set[Path] = set()
+            pending: list[tuple[int, str, Path, str]] = []  # (fd, temp path, target, relative path)
+            try:
+                for item in part:
+                    rel = files.relative_path_for(item)
+                    target = store.catalog_dir / rel
+                    _ensure_dir(target.parent, known_dirs, dirty)
+                    fd, tmp = tempfile.mkstemp(prefix=f"{files.TEMP_PREFIX}{os.getpid()}-", dir=target.parent)
+                    pending.append((fd, tmp, target, rel))
+                    os.write(fd, files.dump_item(item).encode("utf-8"))
+                list(pool.map(os.fsync, [fd for fd, _, _, _ in pending]))
+            except BaseException:
+                for fd, tmp, _, _ in pending:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                    Path(tmp).unlink(missing_ok=True)
+                raise
+            entries = []
+            for fd, tmp, target, rel in pending:
+                os.close(fd)
+                os.replace(tmp, target)
+                dirty.add(target.parent)
+                st = target.stat()
+                entries.append(CachedEntry(rel, st.st_mtime_ns, st.st_size, None, None))
+            # Deepest folders first, so a new month folder's own entry is synced after its files.
+            for folder in sorted(dirty, key=lambda p: len(p.parts), reverse=True):
+                files.fsync_dir(folder)
+            for item, entry in zip(part, entries, strict=True):
+                entry.item = item
+                snap.items[item.id], snap.paths[item.id] = item, entry.path
+            store.cache.apply(entries, [])
+            if on_saved:
+                for item in part:
+                    on_saved(item)
+
+
+def _ensure_dir(folder: Path, known: set[Path], dirty: set[Path]) -> None:
+    if folder in known:
+        return
+    missing = []
+    current = folder
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        dirty.add(created.parent)  # the new folder's name lives in its parent
+    known.add(folder)

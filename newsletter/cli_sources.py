@@ -1,0 +1,223 @@
+"""`newsletter feeds ...` and `newsletter import`: thin commands over `newsletter.feeds` and `newsletter.bulk`.
+
+Registered on the main group by `register_commands(main)` at the bottom of cli.py. This module does not
+import cli.py at load time (cli.py imports it), only inside command bodies.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+FEED_KIND_CHOICES = ("podcast", "link")
+FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
+
+
+def _handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """cli.handles_errors, looked up when the command runs (no import cycle with cli.py)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .cli import handles_errors
+
+        return handles_errors(func)(*args, **kwargs)
+
+    return wrapper
+
+
+def _cli() -> Any:
+    from . import cli
+
+    return cli
+
+
+def _feeds(ctx: Any) -> Any:
+    from .feeds import Feeds
+
+    return Feeds(ctx.catalog)
+
+
+@click.group("feeds")
+def feeds() -> None:
+    """Feed subscriptions (feeds.yaml): add, list, rm, and pull their new entries into the inbox."""
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--kind", type=click.Choice(FEED_KIND_CHOICES), default=None, help="Default: detected from the feed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+@_handles_errors
+def feeds_add(ctx: Any, url: str, kind: str | None, as_json: bool) -> None:
+    """Subscribe to a feed (a web page is searched for the feed it advertises)."""
+    (result,) = _feeds(ctx).add([(url, kind, "")])
+    if as_json:
+        _cli().emit_json(result.to_json())
+    elif result.status == "added":
+        sub = result.subscription
+        if result.note:
+            click.echo(f"note: {result.note}", err=True)
+        click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url}, {result.entries} entries)")
+        click.echo("next: newsletter feeds pull")
+    elif result.status == "exists":
+        sub = result.subscription
+        click.echo(f"already subscribed: {sub.title or sub.url} ({sub.url})")
+    if result.status == "failed":
+        _cli().fail(f"{url}: {result.error}")
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the subscriptions as JSON.")
+@click.pass_obj
+@_handles_errors
+def feeds_list(ctx: Any, as_json: bool) -> None:
+    """List subscriptions with their last pull, status and entries seen."""
+    rows = _feeds(ctx).status()
+    if as_json:
+        _cli().emit_json(
+            [
+                {
+                    **sub.to_dict(),
+                    "last_pull": st.last_pull,
+                    "last_status": "gone" if sub.gone else st.last_status,
+                    "last_error": st.last_error,
+                    "entries_seen": st.seen,
+                }
+                for sub, st in rows
+            ]
+        )
+        return
+    for sub, st in rows:
+        status = "gone" if sub.gone else (st.last_status or "never pulled")
+        when = (st.last_pull or "")[:16].replace("T", " ")
+        click.echo(f"{sub.kind:<7} {status:<12} {when:<16} {st.seen:>5} seen  {sub.title or '-'}  {sub.url}")
+    if sys.stderr.isatty():
+        click.echo(f"{len(rows)} feed(s)", err=True)
+
+
+@feeds.command("rm")
+@click.argument("url")
+@click.pass_obj
+@_handles_errors
+def feeds_rm(ctx: Any, url: str) -> None:
+    """Unsubscribe from a feed (items it brought in stay in the catalog)."""
+    sub = _feeds(ctx).remove(url)
+    click.echo(f"unsubscribed  {sub.title or sub.url}  ({sub.url})")
+
+
+@feeds.command("pull")
+@click.argument("urls", nargs=-1, metavar="[URL]...")
+@click.option(
+    "--backlog",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Entries a new subscription's first pull takes, newest first (default 20; older ones are reported).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print per-feed results as JSON.")
+@click.pass_obj
+@_handles_errors
+def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bool) -> None:
+    """Fetch every subscription (or the named ones) and add their new entries to the inbox."""
+    from .feeds import DEFAULT_BACKLOG
+
+    cli = _cli()
+
+    def report_saved(item: Any) -> None:
+        if not as_json:  # printed once the file is durable
+            click.echo(f"added  {item.id}  {item.kind:<7} {item.display_title()}")
+
+    with cli.progress_bar("pulling feeds", enabled=not as_json) as progress:
+        results = _feeds(ctx).pull(
+            list(urls),
+            backlog=DEFAULT_BACKLOG if backlog is None else backlog,
+            progress=progress,
+            on_saved=report_saved,
+        )
+    for r in results:
+        name = r.title or r.url
+        if r.moved_to:
+            click.echo(f"note: {name}: moved permanently to {r.moved_to}; subscription updated", err=True)
+        if r.status == "error":
+            click.echo(f"error: {name}: {r.error}", err=True)
+        elif r.status == "gone":
+            click.echo(f"{'error' if r.error else 'note'}: {name}: {r.error or r.warnings[0]}", err=True)
+        for warning in r.warnings if r.status != "gone" else []:
+            click.echo(f"warning: {warning}", err=True)
+        if r.left_out:
+            click.echo(
+                f"note: {name}: first pull took the newest {len(r.new) + r.existing + r.unusable}, "
+                f"left out {r.left_out} older entr{'y' if r.left_out == 1 else 'ies'} "
+                "(use --backlog N on a first pull to take more)",
+                err=True,
+            )
+    failed = [r for r in results if r.failed]
+    if as_json:
+        cli.emit_json(
+            {
+                "feeds": [r.to_json() for r in results],
+                "new": sum(len(r.new) for r in results),
+                "existing": sum(r.existing for r in results),
+                "not_modified": sum(r.status == "not_modified" for r in results),
+                "left_out": sum(r.left_out for r in results),
+                "errors": len(failed),
+            }
+        )
+    else:
+        new = sum(len(r.new) for r in results)
+        unchanged = sum(r.status == "not_modified" for r in results)
+        click.echo(
+            f"{len(results)} feed(s): {new} new item(s), {sum(r.existing for r in results)} already cataloged, "
+            f"{unchanged} unchanged, {len(failed)} failed"
+        )
+    if failed:
+        sys.exit(1)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None, help="Default: detected.")
+@click.option("--no-fetch", is_flag=True, help="Use the file's titles, summaries, tags and dates; no network.")
+@click.option("--tag", "tags", multiple=True, help="Tag every imported item (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+@_handles_errors
+def import_(ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[str, ...], as_json: bool) -> None:
+    """Import bookmarks, a CSV, an awesome-list, a URL list or an OPML file of feeds.
+
+    Running the same import twice adds nothing the second time. Lines that fail are listed on stderr
+    (line number, text, reason) and the exit code is 1.
+    """
+    from .bulk import ImportOptions, import_file
+
+    cli = _cli()
+    options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
+    with cli.progress_bar("importing", enabled=not as_json) as progress:
+        report = import_file(ctx.catalog, file, options, progress=progress)
+    for failure in sorted(report.failed, key=lambda f: f.line):
+        click.echo(f"error: {file.name}: {failure}", err=True)
+    if as_json:
+        cli.emit_json(report.to_json())
+    else:
+        for result in report.feeds:
+            if result.status == "added":
+                sub = result.subscription
+                click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url})")
+        click.echo(
+            f"{report.format}: {len(report.new)} new, {report.duplicates} duplicate(s) "
+            f"({report.existing} already in the catalog, {report.repeated} repeated in the file), "
+            f"{len(report.failed)} failed"
+            + (f"; {sum(r.status == 'added' for r in report.feeds)} feed(s) subscribed" if report.feeds else "")
+        )
+    if report.failed:
+        sys.exit(1)
+
+
+def register_commands(main: click.Group) -> None:
+    """Add `feeds` and `import` to the main command group."""
+    main.add_command(feeds)
+    main.add_command(import_)

@@ -1,0 +1,275 @@
+"""Bulk import end to end: files in tests/data/imports, the catalog on disk, pages on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from newsletter.bulk import ImportOptions, import_file, save_items
+from newsletter.catalog import Catalog
+from newsletter.cli import main
+from newsletter.cli_sources import register_commands
+from newsletter.models import Item
+from newsletter.project import init_project
+from tests.httpserver import LoopbackServer, page
+from tests.test_feeds import FeedSite
+
+IMPORTS = Path(__file__).parent / "data" / "imports"
+FEEDS = Path(__file__).parent / "data" / "feeds"
+
+if "import" not in main.commands:  # until cli.py registers them
+    register_commands(main)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return init_project(tmp_path / "proj", name="Import Weekly")
+
+
+def run(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def import_json(project: Path, *args: str) -> tuple[int, dict, str]:
+    code, out, err = run(project, "import", "--json", *args)
+    return code, json.loads(out), err
+
+
+def items_by_url(project: Path) -> dict[str, Item]:
+    catalog = Catalog.open(project)
+    try:
+        return {i.canonical_url: i for i in catalog.items()}
+    finally:
+        catalog.close()
+
+
+def test_bookmarks_no_fetch_uses_the_files_titles_tags_dates_and_reports_bad_lines(project: Path) -> None:
+    code, doc, err = import_json(project, "--no-fetch", str(IMPORTS / "firefox_bookmarks.html"))
+    assert code == 1  # three bookmarks are not http(s) links
+    assert doc["format"] == "bookmarks"
+    assert (doc["new"], doc["duplicates"], doc["failed"]) == (4, 0, 3)
+    assert [(f["line"], f["reason"]) for f in doc["failures"]] == [
+        (21, "not an http(s) URL (javascript:)"),
+        (24, "not an http(s) URL (place:)"),
+        (29, "not an http(s) URL (data:)"),
+    ]
+    assert "error: firefox_bookmarks.html: line 21: Bookmarklet: not an http(s) URL (javascript:)" in err
+    items = items_by_url(project)
+    paper = items["https://arxiv.org/abs/1706.03762"]
+    assert paper.kind == "paper" and paper.extra["arxiv_id"] == "1706.03762"
+    assert paper.title == "Attention Is All You Need"
+    assert paper.tags == ["research", "transformers", "attention"]
+    assert paper.added == "2024-03-09T16:00:00Z"  # the bookmark's date, not today
+    repo = items["https://github.com/nmslib/hnswlib"]
+    assert repo.kind == "repo" and repo.tags == ["research", "vector-search"]
+    catalog = Catalog.open(project)
+    try:
+        assert catalog.snapshot().paths[paper.id].startswith("2024/03/")  # filed under its bookmark month
+    finally:
+        catalog.close()
+
+
+def test_running_the_same_import_twice_adds_nothing_the_second_time(project: Path) -> None:
+    for name in ("firefox_bookmarks.html", "raindrop.csv", "awesome.md", "urls.txt", "pocket_export.html"):
+        first = import_json(project, "--no-fetch", str(IMPORTS / name))[1]
+        before = {p: p.read_bytes() for p in (project / "catalog").rglob("*.md")}
+        second = import_json(project, "--no-fetch", str(IMPORTS / name))[1]
+        assert second["new"] == 0, name
+        assert second["duplicates"] == first["new"] + first["duplicates"], name
+        assert {p: p.read_bytes() for p in (project / "catalog").rglob("*.md")} == before
+
+
+def test_formats_are_detected_and_each_lands_with_its_metadata(project: Path) -> None:
+    doc = import_json(project, "--no-fetch", str(IMPORTS / "raindrop.csv"))[1]
+    assert doc["format"] == "csv" and doc["new"] == 3 and doc["failed"] == 2
+    doc = import_json(project, "--no-fetch", str(IMPORTS / "awesome.md"))[1]
+    assert doc["format"] == "markdown" and doc["new"] == 8
+    doc = import_json(project, "--no-fetch", str(IMPORTS / "urls.txt"))[1]
+    assert doc["format"] == "urls" and doc["new"] == 4 and doc["failed"] == 4
+    items = items_by_url(project)
+    evals = items["https://json.example.com/2024/06/01/evals.html"]
+    assert evals.summary == "Why evaluation is hard." and evals.added == "2024-06-01T08:15:00Z"
+    assert items["https://cloud.example.com/sdk"].tags == ["awesome-vector-search", "libraries", "managed-services"]
+    assert items["https://example.com/two"].title == "Optional title for two"
+    assert items["https://arxiv.org/abs/1603.09320"].kind == "paper"
+
+
+def test_format_option_and_tag_option(project: Path, tmp_path: Path) -> None:
+    odd = tmp_path / "list.data"
+    odd.write_text("https://a.example.com/x First\nhttps://b.example.com/y\n")
+    args = ("--no-fetch", "--format", "urls", "--tag", "Imported 2024", "--tag", "ml", str(odd))
+    code, doc, _ = import_json(project, *args)
+    assert code == 0 and doc["new"] == 2
+    assert all(i.tags == ["imported-2024", "ml"] for i in items_by_url(project).values())
+
+
+def test_a_url_repeated_in_the_file_is_one_item_with_merged_tags(project: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "dupes.csv"
+    csv.write_text(
+        "url,title,tags\n"
+        "https://x.example.com/a?utm_source=feed,A,one\n"
+        "http://www.x.example.com/a/,A again,two\n"
+        "https://x.example.com/b,B,\n"
+    )
+    doc = import_json(project, "--no-fetch", str(csv))[1]
+    assert (doc["new"], doc["repeated"], doc["existing"], doc["duplicates"]) == (2, 1, 0, 1)
+    assert items_by_url(project)["https://x.example.com/a"].tags == ["one", "two"]
+
+
+def test_items_already_in_the_catalog_are_duplicates_and_left_untouched(project: Path) -> None:
+    catalog = Catalog.open(project)
+    try:
+        from newsletter.ingest import AddOptions
+
+        catalog.add(["https://example.com/two"], AddOptions(fetch=False, title="Mine", tags=["keep"]))
+    finally:
+        catalog.close()
+    doc = import_json(project, "--no-fetch", str(IMPORTS / "urls.txt"))[1]
+    assert doc["existing"] == 1 and doc["new"] == 3
+    two = items_by_url(project)["https://example.com/two"]
+    assert two.title == "Mine" and two.tags == ["keep"]
+
+
+def test_opml_feeds_become_subscriptions_and_links_become_items(project: Path) -> None:
+    code, doc, _ = import_json(project, "--no-fetch", str(IMPORTS / "subscriptions.opml"))
+    assert code == 1  # the relative xmlUrl
+    assert doc["format"] == "opml"
+    assert doc["feeds"]["added"] == 4 and doc["new"] == 1
+    assert [f["line"] for f in doc["failures"]] == [16]
+    subs = {s["url"]: s for s in yaml.safe_load((project / "feeds.yaml").read_text())}
+    assert set(subs) == {
+        "https://radio.example.org/feed.xml",
+        "https://blog.example.dev/atom.xml",
+        "https://json.example.com/feed.json",
+        "http://top.example.net/rss",
+    }
+    assert subs["https://radio.example.org/feed.xml"]["title"] == "Latent Space Radio"
+    assert "https://site.example.com/" in items_by_url(project)
+    again = import_json(project, "--no-fetch", str(IMPORTS / "subscriptions.opml"))[1]
+    assert again["feeds"]["added"] == 0 and again["feeds"]["existing"] == 4 and again["new"] == 0
+
+
+def test_opml_import_with_fetch_validates_feeds(project: Path, tmp_path: Path, http_server: LoopbackServer) -> None:
+    site = FeedSite(http_server)
+    pod = site.put_file("/pod.xml", "podcast_itunes.xml")
+    http_server.add("/dead.xml", status=404)
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>\n'
+        f'<outline type="rss" text="My pod" xmlUrl="{pod}"/>\n'
+        f'<outline type="rss" text="Dead" xmlUrl="{http_server.url("/dead.xml")}"/>\n'
+        "</body></opml>\n"
+    )
+    code, doc, _ = import_json(project, str(opml))
+    assert code == 1
+    assert doc["feeds"]["added"] == 1 and doc["feeds"]["failed"] == 1
+    assert doc["failures"][0]["line"] == 3 and "404" in doc["failures"][0]["reason"]
+    (sub,) = yaml.safe_load((project / "feeds.yaml").read_text())
+    assert sub["kind"] == "podcast" and sub["title"] == "Latent Space Radio"  # the feed's own title
+
+
+def test_import_with_fetch_resolves_pages_and_the_files_title_wins(
+    project: Path, tmp_path: Path, http_server: LoopbackServer
+) -> None:
+    http_server.add("/titled", body=page("/titled"))
+    http_server.add("/untitled", body=page("/untitled"))
+    http_server.add("/dead", status=404, body=b"gone")
+    csv = tmp_path / "links.csv"
+    csv.write_text(
+        "url,title,created\n"
+        f"{http_server.url('/titled')},My own title,2024-02-03T04:05:06Z\n"
+        f"{http_server.url('/untitled')},,\n"
+        f"{http_server.url('/dead')},Dead link,\n"
+    )
+    code, doc, err = import_json(project, str(csv))
+    assert code == 1
+    assert (doc["new"], doc["failed"]) == (2, 1)
+    assert doc["failures"][0]["line"] == 4 and "404" in doc["failures"][0]["reason"]
+    assert "line 4" in err
+    items = {i.url: i for i in items_by_url(project).values()}
+    titled = items[http_server.url("/titled")]
+    assert titled.title == "My own title" and titled.added == "2024-02-03T04:05:06Z"
+    assert titled.summary.startswith("lorem ipsum")  # the rest comes from the page
+    assert items[http_server.url("/untitled")].title == "Page /untitled"
+    hits = sum(http_server.hits.values())
+    again = import_json(project, str(csv))[1]
+    assert again["new"] == 0 and again["existing"] == 2
+    assert sum(http_server.hits.values()) == hits + 1  # only the failed row is tried again
+
+
+def test_a_large_import_reports_progress_and_saves_everything(project: Path, tmp_path: Path) -> None:
+    n = 3000
+    lines = ["<!DOCTYPE NETSCAPE-Bookmark-file-1>", "<DL><p>"]
+    lines += [
+        f'<DT><A HREF="https://site{i % 50}.example.com/post/{i}" ADD_DATE="{1_700_000_000 + i * 600}">Post {i}</A>'
+        for i in range(n)
+    ]
+    lines.append("</DL><p>")
+    path = tmp_path / "big.html"
+    path.write_text("\n".join(lines))
+    calls: list[tuple[int, int]] = []
+    catalog = Catalog.open(project)
+    try:
+        report = import_file(catalog, path, ImportOptions(fetch=False), progress=lambda d, t: calls.append((d, t)))
+        assert len(report.new) == n and not report.failed
+        assert calls[-1] == (n, n) and len(calls) > 10
+        assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+        assert len(catalog.snapshot(refresh=True).items) == n
+    finally:
+        catalog.close()
+    assert not [p for p in (project / "catalog").rglob(".tmp-*")]
+
+
+def test_interrupted_import_keeps_what_it_reported_and_resumes(project: Path) -> None:
+    saved: list[str] = []
+
+    def stop_after_two(item: Item) -> None:
+        saved.append(item.id)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    catalog = Catalog.open(project)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            import_file(catalog, IMPORTS / "awesome.md", ImportOptions(fetch=False), on_saved=stop_after_two)
+    finally:
+        catalog.close()
+    on_disk = items_by_url(project)
+    assert {i.id for i in on_disk.values()} >= set(saved)
+    doc = import_json(project, "--no-fetch", str(IMPORTS / "awesome.md"))[1]
+    assert doc["new"] + doc["existing"] == 8 and doc["existing"] == len(on_disk)
+    assert len(items_by_url(project)) == 8
+
+
+def test_save_items_is_durable_and_keeps_the_cache_in_step(project: Path) -> None:
+    items = [
+        Item(id=f"{i:012x}", kind="link", url=f"https://e.example/{i}", canonical_url=f"https://e.example/{i}",
+             title=f"T{i}", added=f"20{10 + i % 3}-0{1 + i % 2}-01T00:00:00Z")
+        for i in range(12)
+    ]
+    catalog = Catalog.open(project)
+    try:
+        with catalog.store.locked():
+            catalog.snapshot(refresh=True)
+            save_items(catalog, items, chunk=5)
+        folders = sorted(p.relative_to(project / "catalog").as_posix() for p in (project / "catalog").glob("*/*"))
+        assert folders == ["2010/01", "2010/02", "2011/01", "2011/02", "2012/01", "2012/02"]
+        assert catalog.snapshot().items.keys() == {i.id for i in items}
+    finally:
+        catalog.close()
+    # A fresh process sees the same, from the files.
+    os.utime(project / "catalog")
+    assert len(items_by_url(project)) == 12
+
+
+def test_unreadable_file_and_unknown_format_are_clear_errors(project: Path, tmp_path: Path) -> None:
+    code, _, err = run(project, "import", str(tmp_path / "missing.csv"))
+    assert code == 2 and "does not exist" in err
+    code, _, err = run(project, "import", "--format", "yaml", str(IMPORTS / "urls.txt"))
+    assert code == 2
