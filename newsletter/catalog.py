@@ -23,6 +23,7 @@ from .store import Snapshot, Store
 if TYPE_CHECKING:
     from . import ingest
     from .fetch import FetchSettings
+    from .semantic import SemanticEngine
 
 Progress = Callable[[int, int], None]
 
@@ -57,6 +58,7 @@ class Catalog:
         self.settings = settings
         self.store = Store(settings.catalog_dir, settings.derived_dir)
         self._snapshot: Snapshot | None = None
+        self._semantic: SemanticEngine | None = None
 
     @classmethod
     def open(cls, start: Path | str | None = None) -> Catalog:
@@ -302,3 +304,130 @@ class Catalog:
         if edited.id != item_id:
             raise CatalogError(f"the id changed from {item_id} to {edited.id}; ids are fixed, change it back")
         return self.update(edited)
+
+    # -- meaning: near-duplicates, related items, search ---------------------------------------
+
+    @property
+    def semantic(self) -> SemanticEngine:
+        """The embedding engine over this catalog (created lazily; the model loads only to embed)."""
+        if self._semantic is None:
+            from .semantic import SemanticEngine
+
+            self._semantic = SemanticEngine(
+                self.settings.derived_dir / "semantic",
+                model=self.settings.model,
+                backend=self.settings.embed_backend,
+            )
+        return self._semantic
+
+    def live_items(self) -> dict[str, Item]:
+        """Items that stand for themselves (not merged into another)."""
+        return {i: item for i, item in self.snapshot().items.items() if not item.duplicate_of}
+
+    def sync_semantic(self, *, progress: Progress | None = None) -> Any:
+        """Embed what has no vector yet and bring the index in step with the files.
+
+        Runs under the writer lock so two processes never rewrite the derived index at once.
+        """
+        with self.store.locked():
+            items = list(self.snapshot(refresh=True).items.values())
+            return self.semantic.sync(items, progress=progress)
+
+    def similar_to(self, item: Item, *, threshold: float | None = None, k: int = 5) -> list[dict[str, Any]]:
+        """Probable duplicates of `item` already in the catalog: [{id, score, title, issue}]."""
+        live = {i: it for i, it in self.live_items().items() if i != item.id}
+        found = self.semantic.similar(item, live, k=k, threshold=self._threshold(threshold))
+        return [
+            {"id": other, "score": score, "title": live[other].display_title(), "issue": live[other].issue}
+            for other, score in found
+        ]
+
+    def _threshold(self, threshold: float | None) -> float | None:
+        return threshold if threshold is not None else self.settings.dupe_threshold
+
+    def check_similar(self, results: Sequence[AddResult], *, progress: Progress | None = None) -> None:
+        """Fill `similar` on newly added results (embeds the new items; loads the model once)."""
+        added = [r for r in results if r.status == "added" and r.item is not None]
+        if not added:
+            return
+        self.sync_semantic(progress=progress)
+        for result in added:
+            assert result.item is not None
+            result.similar = self.similar_to(result.item)
+
+    def duplicate_groups(self, *, threshold: float | None = None) -> list[dict[str, Any]]:
+        """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first."""
+        self.sync_semantic()
+        items = list(self.snapshot().items.values())
+        groups = self.semantic.duplicate_groups(items, threshold=self._threshold(threshold))
+        out = [
+            {
+                "score": round(group.score, 4),
+                "ids": list(group.ids),
+                "pairs": [{"a": a, "b": b, "score": round(s, 4)} for a, b, s in group.pairs],
+            }
+            for group in groups
+        ]
+        return sorted(out, key=lambda g: -g["score"])
+
+    def merge(self, keep_ref: str, dup_ref: str) -> tuple[Item, Item]:
+        """Merge a duplicate into the item to keep.
+
+        The kept item gains the union of tags, both notes and the duplicate's URLs as aliases (so
+        the duplicate's URL resolves to it even if the duplicate's file is later removed). The
+        duplicate stays on disk, marked ``duplicate_of`` and skipped, so the history is visible.
+        """
+        with self.store.locked():
+            keep = self._fresh(keep_ref)
+            dup = self._fresh(dup_ref)
+            if keep.id == dup.id:
+                raise NewsletterError("cannot merge an item into itself")
+            if keep.duplicate_of:
+                raise NewsletterError(f"{keep.id} is itself merged into {keep.duplicate_of}; keep that one instead")
+            keep.tags = keep.tags + [t for t in dup.tags if t not in keep.tags]
+            if dup.note and dup.note not in keep.note:
+                keep.note = f"{keep.note}\n\n{dup.note}".strip()
+            for url in (dup.canonical_url, dup.url, *dup.aliases):
+                if url and url not in keep.aliases and url not in (keep.url, keep.canonical_url):
+                    keep.aliases.append(url)
+            if dup.status == "published" and keep.status != "published":
+                keep.status, keep.issue = "published", dup.issue
+            dup.duplicate_of = keep.id
+            if dup.status != "published":
+                dup.status = "skipped"
+            # items previously merged into the duplicate now point at the kept item
+            moved = [i for i in self.snapshot().items.values() if i.duplicate_of == dup.id]
+            paths = self.snapshot().paths
+            self.store.save(keep, paths[keep.id])
+            self.store.save(dup, paths[dup.id])
+            for other in moved:
+                other = dataclasses.replace(other, duplicate_of=keep.id)
+                self.store.save(other, paths[other.id])
+            self.snapshot(refresh=True)
+        return keep, dup
+
+    def related(self, ref: str, *, k: int = 10, kind: str | None = None) -> list[tuple[Item, float]]:
+        """The k items nearest in meaning to one item, from stored vectors (no model load when synced)."""
+        item = self.get(ref)
+        live = self.live_items()
+        allowed = set(live) - {item.id}
+        try:
+            found = self.semantic.related(item.id, k=k, kind=kind, allowed=allowed)
+        except ItemNotFound:  # the item was added by hand or by git pull: embed it now
+            self.sync_semantic()
+            found = self.semantic.related(item.id, k=k, kind=kind, allowed=allowed)
+        return [(live[i], score) for i, score in found if i in live]
+
+    def search(
+        self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None
+    ) -> list[tuple[Item, float]]:
+        """Hybrid search: keyword matches (SQLite FTS5, BM25) fused with semantic neighbours (RRF)."""
+        if kind and kind not in KINDS:
+            raise NewsletterError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        snap = self.snapshot()
+        self.semantic.sync(list(snap.items.values()))
+        by_path = {path: item_id for item_id, path in snap.paths.items()}
+        keyword_ids = [by_path[p] for p, _ in self.store.keyword_search(query, limit=max(50, 3 * k)) if p in by_path]
+        live = self.live_items()
+        found = self.semantic.search(query, k=k, keyword_ids=keyword_ids, kind=kind, since=since, allowed=set(live))
+        return [(live[i], score) for i, score in found if i in live]

@@ -142,6 +142,7 @@ def init(directory: str, name: str | None) -> None:
 @click.option("--no-fetch", is_flag=True, help="Do not fetch anything; use --title/--summary.")
 @click.option("--title", default="", help="Title (overrides the fetched one).")
 @click.option("--summary", default="", help="Summary (overrides the fetched one).")
+@click.option("--no-similar", is_flag=True, help="Skip the near-duplicate check (no model load).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_ctx
 @handles_errors
@@ -154,6 +155,7 @@ def add(
     no_fetch: bool,
     title: str,
     summary: str,
+    no_similar: bool,
     as_json: bool,
 ) -> None:
     """Add URLs, arXiv ids or DOIs to the catalog's inbox.
@@ -179,6 +181,13 @@ def add(
 
     with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
         results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
+    if not no_similar:
+        with progress_bar("checking for near-duplicates", enabled=not as_json) as progress:
+            try:
+                ctx.catalog.check_similar(results, progress=progress)
+            except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
+                # the items are saved; only the advice is missing
+                click.echo(f"warning: near-duplicate check skipped: {exc}", err=True)
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         click.echo(f"error: {result.input}: {result.error}", err=True)
@@ -195,8 +204,9 @@ def add(
         for result in results:
             if result.status == "exists":
                 click.echo(f"exists {result.item.id}  already in the catalog: {result.item.display_title()}")
+        for result in results:
             for similar in result.similar:
-                line = f"       looks like {similar['title']} ({similar['score']:.2f})"
+                line = f"{result.item.id}  looks like {similar['title']} ({similar['score']:.2f})"
                 if similar.get("issue"):
                     line += f" — featured in issue {similar['issue']}"
                 click.echo(line)
@@ -312,6 +322,93 @@ def rm(ctx: Context, ref: str) -> None:
     """Remove an item from the catalog (its file is deleted; git keeps the history)."""
     item = ctx.catalog.remove(ref)
     click.echo(f"removed {item.id}  {item.display_title()}")
+
+
+def _item_line(item: Any, score: float | None = None) -> str:
+    """One result line: id, score, kind, date, title, and the issue it appeared in."""
+    date = item.published or item.added[:10] or "----------"
+    issue = f"  (issue {item.issue})" if item.issue else ""
+    shown = f"{score:.3f} " if score is not None else ""
+    return f"{item.id}  {shown}{item.kind:<7} {date:<10}  {item.display_title()}{issue}"
+
+
+def _scored_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
+    return [{**item.to_dict(include_note=False), "score": score} for item, score in pairs]
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="How many results.")
+@click.option("--kind", type=click.Choice(KIND_CHOICES))
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only items published on or after this date.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None, as_json: bool) -> None:
+    """Search the catalog by meaning and by exact words (names like "hnswlib" too)."""
+    from .models import parse_date
+
+    if since and parse_date(since) is None:
+        fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
+    found = ctx.catalog.search(query, k=k, kind=kind, since=parse_date(since) if since else None)
+    if as_json:
+        emit_json(_scored_json(found))
+        return
+    for item, score in found:
+        click.echo(_item_line(item, score))
+    if not found:
+        click.echo("no results", err=True)
+
+
+@main.command()
+@click.argument("ref")
+@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True)
+@click.option("--kind", type=click.Choice(KIND_CHOICES))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> None:
+    """Items closest in meaning to one item (from stored embeddings: no model load)."""
+    found = ctx.catalog.related(ref, k=k, kind=kind)
+    if as_json:
+        emit_json(_scored_json(found))
+        return
+    for item, score in found:
+        click.echo(_item_line(item, score))
+
+
+@main.command()
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Pair score needed to call two items duplicates (default: tuned on the dev set).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
+    """Groups of near-duplicate items (the same work as paper, post, tweet, episode...)."""
+    catalog = ctx.catalog
+    with progress_bar("embedding", enabled=not as_json) as progress:
+        catalog.sync_semantic(progress=progress)
+    groups = catalog.duplicate_groups(threshold=threshold)
+    items = catalog.snapshot().items
+    if as_json:
+        emit_json([{**g, "items": [items[i].to_dict(include_note=False) for i in g["ids"]]} for g in groups])
+        return
+    for number, group in enumerate(groups, 1):
+        click.echo(f"group {number}  (score {group['score']:.2f})")
+        for item_id in group["ids"]:
+            click.echo(f"  {_item_line(items[item_id])}")
+    click.echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
+
+
+@main.command()
+@click.argument("keep")
+@click.argument("dup")
+@pass_ctx
+@handles_errors
+def merge(ctx: Context, keep: str, dup: str) -> None:
+    """Merge DUP into KEEP: tags and notes united, DUP's URL resolves to KEEP from now on."""
+    kept, merged = ctx.catalog.merge(keep, dup)
+    click.echo(f"merged {merged.id} into {kept.id}  {kept.display_title()}")
 
 
 from .cli_sources import register_commands  # noqa: E402  (below `main` on purpose: they attach to it)

@@ -1,0 +1,20 @@
+"""The semantic layer: embeddings, a versioned embedding store, a vector index, near-duplicates,
+related items and hybrid search.
+
+Import cost is numpy + stdlib: torch / sentence-transformers load only when a text is embedded.
+
+    engine = SemanticEngine(project / ".newsletter" / "semantic", model="default", backend="auto")
+    engine.sync(all_items)                       # embed what is new, keep the index in step
+    engine.similar(new_item, items_by_id)        # [(id, score)] probable duplicates
+    engine.duplicate_groups(all_items)           # [DuplicateGroup(ids, pairs)]
+    engine.related(item_id, k=10)                # [(id, cosine)] from stored vectors only
+    engine.search("query", keyword_ids=fts_ids)  # [(id, rrf score)] hybrid
+"""
+
+from __future__ import annotations
+
+from newsletter.semantic.dupes import DEFAULT_THRESHOLD, DuplicateGroup
+from newsletter.semantic.embedders import Embedder, HashingEmbedder
+from newsletter.semantic.engine import SemanticEngine, SyncStats
+
+__all__ = ["DEFAULT_THRESHOLD", "DuplicateGroup", "Embedder", "HashingEmbedder", "SemanticEngine", "SyncStats"]

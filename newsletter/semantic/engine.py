@@ -1,0 +1,260 @@
+"""`SemanticEngine`: the one object the catalog facade talks to for embeddings, dupes and search.
+
+Derived state lives under one folder (e.g. ``<project>/.newsletter/semantic/``); deleting it loses
+nothing, the next `sync` rebuilds it. The model is loaded only when a text has no vector yet (or a
+search query must be embedded): `related`, and `similar`/`duplicate_groups` on a synced catalog,
+run on stored vectors without importing torch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from newsletter.errors import ItemNotFound
+from newsletter.models import Item
+from newsletter.semantic import dupes, fusion
+from newsletter.semantic.embedders import (
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    model_dim,
+    onnxruntime_available,
+    resolve_backend,
+    resolve_model,
+)
+from newsletter.semantic.index import EXACT_BELOW, HNSW_EF, Entry, VectorIndex
+from newsletter.semantic.store import EmbeddingStore
+from newsletter.semantic.text import embedding_text, text_hash
+
+DUPE_CANDIDATES = 20  # index neighbours scored per item; positives sit well inside the top 20
+
+
+@dataclass
+class SyncStats:
+    """What a `sync` did."""
+
+    model_id: str
+    items: int
+    embedded: int  # texts sent to the model
+    reused: int  # items whose vector was already stored
+    index_added: int
+    index_removed: int
+    rebuilt: bool
+    seconds: float
+
+
+class SemanticEngine:
+    """Embeddings, index, near-duplicates, related items and hybrid search over one catalog."""
+
+    def __init__(
+        self, derived_dir: Path, *, model: str = "default", backend: str = "auto",
+        embedder: Embedder | None = None, query_backend: str = "auto",
+        exact_below: int = EXACT_BELOW, ef: int = HNSW_EF,
+    ) -> None:
+        self.root = Path(derived_dir)
+        self._embedder = embedder
+        self._query_embedder: Embedder | None = embedder
+        self.query_backend = query_backend
+        if embedder is not None:
+            self.model_id, self.dim, self.base_model = embedder.model_id, embedder.dim, embedder.base_model
+            self._model, self._backend = "", ""
+        else:
+            # Everything needed to find the stored version, without loading (or importing) the model.
+            name, folder = resolve_model(model)
+            self._model, self._backend = model, resolve_backend(backend)
+            self.model_id, self.dim, self.base_model = f"{name}@{self._backend}", model_dim(folder), name
+        self.store = EmbeddingStore(self.root, self.model_id, self.dim)
+        self.index = VectorIndex(self.root, self.store, exact_below=exact_below, ef=ef)
+        self._signals: dict[str, tuple[tuple[object, ...], dupes.Signals]] = {}
+
+    # -- embedding -----------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        """The document embedder (created on first use; the model loads on its first encode)."""
+        if self._embedder is None:
+            self._embedder = make_embedder(self._model, self._backend, derived_dir=self.root)
+        return self._embedder
+
+    def query_embedder(self) -> Embedder:
+        """The embedder for search queries: the torch-free ONNX one when it is ready (0.3 s start)."""
+        if self._query_embedder is None:
+            if self.query_backend == "auto" and self._backend != "ort-fp32" and onnxruntime_available():
+                onnx = OnnxEmbedder(self._model, derived_dir=self.root, export=False)
+                if onnx.ready() and onnx.base_model == self.base_model:
+                    self._query_embedder = onnx
+            if self._query_embedder is None:
+                self._query_embedder = self.embedder
+        return self._query_embedder
+
+    def prepare_query_model(self) -> bool:
+        """Export the ONNX query model once (needs torch; ~2-5 s). False when it cannot be used."""
+        if self._embedder is not None and not isinstance(self._embedder, SentenceTransformerEmbedder):
+            return False
+        if self._backend == "ort-fp32" or not onnxruntime_available() or not self._model:
+            return False
+        onnx = OnnxEmbedder(self._model, derived_dir=self.root)
+        if not onnx.ready():
+            onnx._load()
+        return True
+
+    def _vectors_for(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Vectors of texts, from the store or embedded now (and then stored)."""
+        hashes = [text_hash(t) for t in texts]
+        missing = self.store.missing(hashes)
+        if missing:
+            by_hash = dict(zip(hashes, texts, strict=True))
+            vectors = self.embedder.encode([by_hash[h] for h in missing], progress=progress)
+            self.store.add(missing, vectors)
+        return self.store.get(hashes)
+
+    # -- keeping in step with the catalog --------------------------------------------------------
+    def sync(self, items: Sequence[Item], *, progress: Callable[[int, int], None] | None = None) -> SyncStats:
+        """Make the store and index match `items` (the whole current catalog).
+
+        Only texts without a stored vector are embedded; the index is updated incrementally or
+        rebuilt when it is missing, damaged or of another model. Cheap when nothing changed.
+        """
+        start = time.perf_counter()
+        texts = {it.id: embedding_text(it) for it in items}
+        hashes = {i: text_hash(t) for i, t in texts.items()}
+        desired = {it.id: Entry(hashes[it.id], it.kind, it.published) for it in items}
+        if not self.index.loaded:
+            self.index.load()
+        embedded, reused = 0, len(items)
+        if self.index.entries != desired:
+            missing = self.store.missing(hashes.values())
+            missing_set = set(missing)
+            reused = sum(1 for h in hashes.values() if h not in missing_set)
+            if missing:
+                by_hash = {h: texts[i] for i, h in hashes.items()}
+                vectors = self.embedder.encode([by_hash[h] for h in missing], progress=progress)
+                self.store.add(missing, vectors)
+                embedded = len(missing)
+                if self.query_backend == "auto" and isinstance(self._embedder, SentenceTransformerEmbedder):
+                    self.prepare_query_model()  # torch is loaded now anyway: export is cheap here
+        stats = self.index.sync(desired)
+        return SyncStats(
+            self.model_id, len(items), embedded, reused,
+            stats["added"], stats["removed"], bool(stats["rebuilt"]), time.perf_counter() - start,
+        )
+
+    def remove(self, item_ids: Iterable[str]) -> None:
+        """Drop items from the index (their vectors stay in the store: an undo costs nothing)."""
+        self._load()
+        gone = set(item_ids)
+        self.index.sync({i: e for i, e in self.index.entries.items() if i not in gone})
+
+    def _load(self) -> None:
+        if not self.index.loaded:
+            self.index.load()
+
+    # -- near-duplicates -------------------------------------------------------------------------
+    def _item_signals(self, item: Item) -> dupes.Signals:
+        extra = item.extra or {}
+        key = (item.title, item.summary, item.url, item.canonical_url, item.published, item.kind,
+               str(extra.get("links")), str(extra.get("text")), str(extra.get("arxiv_id")))
+        cached = self._signals.get(item.id)
+        if cached is None or cached[0] != key:
+            cached = (key, dupes.item_signals(item))
+            self._signals[item.id] = cached
+        return cached[1]
+
+    def _idf(self, items: Iterable[Item]) -> dupes.Idf:
+        return dupes.Idf.from_signals(self._item_signals(it) for it in items)
+
+    def similar(
+        self, item: Item, items_by_id: Mapping[str, Item], *, k: int = 5, threshold: float | None = None,
+    ) -> list[tuple[str, float]]:
+        """Catalog items that are probably the same resource as `item` (which may be new), best first.
+
+        Candidates are the index neighbours of the item's vector (embedded now if new); each is
+        scored by `dupes.pair_score` signals; those ≥ threshold (default dupes.DEFAULT_THRESHOLD) stay.
+        """
+        self._load()
+        threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
+        (vector,) = self._vectors_for([embedding_text(item)])
+        (neighbours,) = self.index.query(vector, DUPE_CANDIDATES, exclude=[item.id])
+        idf = self._idf([*items_by_id.values(), *([] if item.id in items_by_id else [item])])
+        mine = self._item_signals(item)
+        out = []
+        for other_id, cosine in neighbours:
+            other = items_by_id.get(other_id)
+            if other is None or cosine < dupes.CANDIDATE_FLOOR or other.duplicate_of:
+                continue
+            score = dupes.combine(dupes.pair_features(mine, self._item_signals(other), cosine, idf))
+            if score >= threshold:
+                out.append((other_id, round(score, 4)))
+        return sorted(out, key=lambda p: (-p[1], p[0]))[:k]
+
+    def duplicate_groups(
+        self, items: Sequence[Item], *, threshold: float | None = None,
+    ) -> list[dupes.DuplicateGroup]:
+        """Groups of near-duplicates in the catalog (connected components of pairs ≥ threshold).
+
+        Items already merged (``duplicate_of`` set) are left out. Syncs first (a no-op when synced).
+        """
+        threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
+        live = [it for it in items if not it.duplicate_of]
+        self.sync(items)
+        if len(live) < 2:
+            return []
+        by_id = {it.id: it for it in live}
+        ids = [it.id for it in live]
+        idf = self._idf(live)
+        neighbours = self.index.query(self.index.vectors(ids), DUPE_CANDIDATES, allowed=set(ids), exclude=ids)
+        pairs: dict[tuple[str, str], float] = {}
+        for a, row in zip(ids, neighbours, strict=True):
+            for b, cosine in row:
+                key = (a, b) if a < b else (b, a)
+                if cosine < dupes.CANDIDATE_FLOOR or key in pairs:
+                    continue
+                features = dupes.pair_features(self._item_signals(by_id[a]), self._item_signals(by_id[b]), cosine, idf)
+                pairs[key] = round(dupes.combine(features), 4)
+        return dupes.connected_groups(((a, b, s) for (a, b), s in pairs.items()), threshold)
+
+    # -- related and search ------------------------------------------------------------------------
+    def _allowed(self, kind: str | None, since: str | None, allowed: set[str] | None) -> set[str] | None:
+        if kind is None and since is None:
+            return allowed
+        out = self.index.ids_of_kind(kind) if kind is not None else set(self.index.entries)
+        if since is not None:
+            entries = self.index.entries
+            out = {i for i in out if (entries[i].published or "") >= since}
+        return out if allowed is None else out & allowed
+
+    def related(
+        self, item_id: str, *, k: int = 10, kind: str | None = None, allowed: set[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The k items nearest to a synced item by stored vectors (never loads the model)."""
+        self._load()
+        if item_id not in self.index.by_id:
+            raise ItemNotFound(f"item {item_id} has no embedding yet: run the command that syncs the catalog")
+        vector = self.index.vectors([item_id])
+        (row,) = self.index.query(vector, k, allowed=self._allowed(kind, None, allowed), exclude=[item_id])
+        return [(i, round(s, 4)) for i, s in row]
+
+    def search(
+        self, query: str, *, k: int = 10, keyword_ids: Sequence[str] = (), kind: str | None = None,
+        since: str | None = None, allowed: set[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Hybrid search: the query's semantic neighbours fused with `keyword_ids` (BM25 order) by RRF.
+
+        Scores are fused RRF scores (higher is better; only the order is meaningful).
+        """
+        self._load()
+        pool = self._allowed(kind, since, allowed)
+        depth = max(3 * k, 30)
+        semantic: list[str] = []
+        if query.strip() and len(self.index):
+            vector = self.query_embedder().encode([query])
+            (row,) = self.index.query(vector, depth, allowed=pool)
+            semantic = [i for i, _ in row]
+        keyword = fusion.filter_ranking(keyword_ids, pool)[:depth]
+        fused = fusion.reciprocal_rank_fusion([keyword, semantic])
+        return [(i, round(s, 6)) for i, s in fused[:k]]
