@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean
+.PHONY: install browser test demo bench lint clean
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +21,18 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-test: install
+# Browser tests drive Debian's chromium through playwright; never a downloaded browser build.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+browser: $(CHROMIUM)
+
+test: install browser
 	$(PY) -m ruff check newsletter tests bench
 	$(PY) -m pytest -q
 
-demo: install
+demo: install browser
 	$(PY) scripts/demo.py
 
 bench: install

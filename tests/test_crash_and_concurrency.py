@@ -44,21 +44,33 @@ def test_sigkill_at_random_moments_loses_nothing_reported(tmp_path: Path) -> Non
     trials = 20
     killed = 0
     for trial in range(trials):
-        urls = [f"https://example.org/trial{trial}/post{n}" for n in range(60)]
+        urls = [f"https://example.org/trial{trial}/post{n}" for n in range(200)]
         proc = subprocess.Popen(
-            newsletter(project, "add", "--no-fetch", "--title", f"Trial {trial}", *urls),
+            newsletter(project, "add", "--no-fetch", "--no-similar", "--title", f"Trial {trial}", *urls),
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             env=env,
             text=True,
         )
-        # Python start-up takes ~0.3-0.6 s here; spread kills over start-up and the write loop.
-        time.sleep(rng.uniform(0.2, 1.6))
+        assert proc.stdout is not None
+        # Kill after a random number of reported saves (0 = during start-up or the first write),
+        # so kills land inside the write loop, not just before or after it.
+        wait_for = rng.randint(0, 150)
+        lines: list[str] = []
+        if wait_for == 0:
+            time.sleep(rng.uniform(0.0, 0.6))
+        while len(lines) < wait_for:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        time.sleep(rng.uniform(0.0, 0.01))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
-        out, _err = proc.communicate()
-        reported = set(ADDED.findall(out))
+        rest = proc.stdout.read()
+        proc.wait()
+        reported = set(ADDED.findall("".join(lines) + rest))
         reported_total |= reported
         present, problems = load(project)
         assert problems == [], f"trial {trial}: unreadable files after SIGKILL: {problems}"
