@@ -35,8 +35,8 @@ test: install browser
 demo: install browser
 	$(PY) scripts/demo.py
 
-bench: install
-	$(PY) -m bench
+bench: install browser
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: install
 	$(PY) -m ruff check newsletter tests bench
