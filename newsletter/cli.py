@@ -354,8 +354,8 @@ def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None
     if as_json:
         emit_json(_scored_json(found))
         return
-    for item, score in found:
-        click.echo(_item_line(item, score))
+    for item, _score in found:  # fused rank scores mean nothing to a reader: the order says it all
+        click.echo(_item_line(item))
     if not found:
         click.echo("no results", err=True)
 

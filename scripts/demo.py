@@ -46,6 +46,9 @@ def main() -> None:
     print("\n".join(lines[:12]))
     print(f"... {len(lines)} items in the sample catalog")
     run("list", "--status", "inbox", "--kind", "paper")
+    run("dupes")  # embeds the catalog once (the model loads here), then groups near-duplicates
+    run("search", "-k", "5", "approximate nearest neighbour index")
+    run("related", "-k", "5", "https://github.com/vllm-project/vllm")
     print(f"\nThe demo project is in {project}")
 
 
