@@ -12,19 +12,18 @@ depth costs nothing. Entities are decoded by the stdlib (`html.unescape`).
 from __future__ import annotations
 
 import html
-import json
 import re
 import urllib.parse
 from typing import Any
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
+from newsletter.sources.jsonld import JsonLd, first_str, looks_like_url
 from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, coerce_date
 
 MAX_AUTHORS = 200
 _MAX_META_VALUES = 500  # per key; citation_author lists of big collaborations stay whole
 _MAX_JSONLD_BLOCKS = 32
-_MAX_JSONLD_NODES = 5000
 _CAPTURE_MAX = 20_000  # characters of text kept for <title>, <h1> or a paragraph
 _MIN_PARAGRAPH = 50  # a "substantial" paragraph, not a byline or a cookie notice
 
@@ -41,18 +40,6 @@ _BOILERPLATE = frozenset({"nav", "header", "footer", "aside", "form"})
 _FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " · ", " :: ", " » ")
 
-_ARTICLE_TYPES = frozenset({
-    "article", "newsarticle", "blogposting", "techarticle", "scholarlyarticle", "report",
-    "socialmediaposting", "liveblogposting", "analysisnewsarticle", "opinionnewsarticle",
-    "reportagenewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "discussionforumposting",
-    "medicalscholarlyarticle", "advertisercontentarticle", "satiricalarticle",
-})
-_WORK_TYPES = frozenset({
-    "videoobject", "podcastepisode", "creativework", "dataset", "softwaresourcecode", "book",
-    "course", "event", "movie", "recipe", "howto", "softwareapplication",
-})
-_PAGE_TYPES = frozenset({"webpage", "itempage", "aboutpage", "collectionpage", "profilepage", "qapage",
-                         "faqpage"})
 
 
 def parse_page(html_text: str, base_url: str) -> Metadata:
@@ -279,117 +266,12 @@ def _attributes(text: str) -> dict[str, str]:
     return attrs
 
 
-# --- JSON-LD -------------------------------------------------------------------------------------
-
-
-class _JsonLd:
-    """The JSON-LD nodes of a page, with @id references resolvable and the main node chosen."""
-
-    def __init__(self, blocks: list[str]) -> None:
-        self.nodes: list[dict[str, Any]] = []
-        self.by_id: dict[str, dict[str, Any]] = {}
-        for block in blocks:
-            self._collect(_load_json(block))
-        self.main = self._pick_main()
-
-    def _collect(self, root: Any) -> None:
-        stack = [(root, 0)]
-        while stack and len(self.nodes) < _MAX_JSONLD_NODES:
-            value, depth = stack.pop()
-            if depth > 12:
-                continue
-            if isinstance(value, list):
-                stack.extend((v, depth + 1) for v in reversed(value[:1000]))
-            elif isinstance(value, dict):
-                self.nodes.append(value)
-                node_id = value.get("@id")
-                if isinstance(node_id, str) and len(value) > 1:
-                    self.by_id.setdefault(node_id, value)
-                children = [v for k, v in value.items() if isinstance(v, (dict, list))]
-                stack.extend((v, depth + 1) for v in reversed(children))
-
-    def _pick_main(self) -> dict[str, Any] | None:
-        for wanted in (_ARTICLE_TYPES, _WORK_TYPES, _PAGE_TYPES):
-            for node in self.nodes:
-                if _types(node) & wanted:
-                    return node
-        return None
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, dict) and set(value) <= {"@id", "@type"}:
-            return self.by_id.get(str(value.get("@id")), value)
-        return value
-
-    def get(self, key: str) -> Any:
-        return self.resolve(self.main.get(key)) if self.main else None
-
-    def title(self) -> str:
-        return _first_str(self.get("headline")) or _first_str(self.get("name"))
-
-    def authors(self) -> list[str]:
-        value = self.get("author")
-        names: list[str] = []
-        for entry in value if isinstance(value, list) else [value]:
-            entry = self.resolve(entry)
-            name = entry.get("name") if isinstance(entry, dict) else entry
-            name = _first_str(name)
-            if name and not _looks_like_url(name):
-                names.append(name)
-        return names
-
-    def image(self) -> str:
-        value = self.get("image") or self.get("thumbnailUrl")
-        for entry in value if isinstance(value, list) else [value]:
-            entry = self.resolve(entry)
-            url = entry.get("url") or entry.get("contentUrl") if isinstance(entry, dict) else entry
-            if isinstance(url, str) and url.strip():
-                return url
-        return ""
-
-    def site(self) -> str:
-        publisher = self.get("publisher")
-        if isinstance(publisher, list) and publisher:
-            publisher = self.resolve(publisher[0])
-        if isinstance(publisher, dict) and _first_str(publisher.get("name")):
-            return _first_str(publisher.get("name"))
-        for node in self.nodes:
-            if "website" in _types(node) and _first_str(node.get("name")):
-                return _first_str(node.get("name"))
-        return ""
-
-
-def _load_json(block: str) -> Any:
-    text = block.strip()
-    # some CMSs wrap the block in an HTML comment or a CDATA section
-    for prefix, suffix in (("<!--", "-->"), ("//<![CDATA[", "//]]>"), ("<![CDATA[", "]]>")):
-        if text.startswith(prefix) and text.endswith(suffix):
-            text = text[len(prefix): -len(suffix)].strip()
-    for strict in (True, False):
-        try:
-            return json.loads(text, strict=strict)
-        except (ValueError, RecursionError):
-            continue
-    return None
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    value = node.get("@type")
-    values = value if isinstance(value, list) else [value]
-    return {v.rsplit("/", 1)[-1].lower() for v in values if isinstance(v, str)}
-
-
-def _first_str(value: Any) -> str:
-    if isinstance(value, list):
-        value = next((v for v in value if isinstance(v, str) and v.strip()), "")
-    return value.strip() if isinstance(value, str) else ""
-
-
 # --- decisions -----------------------------------------------------------------------------------
 
 
 def _build(page: _Page, base_url: str) -> Metadata:
     meta = page.meta
-    ld = _JsonLd(page.jsonld)
+    ld = JsonLd(page.jsonld)
     base = _resolve(base_url, page.base_href) or base_url
 
     def first(*keys: str) -> str:
@@ -414,7 +296,7 @@ def _build(page: _Page, base_url: str) -> Metadata:
 
     summary = ""
     for candidate in (first("og:description"), first("description"), first("twitter:description"),
-                      _first_str(ld.get("description")), first("citation_abstract"), page.paragraph):
+                      first_str(ld.get("description")), first("citation_abstract"), page.paragraph):
         summary = clean_text(candidate, SUMMARY_MAX)
         if summary:
             break
@@ -473,12 +355,12 @@ def _build(page: _Page, base_url: str) -> Metadata:
     )
 
 
-def _authors(meta: dict[str, list[str]], ld: _JsonLd) -> list[str]:
+def _authors(meta: dict[str, list[str]], ld: JsonLd) -> list[str]:
     """Authors from the most reliable source that names any, in page order, without repeats."""
     sources = [
         [_flip_name(v) for v in meta.get("citation_author", ())],
         ld.authors(),
-        [v for v in meta.get("article:author", ()) if not _looks_like_url(v)],
+        [v for v in meta.get("article:author", ()) if not looks_like_url(v)],
         meta.get("author", []),
     ]
     for names in sources:
@@ -558,8 +440,6 @@ def _clean_doi(value: str) -> str:
     return doi if re.match(r"10\.\d{4,9}/\S+$", doi) else ""
 
 
-def _looks_like_url(value: str) -> bool:
-    return bool(re.match(r"\s*(?:https?:)?//", value, re.IGNORECASE))
 
 
 def _dedup(values: Any) -> list[str]:
