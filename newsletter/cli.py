@@ -415,5 +415,9 @@ from .cli_sources import register_commands  # noqa: E402  (below `main` on purpo
 
 register_commands(main)
 
+from .cli_site import register_commands as register_site_commands  # noqa: E402
+
+register_site_commands(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,150 @@
+"""Issue files as the site sees them: front matter (number, title, date, status, tags) and links.
+
+Pure parsing plus one reader of a folder. The site never writes issue files; other commands
+(draft, publish) own them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import yaml
+
+from ..models import Item, normalize_tag, parse_date
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+# [text](url "title") and <https://autolinks>; reference definitions "[x]: url" too.
+_LINKS = re.compile(
+    r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^)]*[\"'])?\s*\)"  # [text](url "title")
+    r"|<(https?://[^>\s]+)>"  # <https://autolink>
+    r"|^\s*\[[^\]]+\]:\s*(\S+)",  # [ref]: url
+    re.M,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    """One issue file: what the site needs to list, link and feed it."""
+
+    number: int | None
+    title: str
+    date: str | None  # YYYY-MM-DD
+    status: str
+    tags: tuple[str, ...]
+    src_uri: str  # relative to docs_dir, e.g. "issues/001-serving.md"
+    links: tuple[str, ...] = ()
+
+    @property
+    def published(self) -> bool:
+        return self.status == "published"
+
+    @property
+    def label(self) -> str:
+        return f"Issue #{self.number}" if self.number is not None else self.title
+
+
+def parse_front_matter(text: str) -> tuple[dict[str, object], str]:
+    """(front matter, body) of a Markdown file; ({}, text) when there is none or it is not a mapping."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return {}, text
+    if not isinstance(data, dict):
+        return {}, text
+    return data, text[match.end() :]
+
+
+def parse_issue(text: str, src_uri: str) -> Issue:
+    """An `Issue` from the text of an issue file (missing fields get harmless defaults)."""
+    meta, body = parse_front_matter(text)
+    number = meta.get("number")
+    try:
+        number = int(number) if number is not None and not isinstance(number, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    raw_tags = meta.get("tags") or []
+    if isinstance(raw_tags, str):
+        raw_tags = [raw_tags]
+    tags = tuple(t for t in (normalize_tag(str(t)) for t in raw_tags if t is not None) if t)
+    return Issue(
+        number=number,
+        title=str(meta.get("title") or Path(src_uri).stem),
+        date=parse_date(meta.get("date")),
+        status=str(meta.get("status") or "draft").strip().lower(),
+        tags=tags,
+        src_uri=src_uri,
+        links=tuple(issue_links(body)),
+    )
+
+
+def issue_links(markdown: str) -> list[str]:
+    """Every http(s) URL a Markdown text links to, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for match in _LINKS.finditer(markdown):
+        url = next(g for g in match.groups() if g)
+        if url.startswith(("http://", "https://")):
+            seen.setdefault(url, None)
+    return list(seen)
+
+
+def read_issues(docs_dir: Path, issues_dir: str) -> tuple[list[Issue], list[str]]:
+    """Every `*.md` under docs_dir/issues_dir (sorted by path) and a line per unreadable file."""
+    folder = docs_dir / issues_dir
+    issues: list[Issue] = []
+    problems: list[str] = []
+    if not folder.is_dir():
+        return issues, problems
+    for path in sorted(folder.rglob("*.md")):
+        src_uri = path.relative_to(docs_dir).as_posix()
+        try:
+            issues.append(parse_issue(path.read_text(encoding="utf-8"), src_uri))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot read issue file ({exc})")
+    return issues, problems
+
+
+def check_issue_links(
+    issues: Iterable[Issue], items: Mapping[str, Item], identity_index: Mapping[str, str]
+) -> list[str]:
+    """Warnings about links between issues and the catalog that do not hold together.
+
+    - an item says it was featured in issue N, but there is no issue N;
+    - a published issue links a catalog item that is not marked published (forgot `publish N`?);
+    - two issue files share a number.
+    """
+    from .. import identity
+
+    warnings: list[str] = []
+    by_number: dict[int, Issue] = {}
+    for issue in issues:
+        if issue.number is None:
+            warnings.append(f"{issue.src_uri}: no `number` in the front matter")
+            continue
+        if issue.number in by_number:
+            other = by_number[issue.number].src_uri
+            warnings.append(f"{issue.src_uri}: issue number {issue.number} is also used by {other}")
+            continue
+        by_number[issue.number] = issue
+    for item in sorted(items.values(), key=lambda i: i.id):
+        if item.issue is not None and item.issue not in by_number:
+            warnings.append(
+                f"item {item.id} says it was featured in issue {item.issue}, but there is no issue {item.issue}"
+            )
+    for issue in by_number.values():
+        if not issue.published:
+            continue
+        for url in issue.links:
+            found = identity.find_existing(identity_index, url)
+            item = items.get(found) if found else None
+            if item is not None and item.status != "published" and item.issue is None:
+                warnings.append(
+                    f"{issue.src_uri} links {url} (item {item.id}, status {item.status}); "
+                    f"run `newsletter publish {issue.number}` to mark it published"
+                )
+    return warnings
