@@ -16,16 +16,14 @@ Decisions:
   duplicates and left untouched; items are saved in durable chunks, so an interrupted import re-run
   picks up where it stopped. A URL repeated within the file is one item (its tags are merged).
 - Speed: with ``fetch=False`` the catalog is loaded once and every save happens under ONE lock;
-  `save_items` fsyncs each file but each folder only once per chunk, and updates the derived cache in
-  one transaction per chunk. An item is reported saved only after its folder's fsync.
+  `Store.save_many` (through `save_items`) fsyncs each file but each folder only once per chunk, and
+  updates the derived cache in one transaction per chunk. An item is reported saved only after its
+  folder's fsync.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from . import identity, urls
 from .errors import NewsletterError
 from .models import Item, Metadata
+from .store import SAVE_CHUNK
 
 if TYPE_CHECKING:
     from . import ingest
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
     from .importers import ImportRow
 
 Progress = Callable[[int, int], None]
-SAVE_CHUNK = 256  # items made durable together (open temp files at once: stays well under fd limits)
-FSYNC_THREADS = 8
 FETCH_CHUNK = 100  # rows fetched before their items are saved, when fetching
 
 
@@ -323,70 +320,17 @@ def save_items(
 ) -> None:
     """Save new items; call under ``catalog.store.locked()`` after deduping them against the catalog.
 
-    Crash-safe like `Store.save` (each file is written to a temp file, fsynced, then renamed; the folder
-    is fsynced after the rename), but batched: a chunk's temp files are fsynced concurrently (ext4 folds
-    concurrent fsyncs into one journal commit: measured 5-7x faster than one after another), each folder
-    once per chunk, and the derived cache is updated in one transaction per chunk.
-    ``on_saved`` runs for an item only after its chunk is durable (crash-safe reporting).
+    The durable batch write is `Store.save_many` (crash-safe like `Store.save`, fsyncs batched per chunk);
+    this keeps the catalog's loaded snapshot in step with it. ``on_saved`` runs for an item only after its
+    chunk is durable (crash-safe reporting).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .store import files
-    from .store.cache import CachedEntry
-
     if not items:
         return
-    store = catalog.store
     snap = catalog.snapshot()
-    known_dirs: set[Path] = set()
-    with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
-        for start in range(0, len(items), chunk):
-            part = items[start : start + chunk]
-            dirty: set[Path] = set()
-            pending: list[tuple[int, str, Path, str]] = []  # (fd, temp path, target, relative path)
-            try:
-                for item in part:
-                    rel = files.relative_path_for(item)
-                    target = store.catalog_dir / rel
-                    _ensure_dir(target.parent, known_dirs, dirty)
-                    fd, tmp = tempfile.mkstemp(prefix=f"{files.TEMP_PREFIX}{os.getpid()}-", dir=target.parent)
-                    pending.append((fd, tmp, target, rel))
-                    os.write(fd, files.dump_item(item).encode("utf-8"))
-                list(pool.map(os.fsync, [fd for fd, _, _, _ in pending]))
-            except BaseException:
-                for fd, tmp, _, _ in pending:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-                    Path(tmp).unlink(missing_ok=True)
-                raise
-            entries = []
-            for fd, tmp, target, rel in pending:
-                os.close(fd)
-                os.replace(tmp, target)
-                dirty.add(target.parent)
-                st = target.stat()
-                entries.append(CachedEntry(rel, st.st_mtime_ns, st.st_size, None, None))
-            # Deepest folders first, so a new month folder's own entry is synced after its files.
-            for folder in sorted(dirty, key=lambda p: len(p.parts), reverse=True):
-                files.fsync_dir(folder)
-            for item, entry in zip(part, entries, strict=True):
-                entry.item = item
-                snap.items[item.id], snap.paths[item.id] = item, entry.path
-            store.cache.apply(entries, [])
-            if on_saved:
-                for item in part:
-                    on_saved(item)
 
+    def saved(item: Item, path: str) -> None:
+        snap.items[item.id], snap.paths[item.id] = item, path
+        if on_saved:
+            on_saved(item)
 
-def _ensure_dir(folder: Path, known: set[Path], dirty: set[Path]) -> None:
-    if folder in known:
-        return
-    missing = []
-    current = folder
-    while not current.is_dir():
-        missing.append(current)
-        current = current.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    for created in missing:
-        dirty.add(created.parent)  # the new folder's name lives in its parent
-    known.add(folder)
+    catalog.store.save_many([(item, None) for item in items], on_saved=saved, chunk=chunk)

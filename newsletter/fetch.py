@@ -13,22 +13,23 @@ entry point the rest of the library uses for batches.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import concurrent.futures
 import datetime as dt
 import email.utils
 import importlib.util
 import random
-import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Self, TypeVar
 
 import httpx
 
 from newsletter import __version__
+from newsletter.charset import decode_body, mime_type
+from newsletter.charset import header_charset as header_charset  # re-exported
+from newsletter.charset import sniff_charset as sniff_charset  # re-exported
 from newsletter.errors import FetchError, NewsletterError
 
 PROJECT_URL = "https://github.com/newsletter/newsletter"
@@ -37,6 +38,11 @@ T = TypeVar("T")
 X = TypeVar("X")
 
 KEEPALIVE_FACTOR = 4  # idle keep-alive connections kept per unit of concurrency
+# A response closed before its body is read costs its keep-alive connection (httpcore drops it), so the
+# bodies of 304s, redirects and errors are read first, up to these bounds; a bigger or slower one is
+# not worth waiting for and its connection is dropped instead.
+DRAIN_BYTES = 65_536
+DRAIN_SECONDS = 1.0
 
 # httpcore 1.0.x runs `import sniffio` on every request and newer anyio no longer installs sniffio; a
 # failed import is not cached, so each request rescanned sys.path (~20% of client CPU in the bench).
@@ -81,7 +87,11 @@ class FetchSettings:
 
 @dataclass
 class Response:
-    """A fetched (or not-modified) response. ``text`` and ``encoding`` are decoded on first use."""
+    """A fetched (or not-modified) response. ``text`` and ``encoding`` are decoded on first use.
+
+    ``redirects`` is the chain that led to ``final_url``: one ``(status, absolute target URL)`` per hop,
+    in order, so a permanent move (301/308) can be told from a temporary one (302/303/307).
+    """
 
     url: str
     final_url: str
@@ -92,6 +102,7 @@ class Response:
     not_modified: bool = False
     etag: str | None = None
     last_modified: str | None = None
+    redirects: list[tuple[int, str]] = field(default_factory=list)
 
     @cached_property
     def _decoded(self) -> tuple[str, str]:
@@ -106,91 +117,6 @@ class Response:
     def encoding(self) -> str:
         """The Python codec name used to decode ``text``."""
         return self._decoded[1]
-
-
-# --------------------------------------------------------------------------- charset decoding
-
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
-    (codecs.BOM_UTF32_LE, "utf-32", "utf-32"),  # before UTF-16 LE: same first two bytes
-    (codecs.BOM_UTF32_BE, "utf-32", "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16", "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16", "utf-16"),
-)
-_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
-_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:\-]+)["']""")
-# Labels browsers read as windows-1252; decoding them as real latin-1 would turn curly quotes into C1 junk.
-_CP1252_ALIASES = frozenset({"latin_1", "iso8859_1", "ascii", "cp1252"})
-_SNIFF_BYTES = 4096
-
-
-def _codec(label: str | None) -> str | None:
-    """Map a charset label to a usable text codec name, or None when unknown or unsafe."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    try:
-        info = codecs.lookup(label)
-    except LookupError:
-        return None
-    if not getattr(info, "_is_text_encoding", True) or info.name == "utf-7":
-        return None  # base64/rot13 are not text encodings; utf-7 is an XSS vector
-    return "cp1252" if info.name.replace("-", "_") in _CP1252_ALIASES else info.name
-
-
-def _try_decode(content: bytes, codec: str | None) -> str | None:
-    if codec is None:
-        return None
-    try:
-        return content.decode(codec)
-    except (UnicodeDecodeError, LookupError):
-        return None
-
-
-def header_charset(content_type_header: str) -> str | None:
-    """The ``charset`` parameter of a Content-Type header value, if any."""
-    for param in content_type_header.split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip("\"'") or None
-    return None
-
-
-def sniff_charset(content: bytes) -> str | None:
-    """The charset declared inside the document (``<meta>`` or XML declaration) in its first 4 KB."""
-    head = content[:_SNIFF_BYTES]
-    match = _XML_ENCODING.search(head) or _META_CHARSET.search(head)
-    return match.group(1).decode("ascii") if match else None
-
-
-def decode_body(content: bytes, content_type_header: str = "") -> tuple[str, str]:
-    """Decode a body to ``(text, codec name)``; never raises.
-
-    Order: byte-order mark (it is unambiguous, so it beats a header that is often wrong) → header
-    charset → ``<meta charset>`` / ``http-equiv`` / XML ``encoding=`` in the first 4 KB → strict
-    UTF-8 → windows-1252. A declared charset is only used if the bytes decode cleanly with it, which
-    rescues cp1252 pages served as ``charset=utf-8``.
-    """
-    for bom, codec, name in _BOMS:
-        if content.startswith(bom):
-            text = _try_decode(content, codec)
-            if text is not None:
-                return text, name
-    declared = _codec(header_charset(content_type_header))
-    sniffed = _codec(sniff_charset(content))
-    if sniffed and sniffed.startswith(("utf-16", "utf-32")):
-        sniffed = None  # a declaration readable as ASCII cannot be UTF-16/32 (WHATWG rule)
-    for codec in (declared, sniffed, "utf-8", "cp1252"):
-        text = _try_decode(content, codec)
-        if text is not None:
-            return text, codec  # type: ignore[return-value]
-    # cp1252 leaves five bytes undefined; map them like latin-1 rather than fail.
-    return content.decode("latin-1"), "cp1252"
-
-
-def mime_type(content_type_header: str) -> str:
-    """``"Text/HTML; charset=x"`` → ``"text/html"``."""
-    return content_type_header.split(";", 1)[0].strip().lower()
 
 
 # --------------------------------------------------------------------------- Retry-After
@@ -399,6 +325,7 @@ class Fetcher:
         """One attempt: request ``url`` and follow its redirects."""
         current = parsed
         seen: dict[str, int] = {}
+        redirects: list[tuple[int, str]] = []
         for _ in range(self.settings.max_redirects + 1):
             # Visiting a URL twice can be a legitimate cookie round-trip; a third time is a loop.
             key = str(current)
@@ -411,13 +338,15 @@ class Fetcher:
                 hop_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             result = await self._hop(url, current, hop_headers)
             if isinstance(result, Response):
+                result.redirects = redirects
                 return result
-            current = result
+            status, current = result
+            redirects.append((status, str(current)))
         raise FetchError(f"too many redirects (more than {self.settings.max_redirects}) fetching {url}",
                          url=url)
 
-    async def _hop(self, url: str, current: httpx.URL, headers: dict[str, str]) -> Response | httpx.URL:
-        """One request; returns the Response or the next URL of a redirect."""
+    async def _hop(self, url: str, current: httpx.URL, headers: dict[str, str]) -> Response | tuple[int, httpx.URL]:
+        """One request; returns the Response or, for a redirect, its (status, next URL)."""
         assert self._client is not None and self._global is not None
         s = self.settings
         host = current.host
@@ -436,7 +365,9 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 raise _transport_failure(exc, str(current), host, s) from None
 
-    async def _handle(self, url: str, current: str, host: str, resp: httpx.Response) -> Response | httpx.URL:
+    async def _handle(
+        self, url: str, current: str, host: str, resp: httpx.Response
+    ) -> Response | tuple[int, httpx.URL]:
         s = self.settings
         status = resp.status_code
         headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -453,18 +384,36 @@ class Fetcher:
             if target.scheme not in ("http", "https") or not target.host:
                 raise FetchError(f"{current} redirects to a non-http URL: {str(target)[:200]}", url=url,
                                  status=status)
-            return target
+            await self._drain(resp)
+            return status, target
         common = {
             "url": url, "final_url": str(resp.url), "status": status, "headers": headers,
             "content_type": mime_type(headers.get("content-type", "")),
             "etag": headers.get("etag"), "last_modified": headers.get("last-modified"),
         }
         if status == 304:
+            await self._drain(resp)
             return Response(content=b"", not_modified=True, **common)
         if not 200 <= status < 300:
             retry_after = parse_retry_after(headers.get("retry-after"))
+            await self._drain(resp)  # a retry or the next URL of the batch can reuse the connection
             raise _status_failure(status, current, host, retry_after, s)
         return Response(content=await self._read_capped(resp, current), **common)
+
+    async def _drain(self, resp: httpx.Response) -> None:
+        """Read a small unwanted body so its connection goes back to the pool; never raises."""
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > DRAIN_BYTES:
+            return
+        read = 0
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for chunk in resp.aiter_raw():
+                    read += len(chunk)
+                    if read > DRAIN_BYTES:
+                        return
+        except (TimeoutError, httpx.HTTPError):
+            pass  # the connection is dropped on close; the answer itself is already known
 
     async def _read_capped(self, resp: httpx.Response, url: str) -> bytes:
         """Read the (decompressed) body, refusing to hold more than ``max_bytes``."""

@@ -112,8 +112,18 @@ def metadata_from_response(response: Response, kind: str | None = None) -> Metad
         name = PurePosixPath(urlsplit(response.final_url).path).name
         title = re.sub(r"[_-]+", " ", name.removesuffix(".pdf")).strip()
         return Metadata(kind=kind or "paper", title=title, extra={"pdf_url": response.final_url})
-    looks_like_xml_feed = ctype in ("application/xml", "text/xml") and b"<html" not in response.content[:2048].lower()
-    if ctype in FEED_TYPES or looks_like_xml_feed:
+    head = response.content[:2048]
+    looks_like_feed = ctype in ("application/xml", "text/xml") and b"<html" not in head.lower()
+    if ctype in ("text/plain", "application/octet-stream"):
+        # Feeds served with a generic type (static hosts, misconfigured servers): sniff the first bytes
+        # for an XML feed root or a JSON Feed version, so they are not read as a page.
+        start = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+        if start.startswith(b"<"):  # the root element, after the XML declaration, comments and doctype
+            prolog = rb"(?:<\?[^>]*\?>|<!--.*?-->|<![^>]*>|\s)*"
+            looks_like_feed = re.match(prolog + rb"<(?:rss|feed|rdf:RDF)[\s>]", start, re.S) is not None
+        elif start.startswith(b"{"):
+            looks_like_feed = re.search(rb'"version"\s*:\s*"https?://jsonfeed\.org/version/', start) is not None
+    if ctype in FEED_TYPES or looks_like_feed:
         return _feed_metadata(response)
     if ctype and not (ctype.startswith("text/") or ctype in ("application/xhtml+xml", "")):
         raise SourceError(

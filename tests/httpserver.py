@@ -12,7 +12,8 @@ ends), ``"slow_drip"`` (the body one byte per ``drip_interval`` seconds), ``"han
 answer), ``"redirect_loop"`` (302 to itself); ``redirect_to="/path"`` answers with a redirect.
 ``add_prefix(prefix, func)`` routes every path under ``prefix`` to ``func(path, headers) -> (status,
 headers, body)``. ``latency`` delays every answer (benches). The server records hits, hit times,
-request headers and the peak number of requests in flight, per path and overall.
+request headers and the peak number of requests in flight, per path and overall, and counts the TCP
+connections it accepted (``connections_opened``: a keep-alive client reuses one).
 
 Run as ``python -m tests.httpserver --host 127.0.0.2 --latency 0.05`` it serves a generated 2 KB page
 at every path, prints its port and runs until its stdin closes (benches use it out of process).
@@ -118,6 +119,7 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        self.connections_opened = 0  # every TCP connection accepted since start
         self._httpd = _Server((host, port), _Handler)
         self._httpd.owner = self
         self.port: int = self._httpd.server_address[1]
@@ -192,7 +194,11 @@ class LoopbackServer:
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
-            (self._connections.add if add else self._connections.discard)(conn)
+            if add:
+                self._connections.add(conn)
+                self.connections_opened += 1
+            else:
+                self._connections.discard(conn)
 
     def _next_reply(self, path: str, headers: dict[str, str], full_path: str) -> Reply:
         with self._lock:

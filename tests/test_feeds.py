@@ -27,6 +27,7 @@ from newsletter.feeds import (
     dump_subscriptions,
     feed_key,
     parse_subscriptions,
+    permanent_move,
     plan_entries,
     subscribe_hint,
 )
@@ -164,6 +165,16 @@ def test_plan_entries_without_dates_keeps_document_order_and_skips_repeated_keys
     take, left = plan_entries(entries, set(), first_pull=True, backlog=2)
     assert [e.key for e in take] == ["a", "b"]
     assert [e.key for e in left] == ["c"]
+
+
+def test_permanent_move_follows_only_the_leading_permanent_redirects() -> None:
+    a, b, c = "https://a.example/feed", "https://b.example/feed", "https://c.example/feed"
+    assert permanent_move(a, []) is None
+    assert permanent_move(a, [(301, b)]) == b
+    assert permanent_move(a, [(301, b), (308, c)]) == c
+    assert permanent_move(a, [(301, b), (302, c)]) == b  # the temporary hop after the move is not the home
+    assert permanent_move(a, [(302, b), (301, c)]) is None  # the subscribed URL itself only moved for now
+    assert permanent_move(a, [(301, b), (301, a)]) is None  # moved back to where it was
 
 
 # --------------------------------------------------------------------------- feeds add / list / rm
@@ -499,3 +510,37 @@ def test_subscribe_hint_for_a_show_added_with_add(project: Path, site: FeedSite)
         assert subscribe_hint(catalog, result.item) is None
     finally:
         catalog.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "folder", "prefix", "content_type", "kind", "title"),
+    [
+        ("podcast_itunes.xml", FEEDS, b"", "text/plain; charset=utf-8", "podcast", "Latent Space Radio"),
+        ("blog_v1.xml", E2E, b"\xef\xbb\xbf \r\n\t", "application/octet-stream", "link", "Systems Notes"),
+        ("jsonfeed.json", FEEDS, b"", "text/plain", "link", "Tiny JSON Blog"),
+        ("jsonfeed.json", FEEDS, b"\n", "application/octet-stream", "link", "Tiny JSON Blog"),
+    ],
+)
+def test_add_of_a_feed_served_as_plain_text_or_octet_stream_is_read_as_a_feed(
+    project: Path, site: FeedSite, name: str, folder: Path, prefix: bytes, content_type: str, kind: str, title: str
+) -> None:
+    url = site.put(f"/{name}", prefix + (folder / name).read_bytes(), content_type)
+    catalog = Catalog.open(project)
+    try:
+        (result,) = catalog.add([url])
+    finally:
+        catalog.close()
+    assert result.status == "added", result
+    assert result.item.kind == kind and result.item.title == title
+    assert result.item.extra["feed_url"] == url
+
+
+def test_plain_text_that_is_not_a_feed_is_still_read_as_a_page(project: Path, site: FeedSite) -> None:
+    url = site.put("/notes.txt", b"<?xml-ish notes: remember to <rsvp> and to <feed> the cat\n", "text/plain")
+    catalog = Catalog.open(project)
+    try:
+        (result,) = catalog.add([url])
+    finally:
+        catalog.close()
+    assert result.status == "added", result
+    assert "feed_url" not in result.item.extra

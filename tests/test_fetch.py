@@ -94,6 +94,59 @@ def test_conditional_get_gives_not_modified(http_server: LoopbackServer) -> None
     assert sent["if-modified-since"] == "Mon, 01 Jan 2024 00:00:00 GMT"
 
 
+def fetch_each(urls: list[str], **kwargs: Any) -> list[Response | FetchError]:
+    """Fetch ``urls`` one after another over ONE Fetcher (one connection pool)."""
+    async def go() -> list[Response | FetchError]:
+        out: list[Response | FetchError] = []
+        async with Fetcher(FAST) as fetcher:
+            for url in urls:
+                try:
+                    out.append(await fetcher.get(url, **kwargs))
+                except FetchError as exc:
+                    out.append(exc)
+        return out
+
+    return asyncio.run(go())
+
+
+def test_sequential_304s_reuse_one_keep_alive_connection(http_server: LoopbackServer) -> None:
+    http_server.add("/same", status=304, headers={"ETag": '"v1"'}, content_type=None)
+    http_server.add("/page", body=b"fresh")
+    answers = fetch_each([http_server.url("/same")] * 10, etag='"v1"')
+    assert all(isinstance(r, Response) and r.not_modified for r in answers)
+    assert http_server.connections_opened == 1  # not one per 304
+    fetch_each([http_server.url("/page")] * 10)
+    assert http_server.connections_opened == 2  # the same as ten 200s on a fresh Fetcher
+
+
+def test_redirects_and_error_answers_keep_the_connection(http_server: LoopbackServer) -> None:
+    http_server.add("/moved", status=301, redirect_to="/here", body=b"<a href=/here>moved</a>")
+    http_server.add("/here", body=b"here")
+    answers = fetch_each([http_server.url("/moved"), http_server.url("/missing"), http_server.url("/moved")])
+    assert [getattr(r, "status", None) for r in answers] == [200, 404, 200]
+    assert http_server.hits["/here"] == 2 and http_server.connections_opened == 1
+
+
+def test_big_error_body_is_not_read_and_its_connection_is_dropped(http_server: LoopbackServer) -> None:
+    http_server.add("/huge-404", status=404, body=b"x" * 1_000_000)
+    http_server.add("/ok", body=b"ok")
+    err, ok = fetch_each([http_server.url("/huge-404"), http_server.url("/ok")])
+    assert isinstance(err, FetchError) and err.status == 404
+    assert isinstance(ok, Response) and ok.content == b"ok"
+    assert http_server.connections_opened == 2
+
+
+def test_redirect_history_tells_permanent_from_temporary_moves(http_server: LoopbackServer) -> None:
+    http_server.add("/a", status=301, redirect_to="/b")
+    http_server.add("/b", status=302, redirect_to=http_server.url("/c"))
+    http_server.add("/c", status=308, redirect_to="d")  # relative to /c
+    http_server.add("/d", body=b"end")
+    resp = fetch(http_server.url("/a"))
+    assert resp.redirects == [(301, http_server.url("/b")), (302, http_server.url("/c")), (308, http_server.url("/d"))]
+    assert resp.final_url == http_server.url("/d")
+    assert fetch(http_server.url("/d")).redirects == []
+
+
 # --------------------------------------------------------------------------- retries and statuses
 
 def test_429_with_retry_after_is_retried_after_the_wait(http_server: LoopbackServer) -> None:

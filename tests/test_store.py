@@ -252,3 +252,35 @@ def test_cache_schema_mismatch_rebuilds(store: Store) -> None:
     fresh = Store(store.catalog_dir, store.derived_dir)
     assert item.id in fresh.load().items
     fresh.close()
+
+
+def test_save_many_then_load_across_folders_and_chunks(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    months = ["2024-11-02T00:00:00Z", "2025-01-15T00:00:00Z", "2025-03-04T09:12:00Z"]
+    items = [make_item(200 + n, added=months[n % 3]) for n in range(10)]
+    with store.locked():
+        kept = store.save(make_item(300))
+    edited = make_item(300, title="Edited in a batch")
+    reported: list[tuple[str, str]] = []
+    with store.locked():
+        paths = store.save_many([(i, None) for i in items] + [(edited, kept)], chunk=4,
+                                on_saved=lambda item, path: reported.append((item.id, path)))
+    assert paths == [files.relative_path_for(i) for i in items] + [kept]
+    assert reported == [(i.id, p) for i, p in zip([*items, edited], paths, strict=True)]
+    folders = sorted(p.relative_to(store.catalog_dir).as_posix() for p in store.catalog_dir.glob("*/*"))
+    assert folders == ["2024/11", "2025/01", "2025/03"]
+    assert not list(store.catalog_dir.rglob(f"{files.TEMP_PREFIX}*"))
+    # The cache was updated with the files: loading parses nothing again.
+    calls: list[Path] = []
+    monkeypatch.setattr(files, "read_item", lambda p: calls.append(p))
+    snap = store.load()
+    assert calls == []
+    assert {i.id: i for i in [*items, edited]} == snap.items
+    assert snap.paths[edited.id] == kept
+    monkeypatch.undo()
+    # A fresh store (no cache) reads the same items from the files.
+    fresh = Store(store.catalog_dir, store.derived_dir / "other")
+    try:
+        again = fresh.load()
+    finally:
+        fresh.close()
+    assert again.items == snap.items and again.paths == snap.paths

