@@ -1,0 +1,184 @@
+"""CLI commands for issues: `draft`, `review`, `check`, `publish` (registered on `newsletter.cli.main`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .cli import Context, emit_json, fail, handles_errors, pass_ctx
+
+
+def _date(value: str | None) -> str | None:
+    from .models import parse_date
+
+    if value is None:
+        return None
+    parsed = parse_date(value)
+    if parsed is None or len(value.strip()) != 10:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)")
+    return parsed
+
+
+def _engine(ctx: Context, *, sync: bool = False) -> Any:
+    from . import draft
+
+    engine = draft.semantic_engine(ctx.catalog)
+    return draft.synced(ctx.catalog, engine, ctx.catalog.items()) if sync else engine
+
+
+@click.command()
+@click.option("--issue", "number", type=int, default=None, help="Issue number (default: the open draft, or last + 1).")
+@click.option("--title", default=None, help="The issue's title (default: from its top tags).")
+@click.option("--since", default=None, help="Only items added on or after this date (YYYY-MM-DD).")
+@click.option("--max", "max_total", type=click.IntRange(min=1), default=None, help="At most N entries in all.")
+@click.option("--date", default=None, help="The issue's date (default: today).")
+@click.option("--update", is_flag=True, help="Add new items to an existing draft, keeping every edit.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def draft(
+    ctx: Context, number: int | None, title: str | None, since: str | None, max_total: int | None,
+    date: str | None, update: bool, as_json: bool,
+) -> None:
+    """Write the next issue's draft from the inbox and shortlist; print its path.
+
+    A draft you have edited is never overwritten: `--update` adds the items that arrived since,
+    each at the end of its section, and leaves your text as it is.
+    """
+    from . import draft as drafting
+
+    options = drafting.DraftOptions(
+        issue=number, title=title, since=_date(since), max_total=max_total, date=_date(date), update=update,
+    )
+    result = drafting.write_draft(ctx.catalog, options, engine=_engine(ctx))
+    for line in result.left_out:
+        click.echo(line, err=True)
+    if as_json:
+        emit_json({"path": str(result.path), "issue": result.number, "action": result.action,
+                   "added": result.added, "left_out": result.left_out})
+        return
+    if result.action == "unchanged":
+        click.echo(f"no new items for issue {result.number}; {result.path} unchanged", err=True)
+    elif result.action == "updated":
+        click.echo(f"added {len(result.added)} item(s) to issue {result.number}", err=True)
+    click.echo(str(result.path))
+
+
+@click.command()
+@click.option("--accept", is_flag=True, help="Accept every suggestion (at or above --min-confidence).")
+@click.option("--reject", is_flag=True, help="Reject every suggestion (they are not offered again).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_json: bool) -> None:
+    """Review tag and section suggestions for unlabelled items (from their nearest labelled neighbours).
+
+    On a terminal: y accepts, n rejects, a accepts this and all the rest, q stops. Without a
+    terminal, `--accept` or `--reject` decide for all; with neither, the suggestions are listed.
+    """
+    from . import draft as drafting
+    from . import suggest
+
+    if accept and reject:
+        fail("--accept and --reject exclude each other", 2)
+    catalog = ctx.catalog
+    items = catalog.items()
+    engine = _engine(ctx, sync=True)
+    rejections = suggest.Rejections(catalog.settings.derived_dir)
+    found = suggest.suggest(
+        engine, items, issues_dir=catalog.settings.issues_dir,
+        rules=drafting.section_rules(catalog.settings.raw), rejected=rejections.load(),
+    )
+    found = [s for s in found if s.confidence >= min_confidence]
+    accepted: list[suggest.Suggestion] = []
+    rejected: list[suggest.Suggestion] = []
+    if accept:
+        accepted = found
+    elif reject:
+        rejected = found
+    elif sys.stdin.isatty() and not as_json:
+        accepted, rejected = _prompt_loop(found)
+    changed = suggest.apply(catalog, accepted)
+    if rejected:
+        rejections.add(rejected)
+    if as_json:
+        emit_json({"suggestions": [s.to_json() for s in found], "accepted": len(accepted),
+                   "rejected": len(rejected), "changed": changed})
+        return
+    if not accept and not reject and not sys.stdin.isatty():
+        for s in found:
+            click.echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {s.title[:60]}")
+        click.echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide", err=True)
+        return
+    click.echo(f"accepted {len(accepted)}, rejected {len(rejected)}, {changed} item(s) changed")
+
+
+def _prompt_loop(found: list[Any]) -> tuple[list[Any], list[Any]]:
+    accepted, rejected = [], []
+    for n, s in enumerate(found):
+        click.echo(f"\n{s.title}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
+        answer = click.prompt("  accept? [y]es [n]o [a]ll [q]uit", type=click.Choice(list("ynaq")), show_choices=False)
+        if answer == "y":
+            accepted.append(s)
+        elif answer == "n":
+            rejected.append(s)
+        elif answer == "a":
+            accepted.extend(found[n:])
+            break
+        else:
+            break
+    return accepted, rejected
+
+
+@click.command()
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--no-semantic", is_flag=True, help="Skip the near-duplicate check (no embeddings).")
+@pass_ctx
+@handles_errors
+def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
+    """Report problems in issue NUMBER before publishing (exit 1 if there are any)."""
+    from . import publish as publishing
+
+    engine = None
+    if not no_semantic:
+        engine = _engine(ctx, sync=True)
+    problems = publishing.check(ctx.catalog, number, engine=engine)
+    if as_json:
+        emit_json({"issue": number, "problems": [p.to_json() for p in problems]})
+    else:
+        for p in problems:
+            click.echo(f"line {p.line}: {p.kind}: {p.message}", err=True)
+        if not problems:
+            click.echo(f"issue {number}: no problems")
+    if problems:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("number", type=int)
+@click.option("--date", default=None, help="The publication date (default: today).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+@handles_errors
+def publish(ctx: Context, number: int, date: str | None, as_json: bool) -> None:
+    """Mark every catalog item linked from issue NUMBER as published in it (idempotent)."""
+    from . import publish as publishing
+
+    result = publishing.publish(ctx.catalog, number, date=_date(date))
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for url in result.unmatched:
+        click.echo(f"note: not in the catalog, left as a plain link: {url}", err=True)
+    if result.elsewhere:
+        earlier = ", ".join(f"#{n}" for n in sorted({n for _, n in result.elsewhere}))
+        click.echo(f"note: {len(result.elsewhere)} linked item(s) stay published in earlier issues ({earlier})",
+                   err=True)
+    if not result.changed:
+        click.echo(f"issue {number} is already published; nothing changed")
+        return
+    click.echo(f"published issue {number}: {len(result.marked)} item(s) marked, {len(result.already)} already marked")

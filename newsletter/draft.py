@@ -1,0 +1,561 @@
+"""`newsletter draft`: choose, group, order and render the next issue (decisions are pure functions).
+
+    rules = section_rules(settings.raw)                 # [[sections]] of newsletter.toml, or defaults
+    plan = plan_draft(items, rules, dupe_groups=..., related_for=...)
+    text = render(plan, IssueMeta(...), templates_dir)  # templates/issue.md.j2 overrides the packaged one
+
+Everything that comes from the web (titles, summaries, site names, authors) goes into the Markdown
+through `md_escape` / `md_link`, so a hostile title cannot inject links, HTML or structure. The
+curator's notes are the curator's Markdown: kept as written, except raw HTML (< >) and control or
+bidi characters, which never belong in an issue. `write_draft` at the bottom does the I/O around
+these decisions: catalog, semantic engine, issue file and the draft's state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from .errors import ProjectError
+from .models import KINDS, Item
+
+CANDIDATE_STATUSES = ("shortlisted", "inbox")
+TITLE_MAX = 200
+SUMMARY_MAX = 280
+RELATED_THRESHOLD = 0.6  # MiniLM cosine (+ suggest.RARE_NAME_BONUS); see test_draft.py::test_backlinks_real_model
+RELATED_MAX = 3
+
+# -- Markdown safety -------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#+!|~])")
+_WS = re.compile(r"\s+")
+
+
+def clean_text(text: str, max_len: int | None = None) -> str:
+    """Plain one-line text: control, format and bidi characters removed, whitespace collapsed, capped."""
+    text = "".join(
+        " " if ch in "\r\n\t\u2028\u2029\x85" else ch
+        for ch in str(text or "")
+        if ch in "\r\n\t\u2028\u2029\x85" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    text = _WS.sub(" ", text).strip()
+    if max_len is not None and len(text) > max_len:
+        cut = text[: max_len - 1]
+        text = (cut.rsplit(" ", 1)[0] if " " in cut[max_len // 2 :] else cut).rstrip(" ,;:") + "…"
+    return text
+
+
+def md_escape(text: str, max_len: int = TITLE_MAX) -> str:
+    """Untrusted text as inline Markdown that renders literally: one line, capped, every marker escaped.
+
+    `< > &` become entities rather than backslash escapes: Python-Markdown (mkdocs) does not treat
+    `\\<` as an escape, so `\\<script>` would still open a tag there.
+    """
+    text = clean_text(text, max_len)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    # A leading "-", "=" or "1." would start a list or heading wherever a template puts this at a line start.
+    if text[:1] in ("-", "="):
+        return "\\" + text
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", text)
+
+
+def md_url(url: str) -> str:
+    """An http(s) URL safe inside `(...)` of a Markdown link, or "" for anything else (javascript:, data:)."""
+    url = clean_text(url).replace(" ", "%20")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return quote(url, safe="/:?#[]@!$&'*+,;=%-._~")
+
+
+def md_link(title: str, url: str, max_len: int = TITLE_MAX) -> str:
+    """`[escaped title](safe url)`; just the escaped title when the URL is not http(s)."""
+    target = md_url(url)
+    text = md_escape(title or url, max_len) or md_escape(url, max_len)
+    return f"[{text}]({target})" if target else text
+
+
+def md_note(note: str) -> str:
+    """The curator's note as Markdown: kept as written, minus raw HTML and control/bidi characters."""
+    lines = [clean_text(line) for line in str(note or "").strip().splitlines()]
+    text = "\n".join(lines).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def yaml_str(text: str) -> str:
+    """A double-quoted YAML scalar (JSON strings are valid YAML)."""
+    import json
+
+    return json.dumps(clean_text(text, TITLE_MAX), ensure_ascii=False)
+
+
+# -- sections ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionRule:
+    """One `[[sections]]` table: which items go in, in what order of sections, how many at most."""
+
+    title: str
+    kinds: tuple[str, ...] = ()  # empty: any kind
+    tags: tuple[str, ...] = ()  # empty: any tags; else at least one of them
+    status: str | None = None  # e.g. "shortlisted": only items with that status
+    note: bool = False  # only items with a curator's note
+    max: int = 10
+    style: str = "list"  # "feature" (### heading + byline + paragraph) or "list" (bold bullets)
+
+    def matches(self, item: Item) -> bool:
+        return (
+            (not self.kinds or item.kind in self.kinds)
+            and (not self.tags or any(t in self.tags for t in item.tags))
+            and (self.status is None or item.status == self.status)
+            and (not self.note or bool(item.note.strip()))
+        )
+
+
+# The house style of technical newsletters: feature stories, papers, further reading, tools,
+# podcasts and video, social media. The first matching rule wins.
+DEFAULT_SECTIONS = (
+    SectionRule("Feature stories", kinds=("link", "paper"), status="shortlisted", note=True, max=3, style="feature"),
+    SectionRule("Papers", kinds=("paper",), max=8),
+    SectionRule("Further reading", kinds=("link",), max=6),
+    SectionRule("New tools and repos", kinds=("repo",), max=8),
+    SectionRule("Podcasts and video", kinds=("podcast", "video"), max=6),
+    SectionRule("From social media", kinds=("tweet",), max=5),
+)
+
+
+def section_rules(raw: Mapping[str, Any]) -> list[SectionRule]:
+    """The `[[sections]]` of newsletter.toml (Settings.raw), or the defaults; ProjectError when malformed."""
+    tables = raw.get("sections")
+    if tables is None:
+        return list(DEFAULT_SECTIONS)
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ProjectError("newsletter.toml: sections must be [[sections]] tables")
+    rules = []
+    for n, table in enumerate(tables, 1):
+        title = str(table.get("title") or "").strip()
+        if not title:
+            raise ProjectError(f"newsletter.toml: [[sections]] number {n} has no title")
+        kinds = tuple(str(k) for k in table.get("kinds") or ())
+        bad = [k for k in kinds if k not in KINDS]
+        if bad:
+            raise ProjectError(f"newsletter.toml: section {title!r}: unknown kind(s) {', '.join(bad)}")
+        style = str(table.get("style") or "list")
+        if style not in ("list", "feature"):
+            raise ProjectError(f"newsletter.toml: section {title!r}: style must be 'list' or 'feature'")
+        try:
+            limit = int(table.get("max", 10))
+        except (TypeError, ValueError):
+            raise ProjectError(f"newsletter.toml: section {title!r}: max must be a number") from None
+        status = table.get("status")
+        rules.append(SectionRule(
+            title, kinds, tuple(str(t) for t in table.get("tags") or ()),
+            str(status) if status else None, bool(table.get("note", False)), limit, style,
+        ))
+    return rules
+
+
+def assign_section(item: Item, rules: Sequence[SectionRule]) -> SectionRule | None:
+    """The section an item goes in: its own `section` field when it names one, else the first matching rule."""
+    wanted = str((item.extra or {}).get("section") or "").strip().lower()
+    if wanted:
+        for rule in rules:
+            if rule.title.lower() == wanted:
+                return rule
+    return next((rule for rule in rules if rule.matches(item)), None)
+
+
+def priority(item: Item) -> tuple[int, int, str, str]:
+    """Sort key within a section: shortlisted first, then items with a note, then newest, then id."""
+    newest = item.published or item.added[:10] or ""
+    inverted = "".join(chr(0x10FFFF - ord(c)) for c in newest)  # descending date in an ascending sort
+    return (item.status != "shortlisted", not item.note.strip(), inverted, item.id)
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Entry:
+    item: Item
+    also: list[Item] = dataclasses.field(default_factory=list)
+    previously: list[tuple[Item, float]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class PlannedSection:
+    rule: SectionRule
+    entries: list[Entry]
+
+
+@dataclasses.dataclass
+class DraftPlan:
+    sections: list[PlannedSection]
+    left_out: list[str]  # one line each, for stderr
+    tags: list[str]
+    considered: list[str] = dataclasses.field(default_factory=list)  # every candidate, drafted or not
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [e for s in self.sections for e in s.entries]
+
+    def item_ids(self) -> list[str]:
+        return [i.id for e in self.entries for i in (e.item, *e.also)]
+
+
+def _label(item: Item) -> str:
+    return f"{item.id} {clean_text(item.display_title(), 80)}"
+
+
+def plan_draft(
+    items: Sequence[Item],
+    rules: Sequence[SectionRule],
+    *,
+    dupe_pairs: Sequence[tuple[str, str]] = (),
+    related_for: Callable[[str], Sequence[tuple[str, float]]] | None = None,
+    related_threshold: float = RELATED_THRESHOLD,
+    since: str | None = None,
+    max_total: int | None = None,
+    present: frozenset[str] = frozenset(),
+) -> DraftPlan:
+    """Choose what goes in the issue and where (pure: the semantic answers come in as data).
+
+    Candidates are inbox and shortlisted items (added on or after `since`) not in `present` (already
+    in the draft being updated). `dupe_pairs` are near-duplicate pairs: a candidate paired with a
+    published (or already drafted) item is left out and reported; candidates paired with each other
+    collapse to their best member, the others listed under it as "Also".
+    """
+    by_id = {it.id: it for it in items}
+    left_out: list[str] = []
+    candidates = {
+        it.id: it for it in items
+        if it.status in CANDIDATE_STATUSES and not it.duplicate_of and it.id not in present
+        and (not since or (it.added[:10] or "9999") >= since)
+    }
+    considered = sorted(candidates)
+    also: dict[str, list[Item]] = {}
+    neighbours: dict[str, set[str]] = {}
+    for a, b in dupe_pairs:
+        if a in by_id and b in by_id:
+            neighbours.setdefault(a, set()).add(b)
+            neighbours.setdefault(b, set()).add(a)
+    # Only a *direct* pair makes a candidate a repeat: chains of "similar to similar" drift off topic.
+    for item_id in sorted(candidates):
+        known = [by_id[o] for o in neighbours.get(item_id, ()) if o in present or by_id[o].status == "published"]
+        if not known:
+            continue
+        other = min(known, key=lambda o: (o.id not in present, o.issue or 0, o.id))
+        where = "already in this draft" if other.id in present else f"already published in issue {other.issue}"
+        left_out.append(f"left out {_label(candidates[item_id])}: near-duplicate of {_label(other)}, {where}")
+        del candidates[item_id]
+    seen: set[str] = set()
+    for item_id in sorted(candidates):
+        if item_id in seen:
+            continue
+        group, todo = [], [item_id]
+        while todo:  # the connected component among the remaining candidates
+            current = todo.pop()
+            if current in seen or current not in candidates:
+                continue
+            seen.add(current)
+            group.append(candidates[current])
+            todo.extend(neighbours.get(current, ()))
+        if len(group) > 1:
+            keeper, *rest = sorted(group, key=priority)
+            also[keeper.id] = rest
+            for m in rest:
+                del candidates[m.id]
+    grouped: dict[str, list[Item]] = {r.title: [] for r in rules}
+    for item in candidates.values():
+        rule = assign_section(item, rules)
+        if rule is None:
+            left_out.append(f"left out {_label(item)}: no section takes a {item.kind}; set its `section:` field")
+            continue
+        grouped[rule.title].append(item)
+    chosen: list[tuple[SectionRule, Item]] = []
+    for rule in rules:
+        members = sorted(grouped[rule.title], key=priority)
+        for item in members[rule.max :]:
+            left_out.append(f"left out {_label(item)}: section {rule.title!r} is full (max {rule.max})")
+        chosen.extend((rule, item) for item in members[: rule.max])
+    if max_total is not None and len(chosen) > max_total:
+        ranked = sorted(chosen, key=lambda p: priority(p[1]))
+        for _rule, item in ranked[max_total:]:
+            left_out.append(f"left out {_label(item)}: the issue is full (--max {max_total})")
+        keep = {item.id for _rule, item in ranked[:max_total]}
+        chosen = [p for p in chosen if p[1].id in keep]
+    sections = []
+    for rule in rules:
+        entries = []
+        for r, item in chosen:
+            if r is not rule:
+                continue
+            previously: list[tuple[Item, float]] = []
+            for other_id, score in (related_for(item.id) if related_for else ()):
+                other = by_id.get(other_id)
+                if other is not None and other.status == "published" and other.issue and score >= related_threshold:
+                    previously.append((other, score))
+            entries.append(Entry(item, also.get(item.id, []), previously[:RELATED_MAX]))
+        sections.append(PlannedSection(rule, entries))
+    tag_counts = Counter(t for r, item in chosen for t in item.tags for _ in range(2 if r.style == "feature" else 1))
+    tags = [t for t, _ in sorted(tag_counts.items(), key=lambda p: (-p[1], p[0]))[:4]]
+    return DraftPlan(sections, left_out, tags, considered)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class IssueMeta:
+    number: int
+    title: str
+    date: str
+    newsletter: str = ""
+    signoff: str = "Until next week — the editors."
+
+
+def default_title(number: int, tags: Sequence[str]) -> str:
+    """`Issue #5: Evaluation, rag and llm-ops` from the issue's top tags (the curator renames it)."""
+    if not tags:
+        return f"Issue #{number}"
+    words = [t.replace("-", " ") if t.isalpha() else t for t in tags[:3]]
+    theme = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+    return f"Issue #{number}: {theme[:1].upper()}{theme[1:]}"
+
+
+def short_authors(authors: Sequence[str]) -> str:
+    """'Kwon et al.' / 'Khattab, Zaharia' / 'Dao' (family names, as the house style cites papers)."""
+    names = [clean_text(a).split(" ")[-1] for a in authors if clean_text(a)]
+    if not names:
+        return ""
+    return ", ".join(names) if len(names) <= 2 else f"{names[0]} et al."
+
+
+def source_of(item: Item) -> str:
+    """Who or where an entry comes from, as plain text (escaped later)."""
+    extra = item.extra or {}
+    if item.kind == "paper":
+        return short_authors(item.authors)
+    if item.kind == "podcast":
+        return clean_text(extra.get("show") or item.site)
+    if item.kind == "video":
+        return clean_text(extra.get("channel") or (item.authors[0] if item.authors else "") or item.site)
+    if item.kind == "tweet":
+        handle = clean_text(extra.get("handle") or "").lstrip("@")
+        return f"@{handle}" if handle else clean_text(item.site)
+    if item.kind == "link":
+        return ", ".join(clean_text(a) for a in item.authors[:2]) or clean_text(item.site)
+    return ""
+
+
+def byline(item: Item) -> str:
+    """`Site · Author, Author` for feature stories."""
+    site = clean_text(item.site) or (urlsplit(item.url).hostname or "")
+    authors = ", ".join(clean_text(a) for a in item.authors[:10] if clean_text(a))
+    return " · ".join(p for p in (site, authors) if p)
+
+
+def entry_context(entry: Entry, issue_titles: Mapping[int, str]) -> dict[str, Any]:
+    """What the template sees for one entry: every string already safe Markdown."""
+    item = entry.item
+    text = md_note(item.note) if item.note.strip() else md_escape(item.summary, SUMMARY_MAX)
+    previously = []
+    for other, score in entry.previously:
+        theme = re.sub(r"^Issue #\d+:\s*", "", issue_titles.get(other.issue or 0, ""))
+        previously.append({
+            "link": md_link(other.display_title(), other.url),
+            "issue": other.issue,
+            "issue_title": md_escape(theme),
+            "score": round(score, 2),
+        })
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "link": md_link(item.display_title(), item.url),
+        "title": md_escape(item.display_title()),
+        "url": md_url(item.url),
+        "source": md_escape(source_of(item), 120),
+        "byline": md_escape(byline(item), 300),
+        "text": text,
+        "also": [md_link(o.display_title(), o.url) for o in entry.also],
+        "previously": previously,
+    }
+
+
+def jinja_env(templates_dir: Path | None) -> Any:
+    """Templates from the project's templates/ first, then the ones shipped with the package."""
+    import jinja2
+
+    loaders: list[Any] = []
+    if templates_dir is not None and templates_dir.is_dir():
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.PackageLoader("newsletter", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders), autoescape=False, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(md_escape=md_escape, md_link=md_link, md_url=md_url, yaml_str=yaml_str)
+    return env
+
+
+def render(
+    plan: DraftPlan, meta: IssueMeta, *, templates_dir: Path | None = None,
+    issue_titles: Mapping[int, str] | None = None, template: str = "issue.md.j2",
+) -> str:
+    """The issue's Markdown from the plan and the template (the project's own, or the packaged one)."""
+    import jinja2
+
+    titles = issue_titles or {}
+    sections = [
+        {"title": s.rule.title, "style": s.rule.style, "entries": [entry_context(e, titles) for e in s.entries]}
+        for s in plan.sections
+    ]
+    counts = [f"{len(s['entries'])} {s['title'].lower()}" for s in sections if s["entries"]]
+    try:
+        text = jinja_env(templates_dir).get_template(template).render(
+            issue={"number": meta.number, "title": meta.title, "date": meta.date, "tags": plan.tags},
+            newsletter=meta.newsletter, sections=[s for s in sections if s["entries"]], all_sections=sections,
+            summary=", ".join(counts), signoff=meta.signoff,
+        )
+    except jinja2.TemplateError as exc:
+        raise ProjectError(f"template {template}: {exc}; fix templates/{template} or delete it") from None
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
+
+
+# -- orchestration: catalog + semantic engine + issue file ---------------------------------------
+
+
+@dataclasses.dataclass
+class DraftOptions:
+    issue: int | None = None
+    title: str | None = None
+    since: str | None = None
+    max_total: int | None = None
+    date: str | None = None  # YYYY-MM-DD; today when None
+    update: bool = False
+
+
+@dataclasses.dataclass
+class DraftResult:
+    path: Path
+    action: str  # created | regenerated | updated | unchanged
+    number: int
+    added: list[str]  # ids of the items that are new in the file
+    left_out: list[str]
+
+
+class DraftEdited(ProjectError):
+    """The draft differs from what the tool last wrote: the curator's text must not be overwritten."""
+
+
+def semantic_engine(catalog: Any) -> Any:
+    """The catalog's semantic engine (derived state under .newsletter/semantic/); tests swap this hook."""
+    return catalog.semantic
+
+
+def synced(catalog: Any, engine: Any, items: Sequence[Item]) -> Any:
+    """Bring the engine in step with `items` under the writer lock (two processes never rewrite the index)."""
+    with catalog.store.locked():
+        engine.sync(items)
+    return engine
+
+
+def _full_title(number: int, title: str | None, tags: Sequence[str]) -> str:
+    if not title:
+        return default_title(number, tags)
+    title = clean_text(title, TITLE_MAX)
+    return title if title.lower().startswith("issue #") else f"Issue #{number}: {title}"
+
+
+def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> DraftResult:
+    """Write (or safely update) the next issue's draft; see DESIGN.md and `newsletter draft --help`.
+
+    A draft the curator has edited is never overwritten: without `update` this raises DraftEdited;
+    with it, new items are inserted into their sections and every existing line is kept.
+    """
+    import datetime as dt
+
+    from . import identity, issues, suggest
+
+    settings = catalog.settings
+    rules = section_rules(settings.raw)
+    extra_cfg = settings.raw.get("draft") if isinstance(settings.raw.get("draft"), dict) else {}
+    threshold = float(extra_cfg.get("related_threshold", RELATED_THRESHOLD))
+    signoff = str(extra_cfg.get("signoff", IssueMeta.signoff))
+    date = options.date or dt.date.today().isoformat()
+    known = issues.list_issues(settings.issues_dir)
+    if options.issue is not None:
+        number = options.issue
+    elif known and known[-1].status == issues.STATUS_DRAFT:
+        number = known[-1].number or 1
+    else:
+        number = max((i.number or 0 for i in known), default=0) + 1
+    current = next((i for i in known if i.number == number), None)
+    if current is not None and current.status == issues.STATUS_PUBLISHED:
+        raise ProjectError(f"issue {number} is already published ({current.path.name}); draft the next one")
+    state = issues.DraftState(settings.derived_dir)
+    edited = current is not None and not state.unchanged(current.path.name, current.text)
+    if edited and not options.update:
+        raise DraftEdited(
+            f"{current.path} was edited since `newsletter draft` wrote it; run `newsletter draft --update` "
+            "to add new items to it (your text is kept), or move it away to start over"
+        )
+
+    items = catalog.items()
+    engine = synced(catalog, engine or semantic_engine(catalog), items)
+    among = {it.id for it in items if it.status in CANDIDATE_STATUSES and not it.duplicate_of}
+    cosine_floor = float(extra_cfg.get("dupe_cosine", suggest.DUPE_COSINE))
+    pairs = suggest.draft_dupe_pairs(engine, items, settings.dupe_threshold, cosine_floor, among)
+    published = {it.id for it in items if it.status == "published" and it.issue}
+
+    related_for = suggest.backlink_scorer(engine, items, published)
+
+    present: set[str] = set()
+    if current is not None and options.update:
+        index = identity.identity_index(items)
+        for link in issues.extract_links(current.body):
+            found = identity.find_existing(index, link.url)
+            if found:
+                present.add(found)
+        # Items the tool put in (the curator may have deleted them) or saw and left out are not new.
+        present |= set(state.items(current.path.name))
+    plan = plan_draft(
+        items, rules, dupe_pairs=pairs, related_for=related_for, related_threshold=threshold,
+        since=options.since, max_total=options.max_total, present=frozenset(present),
+    )
+    titles = {i.number: i.title for i in known if i.number is not None}
+    if current is not None and options.update:
+        if not plan.entries:
+            return DraftResult(current.path, "unchanged", number, [], plan.left_out)
+        meta = IssueMeta(number, current.title, current.date or date, settings.name, signoff)
+        rendered = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles)
+        text = issues.merge_entries(current.text, issues.section_blocks(rendered), [r.title for r in rules])
+        issues.write_issue(current.path, text)
+        state.record(current.path.name, text, sorted(present | set(plan.item_ids()) | set(plan.considered)))
+        return DraftResult(current.path, "updated", number, plan.item_ids(), plan.left_out)
+    if not plan.entries:
+        since = f" added since {options.since}" if options.since else ""
+        raise ProjectError(f"nothing to draft: no inbox or shortlisted items{since} (`newsletter list --status inbox`)")
+    title = _full_title(number, options.title, plan.tags)
+    meta = IssueMeta(number, title, date, settings.name, signoff)
+    text = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles)
+    if current is not None:
+        path, action = current.path, "regenerated"
+    else:
+        theme = re.sub(r"^Issue #\d+:?\s*", "", title) or "draft"
+        path, action = settings.issues_dir / issues.issue_filename(number, theme), "created"
+    issues.write_issue(path, text)
+    state.record(path.name, text, sorted(set(plan.item_ids()) | set(plan.considered)))
+    return DraftResult(path, action, number, plan.item_ids(), plan.left_out)

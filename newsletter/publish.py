@@ -1,0 +1,153 @@
+"""`newsletter publish N` and `newsletter check N`: the issue's Markdown decides what was published.
+
+Publishing marks every catalog item an issue links to (by any spelling of its URL) as published in
+that issue, then sets the issue's status and date. Items first, issue file last: a crash in between
+leaves the issue a draft, and running `publish` again finishes the job. Running it twice changes
+nothing the second time. Links to items already published in *another* issue are left alone: they
+are "Previously covered" backlinks or deliberate re-mentions, and moving them would rewrite history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from . import identity, issues
+from .models import Item
+
+
+@dataclasses.dataclass
+class Problem:
+    """One thing to fix before publishing."""
+
+    kind: str  # not-in-catalog | published-elsewhere | duplicate | empty-section | missing-title | placeholder
+    line: int  # 1-based line in the body (0: the front matter / whole file)
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class PublishResult:
+    number: int
+    path: str
+    marked: list[str]  # item ids newly marked published in this issue
+    already: list[str]  # item ids that were already published in this issue
+    elsewhere: list[tuple[str, int]]  # (item id, issue) left alone
+    unmatched: list[str]  # URLs that are not catalog items
+    issue_changed: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.marked) or self.issue_changed
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["elsewhere"] = [{"id": i, "issue": n} for i, n in self.elsewhere]
+        data["changed"] = self.changed
+        return data
+
+
+def _resolve(links: list[issues.Link], items: dict[str, Item]) -> list[tuple[issues.Link, str | None]]:
+    index = identity.identity_index(items.values())
+    return [(link, identity.find_existing(index, link.url)) for link in links]
+
+
+def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:
+    """Problems in issue `number`: links to nothing in the catalog, entries already published in another
+    issue, the same item twice (exactly, or as near-duplicates when `engine` is given), empty sections,
+    missing titles and the draft's intro placeholder."""
+    issue = issues.find_issue(catalog.settings.issues_dir, number)
+    items = catalog.snapshot(refresh=True).items
+    problems: list[Problem] = []
+    if not issue.title:
+        problems.append(Problem("missing-title", 0, "the issue has no title in its front matter"))
+    offset = issue.text.count("\n", 0, len(issue.text) - len(issue.body))  # body line -> file line
+    resolved = _resolve(issues.extract_links(issue.body), items)
+    first_entry: dict[str, int] = {}
+    for link, item_id in resolved:
+        line = link.line + offset
+        if not link.text.strip() or link.text.strip() == link.url:
+            problems.append(Problem("missing-title", line, f"link without a title: {link.url}"))
+        if item_id is None:
+            problems.append(Problem("not-in-catalog", line, f"not in the catalog: {link.url} (`newsletter add` it)"))
+            continue
+        if not link.entry:
+            continue
+        item = items.get(item_id)
+        if item is not None and item.status == "published" and item.issue not in (None, number):
+            problems.append(Problem(
+                "published-elsewhere", line, f"{item.display_title()!r} was already published in issue {item.issue}",
+            ))
+        if item_id in first_entry:
+            problems.append(Problem(
+                "duplicate", line, f"{link.url} is the same item as the entry on line {first_entry[item_id]}",
+            ))
+        else:
+            first_entry[item_id] = line
+    if engine is not None and len(first_entry) > 1:
+        problems.extend(_near_duplicates(engine, catalog, first_entry))
+    lines = issue.body.split("\n")
+    for section in issues.sections(issue.body):
+        if not any(link.line - 1 in range(section.start, section.end) for link, _ in resolved):
+            problems.append(Problem("empty-section", section.start + 1 + offset, f"section {section.title!r} is empty"))
+    for n, line in enumerate(lines):
+        if "<!-- newsletter:" in line:
+            problems.append(Problem("placeholder", n + 1 + offset, "the draft's intro placeholder is still there"))
+    return sorted(problems, key=lambda p: (p.line, p.kind))
+
+
+def _near_duplicates(engine: Any, catalog: Any, entries: dict[str, int]) -> list[Problem]:
+    from .suggest import DUPE_COSINE, draft_dupe_pairs
+
+    items = catalog.items()
+    by_id = {it.id: it for it in items}
+    out = []
+    for a, b in draft_dupe_pairs(engine, items, catalog.settings.dupe_threshold, DUPE_COSINE, set(entries)):
+        if a in entries and b in entries:
+            first, second = sorted((a, b), key=lambda i: entries[i])
+            out.append(Problem(
+                "duplicate", entries[second],
+                f"{by_id[second].display_title()!r} looks like a near-duplicate of the entry on line {entries[first]}",
+            ))
+    return out
+
+
+def publish(catalog: Any, number: int, *, date: str | None = None) -> PublishResult:
+    """Mark the items issue `number` links to as published in it; set the issue's status and date.
+
+    Idempotent: a second run finds every item already marked and the issue already published.
+    """
+    issue = issues.find_issue(catalog.settings.issues_dir, number)
+    marked: list[str] = []
+    already: list[str] = []
+    elsewhere: list[tuple[str, int]] = []
+    unmatched: list[str] = []
+    with catalog.store.locked():
+        snap = catalog.snapshot(refresh=True)
+        for link, item_id in _resolve(issues.extract_links(issue.body), snap.items):
+            if item_id is None:
+                if link.url not in unmatched:
+                    unmatched.append(link.url)
+                continue
+            item = snap.items[item_id]
+            if item_id in marked or item_id in already or any(i == item_id for i, _ in elsewhere):
+                continue
+            if item.status == "published" and item.issue == number:
+                already.append(item_id)
+            elif item.status == "published" and item.issue is not None:
+                elsewhere.append((item_id, item.issue))
+            else:
+                updated = dataclasses.replace(item, status="published", issue=number)
+                catalog.store.save(updated, snap.paths[item_id])
+                snap.items[item_id] = updated
+                marked.append(item_id)
+    issue_changed = False
+    if issue.status != issues.STATUS_PUBLISHED:
+        when = date or dt.date.today().isoformat()
+        issues.write_issue(issue.path, issues.set_front_fields(issue.text, status="published", date=when))
+        issues.DraftState(catalog.settings.derived_dir).forget(issue.path.name)
+        issue_changed = True
+    return PublishResult(number, str(issue.path), marked, already, elsewhere, unmatched, issue_changed)

@@ -1,0 +1,284 @@
+"""kNN over the semantic index: tag and section suggestions, and the draft's backlinks and repeats.
+
+An item without tags gets the tags its neighbours carry, weighted by similarity; an item no section
+rule places gets the section its neighbours appeared under in past issues. Suggestions only ever use
+labels that already exist (no tag sprawl), each with a confidence: the similarity-weighted share of
+neighbours that carry the label. `newsletter review` lets the curator accept or reject them in bulk;
+rejections are remembered in `.newsletter/suggestions.json` so they are not asked again (deleting
+the folder only means being asked again).
+
+`backlink_scorer` and `draft_dupe_pairs` are the semantic answers `newsletter draft` needs
+("Previously covered" links; near-duplicates to collapse or leave out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .models import Item
+
+K = 7  # neighbours that vote (leave-one-out on the sample: see bench/bench_draft.py)
+MAX_TAGS = 3
+MIN_SHARE = 0.3  # a tag below this share of the vote is not suggested (the top one always is)
+DUPE_COSINE = 0.75  # see draft_dupe_pairs
+RELATED_CANDIDATES = 8  # published neighbours rescored per entry
+RARE_NAME_DF = 5  # see backlink_scorer
+RARE_NAME_BONUS = 0.25
+
+
+@dataclasses.dataclass
+class Suggestion:
+    """Labels proposed for one item's field (`tags` or `section`)."""
+
+    item_id: str
+    title: str
+    field: str
+    values: list[str]
+    confidence: float  # the top value's vote share, 0..1
+    neighbours: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def vote(neighbours: Sequence[tuple[str, float]], labels: Mapping[str, Sequence[str]]) -> list[tuple[str, float]]:
+    """(label, share) by similarity-weighted vote of the labelled neighbours, best first (pure)."""
+    weights: dict[str, float] = defaultdict(float)
+    total = 0.0
+    for other, score in neighbours:
+        found = labels.get(other)
+        if not found:
+            continue
+        weight = max(float(score), 0.0)
+        total += weight
+        for label in dict.fromkeys(found):
+            weights[label] += weight
+    if total <= 0:
+        return []
+    return sorted(((label, round(w / total, 4)) for label, w in weights.items()), key=lambda p: (-p[1], p[0]))
+
+
+def pick(ranked: Sequence[tuple[str, float]], *, max_values: int, min_share: float) -> list[str]:
+    """The top label, plus the next ones whose share reaches `min_share` (at most `max_values`)."""
+    if not ranked:
+        return []
+    return [ranked[0][0], *[label for label, share in ranked[1:max_values] if share >= min_share]]
+
+
+class Rejections:
+    """Suggestions the curator turned down, per item and field (derived state)."""
+
+    def __init__(self, derived_dir: Path) -> None:
+        self.path = derived_dir / "suggestions.json"
+
+    def load(self) -> dict[str, dict[str, list[str]]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data.get("rejected", {}) if isinstance(data, dict) else {}
+
+    def add(self, suggestions: Sequence[Suggestion]) -> None:
+        from .store.files import atomic_write
+
+        data = self.load()
+        for s in suggestions:
+            known = data.setdefault(s.item_id, {}).setdefault(s.field, [])
+            known.extend(v for v in s.values if v not in known)
+        atomic_write(self.path, json.dumps({"rejected": data}, indent=1, sort_keys=True) + "\n")
+
+
+def section_labels(items: Sequence[Item], issues_dir: Path) -> dict[str, list[str]]:
+    """item id -> [section] from where items appeared in past issues, and from `section:` fields."""
+    from . import identity, issues
+
+    index = identity.identity_index(items)
+    labels: dict[str, list[str]] = {}
+    for issue in issues.list_issues(issues_dir):
+        for link in issues.extract_links(issue.body):
+            if link.entry and link.section:
+                found = identity.find_existing(index, link.url)
+                if found:
+                    labels.setdefault(found, [link.section])
+    for item in items:
+        section = str((item.extra or {}).get("section") or "").strip()
+        if section:
+            labels[item.id] = [section]
+    return labels
+
+
+def suggest(
+    engine: Any, items: Sequence[Item], *, issues_dir: Path | None = None, rules: Sequence[Any] = (),
+    rejected: Mapping[str, Mapping[str, Sequence[str]]] | None = None, k: int = K,
+) -> list[Suggestion]:
+    """Suggestions for every item without tags, and every draftable item no section rule places.
+
+    The engine must be synced with `items` (the CLI syncs first). Rejected values are never offered.
+    """
+    from .draft import CANDIDATE_STATUSES, assign_section
+
+    rejected = rejected or {}
+    live = [it for it in items if not it.duplicate_of]
+    out: list[Suggestion] = []
+    tag_labels = {it.id: it.tags for it in live if it.tags}
+    if tag_labels:
+        allowed = set(tag_labels)
+        for item in live:
+            if item.tags or item.status == "skipped":
+                continue
+            neighbours = engine.related(item.id, k=k, allowed=allowed)
+            ranked = [p for p in vote(neighbours, tag_labels) if p[0] not in rejected.get(item.id, {}).get("tags", [])]
+            values = pick(ranked, max_values=MAX_TAGS, min_share=MIN_SHARE)
+            if values:
+                out.append(Suggestion(item.id, item.display_title(), "tags", values, ranked[0][1],
+                                      [i for i, _ in neighbours]))
+    if issues_dir is not None and rules:
+        labels = section_labels(live, issues_dir)
+        titles = {r.title for r in rules}
+        labels = {i: v for i, v in labels.items() if v[0] in titles}
+        if labels:
+            for item in live:
+                if item.status not in CANDIDATE_STATUSES or item.id in labels or assign_section(item, rules):
+                    continue
+                neighbours = engine.related(item.id, k=k, allowed=set(labels))
+                ranked = [p for p in vote(neighbours, labels)
+                          if p[0] not in rejected.get(item.id, {}).get("section", [])]
+                if ranked:
+                    out.append(Suggestion(item.id, item.display_title(), "section", [ranked[0][0]], ranked[0][1],
+                                          [i for i, _ in neighbours]))
+    return sorted(out, key=lambda s: (-s.confidence, s.item_id, s.field))
+
+
+def apply(catalog: Any, accepted: Sequence[Suggestion]) -> int:
+    """Write accepted suggestions into the item files, under one lock; returns the items changed.
+
+    Lives here rather than on `Catalog` because it is one bulk write of two fields (tags, section).
+    """
+    if not accepted:
+        return 0
+    changed = 0
+    with catalog.store.locked():
+        snap = catalog.snapshot(refresh=True)
+        for s in accepted:
+            current = snap.items.get(s.item_id)
+            if current is None:
+                continue
+            item = dataclasses.replace(current, extra=dict(current.extra or {}))
+            if s.field == "tags":
+                item.tags = item.tags + [t for t in s.values if t not in item.tags]
+            else:
+                item.extra["section"] = s.values[0]
+            if item != current:
+                catalog.store.save(item, snap.paths[item.id])
+                snap.items[item.id] = item
+                changed += 1
+    return changed
+
+
+# -- measurement -----------------------------------------------------------------------------------
+
+
+def leave_one_out(
+    neighbours_of: Mapping[str, Sequence[tuple[str, float]]], labels: Mapping[str, Sequence[str]],
+    thresholds: Sequence[float] = (0.0, 0.3, 0.5, 0.7),
+) -> dict[str, Any]:
+    """How often the top suggestion is right when each labelled item's own label is hidden.
+
+    `neighbours_of[item]` must exclude the item itself (and, for tags, be computed from its text
+    without tags). Returns accuracy of the top value and, per confidence threshold, the share of
+    items that get a suggestion (coverage) and how often it is right (precision).
+    """
+    results = []
+    for item_id, neighbours in neighbours_of.items():
+        truth = set(labels.get(item_id) or ())
+        if not truth:
+            continue
+        ranked = vote([(o, s) for o, s in neighbours if o != item_id], labels)
+        top, share = (ranked[0] if ranked else (None, 0.0))
+        results.append((top in truth, share))
+    n = len(results)
+    table = []
+    for t in thresholds:
+        kept = [ok for ok, share in results if share >= t]
+        table.append({"min_confidence": t, "coverage": round(len(kept) / n, 3) if n else 0.0,
+                      "precision": round(sum(kept) / len(kept), 3) if kept else 0.0})
+    return {"n": n, "top1": round(sum(ok for ok, _ in results) / n, 3) if n else 0.0, "by_confidence": table}
+
+
+# -- for the draft ----------------------------------------------------------------------------------
+
+
+_ACRONYM = re.compile(r"\b(?:[A-Z][A-Z0-9]{2,}|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z]+[A-Z][A-Za-z0-9]*)\b")
+
+
+def acronyms(item: Item) -> frozenset[str]:
+    """Distinctive names in an item's title and summary: HNSW, vLLM, QLoRA, MTEB (lower-cased)."""
+    return frozenset(m.lower() for m in _ACRONYM.findall(f"{item.title} {item.summary}"))
+
+
+def backlink_scorer(engine: Any, items: Sequence[Item], published: set[str]) -> Callable[[str], list]:
+    """`item id -> [(published id, relatedness)]`: embedding cosine, plus a bonus for a shared rare acronym.
+
+    Why the bonus: MiniLM does not know that "hnswlib" implements "Hierarchical Navigable Small
+    World graphs" (cosine 0.38 on the sample), but both summaries say "HNSW", which only a handful
+    of items do. Plain capitalized words ("Llama", "Inference") are too common to count.
+    """
+    if not published:
+        return lambda _item_id: []
+    by_id = {it.id: it for it in items}
+    names = {it.id: acronyms(it) for it in items if it.id in published or it.status in ('shortlisted', 'inbox')}
+    df: Counter[str] = Counter(n for found in names.values() for n in found)
+
+    def related_for(item_id: str) -> list[tuple[str, float]]:
+        out = []
+        mine = names.get(item_id) or acronyms(by_id[item_id])
+        for other, cosine in engine.related(item_id, k=RELATED_CANDIDATES, allowed=published):
+            rare = any(df[n] <= RARE_NAME_DF for n in mine & names.get(other, frozenset()))
+            out.append((other, round(cosine + (RARE_NAME_BONUS if rare else 0.0), 4)))
+        return sorted(out, key=lambda p: (-p[1], p[0]))
+
+    return related_for
+
+
+def draft_dupe_pairs(
+    engine: Any, items: Sequence[Item], threshold: float | None, cosine_floor: float,
+    among: set[str] | None = None,
+) -> list[tuple[str, str]]:
+    """Near-duplicate pairs the draft acts on: same-resource score ≥ threshold, same kind, cosine ≥ floor.
+
+    Scored like `SemanticEngine.duplicate_groups` (index neighbours, `dupes.pair_features`), but only
+    for the items in `among` (the draft's candidates): the whole catalog's groups cost ~1 ms per item
+    (100 s at 100k), the candidates' a fraction of a second. The engine must be synced.
+    Why stricter than `newsletter dupes`: leaving an item out of an issue is a silent loss, and a repo
+    and the paper it implements (or a talk and its slides) are two resources worth two entries; the
+    one covered earlier becomes a "Previously covered" link instead. The cosine floor guards against
+    pairs whose score rests on shared title words alone (measured on the sample catalog).
+    """
+    from .semantic import dupes
+    from .semantic.engine import DUPE_CANDIDATES
+
+    threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
+    live = {it.id: it for it in items if not it.duplicate_of}
+    ids = sorted(i for i in (among if among is not None else live) if i in live and i in engine.index.by_id)
+    if not ids:
+        return []
+    rows = engine.index.query(engine.index.vectors(ids), DUPE_CANDIDATES, allowed=None, exclude=ids)
+    involved = set(ids) | {o for row in rows for o, _ in row if o in live}
+    signals = {i: dupes.item_signals(live[i]) for i in involved}
+    idf = dupes.Idf.from_signals(signals.values())
+    out: dict[tuple[str, str], None] = {}
+    for a, row in zip(ids, rows, strict=True):
+        for b, cosine in row:
+            other = live.get(b)
+            if other is None or cosine < cosine_floor or other.kind != live[a].kind:
+                continue
+            key = (a, b) if a < b else (b, a)
+            if key not in out and dupes.combine(dupes.pair_features(signals[a], signals[b], cosine, idf)) >= threshold:
+                out[key] = None
+    return list(out)
