@@ -415,9 +415,21 @@ from .cli_sources import register_commands  # noqa: E402  (below `main` on purpo
 
 register_commands(main)
 
+from . import cli_issues  # noqa: E402
+
+main.add_command(cli_issues.draft)
+main.add_command(cli_issues.review)
+main.add_command(cli_issues.check)
+main.add_command(cli_issues.publish)
+
 from .cli_site import register_commands as register_site_commands  # noqa: E402
 
 register_site_commands(main)
+
+from .cli_email import email, subscribers  # noqa: E402
+
+main.add_command(email)
+main.add_command(subscribers)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,312 @@
+"""Where messages go: a folder of .eml files, an mbox file, or an SMTP server.
+
+`SmtpSender` keeps one connection for the whole run (STARTTLS when offered, login from the
+environment), reconnects when the server drops it, retries temporary refusals (4xx) with backoff
+and tells apart the three outcomes the ledger needs: accepted, refused (temporarily or for good),
+and *in doubt* — the connection broke after the whole message was sent but before the server's
+answer arrived, so only the server's log knows whether it was accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from ..errors import NewsletterError
+from ..store.files import fsync_dir
+from . import ledger
+
+USER_ENV = "NEWSLETTER_SMTP_USER"
+PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
+
+
+class DeliveryError(NewsletterError):
+    """Messages cannot be delivered at all (bad destination, login refused, no TLS ...)."""
+
+
+class ServerGone(DeliveryError):
+    """The SMTP server stopped answering and reconnecting did not help; the run stops here."""
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def eml_name(index: int, email: str) -> str:
+    """`00001-ann-example.org.eml`: ordered, readable, and safe as a file name."""
+    safe = re.sub(r"[^A-Za-z0-9.+-]+", "-", email.replace("@", "-")).strip(".-")[:80]
+    return f"{index:05d}-{safe or 'message'}.eml"
+
+
+def write_eml_files(folder: Path, messages: Iterable[tuple[str, bytes]]) -> int:
+    """Write (file name, message bytes) pairs into `folder`; returns how many were written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for name, data in messages:
+        (folder / name).write_bytes(data)
+        count += 1
+    return count
+
+
+def write_mbox(path: Path, messages: Iterable[tuple[str, bytes]], *, sender: str) -> int:
+    """Write an mbox (mboxrd quoting, LF line ends) atomically: a temp file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime())
+    count = 0
+    try:
+        with open(tmp, "wb") as handle:
+            for _name, data in messages:
+                body = data.replace(b"\r\n", b"\n")
+                body = re.sub(rb"(?m)^(>*From )", rb">\1", body)
+                handle.write(f"From {sender or 'MAILER-DAEMON'} {stamp}\n".encode("ascii", "replace"))
+                handle.write(body if body.endswith(b"\n") else body + b"\n")
+                handle.write(b"\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return count
+
+
+# -- SMTP ----------------------------------------------------------------------------------------
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`, or `host` for port 25) → (host, port)."""
+    text = value.strip()
+    match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", text) or re.fullmatch(r"([^:\s]+)(?::(\d+))?", text)
+    if not match:
+        raise DeliveryError(f"--smtp {value!r}: expected HOST:PORT, e.g. smtp.example.org:587")
+    port = int(match.group(2) or 25)
+    if not 0 < port < 65536:
+        raise DeliveryError(f"--smtp {value!r}: port must be 1-65535")
+    return match.group(1), port
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (where a password in clear text never leaves the box)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclasses.dataclass
+class SmtpConfig:
+    """How to reach the server. `starttls`: None = when offered, True = required, False = never."""
+
+    host: str
+    port: int
+    starttls: bool | None = None
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 60.0
+
+    def __repr__(self) -> str:  # the password must not show up in a log or traceback
+        return f"SmtpConfig(host={self.host!r}, port={self.port}, starttls={self.starttls}, user={self.user!r})"
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened to one message: a ledger state, the server's code and text."""
+
+    state: str
+    code: int = 0
+    detail: str = ""
+
+
+class SmtpSender:
+    """Sends messages over one reused SMTP connection; see the module docstring."""
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        *,
+        retry_delays: Sequence[float] = (2.0, 10.0, 30.0),
+        reconnect_delays: Sequence[float] = (1.0, 5.0, 15.0),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.retry_delays = tuple(retry_delays)
+        self.reconnect_delays = tuple(reconnect_delays)
+        self.sleep = sleep
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0
+
+        # Where the current transaction is: "idle", "envelope" (MAIL, RCPT, DATA, the body going
+        # out: nothing accepted yet), "awaiting" (the final dot sent, the answer not read: a broken
+        # connection here leaves the message in doubt), "answered" (the answer read).
+        self.phase = "idle"
+
+    @property
+    def maybe_accepted(self) -> bool:
+        """True when an interruption now could leave a message accepted without us knowing it."""
+        return self.phase in ("awaiting", "answered")
+
+    # connection
+    def connect(self) -> None:
+        """Open the connection: EHLO, STARTTLS (per config), login when credentials are set."""
+        cfg = self.config
+        try:
+            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ServerGone(f"cannot connect to SMTP server {cfg.host}:{cfg.port}: {_reason(exc)}") from None
+        try:
+            smtp.ehlo()
+            tls = False
+            if cfg.starttls is not False and smtp.has_extn("starttls"):
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+                tls = True
+            elif cfg.starttls:
+                raise DeliveryError(f"{cfg.host}:{cfg.port} does not offer STARTTLS (use --no-starttls to send anyway)")
+            if cfg.user:
+                if not tls and not is_loopback(cfg.host):
+                    raise DeliveryError(
+                        f"refusing to send the SMTP password in clear text to {cfg.host}: the server offers no "
+                        "STARTTLS; use its TLS port or a local relay"
+                    )
+                smtp.login(cfg.user, cfg.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            _quit(smtp)
+            raise DeliveryError(
+                f"{cfg.host} refused the login ({exc.smtp_code}); check {USER_ENV} and {PASSWORD_ENV}"
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            _quit(smtp)
+            raise DeliveryError(
+                f"{cfg.host}:{cfg.port} does not support login (no AUTH); unset {USER_ENV} and {PASSWORD_ENV}"
+            ) from None
+        except ssl.SSLError as exc:
+            _quit(smtp)
+            raise DeliveryError(f"TLS with {cfg.host} failed: {exc.reason or exc}") from None
+        except DeliveryError:
+            _quit(smtp)
+            raise
+        except (OSError, smtplib.SMTPException) as exc:
+            _quit(smtp)
+            raise ServerGone(f"SMTP server {cfg.host}:{cfg.port} failed during setup: {_reason(exc)}") from None
+        self._smtp = smtp
+        self.connections += 1
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            _quit(self._smtp)
+            self._smtp = None
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            except OSError:
+                pass
+            self._smtp = None
+
+    # sending
+    def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+        """Deliver one message; raises ServerGone when the server cannot be reached any more."""
+        temporary = 0
+        reconnects = 0
+        while True:
+            try:
+                if self._smtp is None:
+                    self.connect()
+                code, reply = self._transaction(sender, recipient, data)
+            except ServerGone as exc:
+                reconnects = self._wait_to_reconnect(reconnects, str(exc))
+                continue
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                in_doubt = self.phase == "awaiting"
+                self._drop()
+                if in_doubt:
+                    return Outcome(ledger.SENDING, 0, f"connection lost while the server answered DATA: {_reason(exc)}")
+                reconnects = self._wait_to_reconnect(reconnects, _reason(exc))
+                continue
+            text = reply.decode("utf-8", "replace").replace("\n", " ").strip()
+            if 200 <= code < 300:
+                return Outcome(ledger.SENT, code, text)
+            if code == 421:  # the server is closing this connection: reconnect, same message
+                self._drop()
+                reconnects = self._wait_to_reconnect(reconnects, f"{code} {text}")
+                continue
+            if 400 <= code < 500:
+                if temporary >= len(self.retry_delays):
+                    return Outcome(ledger.DEFERRED, code, text)
+                self.sleep(self.retry_delays[temporary])
+                temporary += 1
+                continue
+            return Outcome(ledger.FAILED, code, text)
+
+    def _wait_to_reconnect(self, reconnects: int, reason: str) -> int:
+        if reconnects >= len(self.reconnect_delays):
+            raise ServerGone(f"SMTP server {self.config.host}:{self.config.port} went away ({reason})")
+        self.sleep(self.reconnect_delays[reconnects])
+        return reconnects + 1
+
+    def _transaction(self, sender: str, recipient: str, data: bytes) -> tuple[int, bytes]:
+        smtp = self._smtp
+        assert smtp is not None
+        self.phase = "envelope"
+        code, reply = smtp.mail(sender)
+        if code == 250:
+            code, reply = smtp.rcpt(recipient)
+            if code in (250, 251):
+                code, reply = smtp.docmd("data")
+                if code == 354:
+                    # smtplib's own data() would hide where a failure happened; we need to know.
+                    payload = re.sub(rb"(?m)^\.", b"..", data)
+                    if not payload.endswith(b"\r\n"):
+                        payload += b"\r\n"
+                    smtp.send(payload + b".\r\n")
+                    self.phase = "awaiting"
+                    code, reply = smtp.getreply()
+                    self.phase = "answered"
+                    if 200 <= code < 300:
+                        return code, reply
+        self.phase = "answered"
+        if code != 421:
+            smtp.rset()  # a clean slate for the retry or the next recipient
+        return code, reply
+
+
+def smtp_config_from_env(hostport: str, starttls: bool | None) -> SmtpConfig:
+    """SmtpConfig from `--smtp HOST:PORT` plus NEWSLETTER_SMTP_USER / NEWSLETTER_SMTP_PASSWORD."""
+    from ..config import secret
+
+    host, port = parse_hostport(hostport)
+    user = secret(USER_ENV)
+    password = secret(PASSWORD_ENV)
+    if password and not user:
+        raise DeliveryError(f"{PASSWORD_ENV} is set but {USER_ENV} is not; set both or neither")
+    return SmtpConfig(host, port, starttls=starttls, user=user, password=password)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    text = str(exc).strip() or type(exc).__name__
+    return text.replace("\n", " ")[:200]
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        try:
+            smtp.close()
+        except OSError:
+            pass

@@ -1,0 +1,263 @@
+"""The subscriber list: `subscribers.csv` in the project (email, name, status, subscribed_at).
+
+A CSV because curators open it in a spreadsheet and review it in git. Writes are atomic and hold the
+project's writer lock. Problems (an invalid address, a duplicate, an unknown status) are reported one
+line each and never stop the rest of the file from loading.
+
+Addresses are compared case-insensitively on the whole address, local part included: RFC 5321 lets
+a server treat `Ann@` and `ann@` as different mailboxes, but no mainstream provider does, and
+mailing the same person twice (or failing to unsubscribe them because they typed `Ann@`) is the
+real risk. The address is stored as first given, with the domain lower-cased.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import NewsletterError
+from ..models import now_timestamp
+from ..store.files import atomic_write
+from ..store.lock import write_lock
+
+FIELDS = ("email", "name", "status", "subscribed_at")
+STATUSES = ("active", "unsubscribed", "bounced")
+FILE_NAME = "subscribers.csv"
+
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class SubscriberError(NewsletterError):
+    """The subscriber list cannot be read or changed."""
+
+
+def normalize_email(raw: str) -> str:
+    """A valid address with a lower-case (IDNA-encoded) domain; ValueError says what is wrong.
+
+    Accepts `Name <addr>` too. Quoted local parts and non-ASCII local parts are refused: they need
+    SMTPUTF8 or quoting that many servers get wrong, and real subscribers practically never have them.
+    """
+    text = (raw or "").strip()
+    match = re.fullmatch(r"[^<>]*<([^<>]+)>", text)
+    if match:
+        text = match.group(1).strip()
+    if not text:
+        raise ValueError("empty address")
+    if any(c.isspace() or ord(c) < 32 for c in text):
+        raise ValueError("contains whitespace or control characters")
+    if text.count("@") != 1:
+        raise ValueError("must contain exactly one @")
+    local, domain = text.split("@")
+    if not local or len(local) > 64 or not _LOCAL.match(local):
+        raise ValueError("invalid local part (before the @)")
+    try:
+        domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError("invalid domain") from None
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValueError("invalid domain (after the @)")
+    address = f"{local}@{domain}"
+    if len(address) > 254:
+        raise ValueError("longer than 254 characters")
+    return address
+
+
+def email_key(address: str) -> str:
+    """The identity of an address for duplicate checks and the send ledger."""
+    return address.strip().lower()
+
+
+def clean_name(name: str) -> str:
+    """A display name as one safe line: no control characters (CR/LF would be header injection)."""
+    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", name or "")
+    return re.sub(r"\s+", " ", text).strip()[:200]
+
+
+@dataclasses.dataclass
+class Subscriber:
+    """One row of the list."""
+
+    email: str
+    name: str = ""
+    status: str = "active"
+    subscribed_at: str = ""
+
+    @property
+    def key(self) -> str:
+        return email_key(self.email)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def to_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class LoadResult:
+    """Subscribers read from a CSV, plus one message per row that was skipped."""
+
+    subscribers: list[Subscriber]
+    problems: list[str]
+
+
+def parse_csv(text: str, *, source: str = "subscribers.csv") -> LoadResult:
+    """Parse subscriber CSV text. A header row naming an `email` column is optional.
+
+    Without a header the columns are email, name, status, subscribed_at. Rows with an invalid
+    address, an unknown status or an address seen before are reported (line number and reason)
+    and skipped; for a duplicate the first row wins.
+    """
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    columns = list(FIELDS)
+    start = 0
+    if rows and any(cell.strip().lower() in ("email", "e-mail", "email address") for cell in rows[0]):
+        columns = [_column_name(cell) for cell in rows[0]]
+        start = 1
+    result = LoadResult([], [])
+    seen: dict[str, int] = {}
+    for index in range(start, len(rows)):
+        row = rows[index]
+        line = index + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        data = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(columns)}
+        raw_email = data.get("email", "")
+        try:
+            address = normalize_email(raw_email)
+        except ValueError as exc:
+            result.problems.append(f"{source}:{line}: invalid address {clean_name(raw_email)[:80]!r}: {exc}")
+            continue
+        status = (data.get("status") or "active").lower()
+        if status not in STATUSES:
+            result.problems.append(
+                f"{source}:{line}: {address}: unknown status {clean_name(status)[:40]!r} "
+                f"(use one of {', '.join(STATUSES)})"
+            )
+            continue
+        key = email_key(address)
+        if key in seen:
+            result.problems.append(f"{source}:{line}: {address}: duplicate of line {seen[key]}, skipped")
+            continue
+        seen[key] = line
+        result.subscribers.append(
+            Subscriber(address, clean_name(data.get("name", "")), status, clean_name(data.get("subscribed_at", "")))
+        )
+    return result
+
+
+def _column_name(cell: str) -> str:
+    name = cell.strip().lower().replace(" ", "_").replace("-", "_")
+    return {"e_mail": "email", "email_address": "email", "subscribed": "subscribed_at"}.get(name, name)
+
+
+def dump_csv(subscribers: Iterable[Subscriber]) -> str:
+    """The CSV text of a list (header first, rows in the given order)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for sub in subscribers:
+        writer.writerow([sub.email, sub.name, sub.status, sub.subscribed_at])
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """What `import` did: new rows, rows left alone, and one line per problem."""
+
+    added: list[Subscriber]
+    unchanged: int
+    problems: list[str]
+
+
+class SubscriberList:
+    """The project's subscriber CSV: read it, import into it, unsubscribe from it."""
+
+    def __init__(self, path: Path, derived_dir: Path) -> None:
+        self.path = path
+        self.derived_dir = derived_dir
+
+    def load(self) -> LoadResult:
+        """Every row of the file (empty when the file does not exist yet)."""
+        return load_file(self.path)
+
+    def active(self) -> tuple[list[Subscriber], list[str]]:
+        """The subscribers to mail (status active) and the file's problems."""
+        loaded = self.load()
+        return [s for s in loaded.subscribers if s.active], loaded.problems
+
+    def import_csv(self, source: Path) -> ImportReport:
+        """Add the new addresses of another CSV. Existing rows are never changed by an import.
+
+        In particular an address that unsubscribed or bounced stays so: a re-imported old export
+        must not resubscribe people who left (that is reported instead).
+        """
+        if not source.is_file():
+            raise SubscriberError(f"{source}: no such file")
+        incoming = load_file(source)
+        with write_lock(self.derived_dir):
+            current = self.load()
+            known = {s.key: s for s in current.subscribers}
+            report = ImportReport([], 0, list(incoming.problems))
+            for sub in incoming.subscribers:
+                existing = known.get(sub.key)
+                if existing is not None:
+                    if existing.status != "active" and sub.status == "active":
+                        report.problems.append(
+                            f"{sub.email}: {existing.status} on the list; not resubscribed by an import"
+                        )
+                    else:
+                        report.unchanged += 1
+                    continue
+                sub.subscribed_at = sub.subscribed_at or now_timestamp()
+                known[sub.key] = sub
+                report.added.append(sub)
+            if report.added:
+                atomic_write(self.path, dump_csv([*current.subscribers, *report.added]))
+        return report
+
+    def set_status(self, address: str, status: str) -> Subscriber:
+        """Change one subscriber's status (unsubscribe, mark bounced); SubscriberError if absent."""
+        if status not in STATUSES:
+            raise SubscriberError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        try:
+            key = email_key(normalize_email(address))
+        except ValueError as exc:
+            raise SubscriberError(f"{clean_name(address)[:80]!r} is not a valid address: {exc}") from None
+        with write_lock(self.derived_dir):
+            current = self.load()
+            for sub in current.subscribers:
+                if sub.key == key:
+                    if sub.status != status:
+                        sub.status = status
+                        atomic_write(self.path, dump_csv(current.subscribers))
+                    return sub
+        raise SubscriberError(f"{address} is not on the list ({self.path.name}); `newsletter subscribers list`")
+
+    def counts(self) -> dict[str, int]:
+        """How many subscribers have each status, plus `total`."""
+        subs = self.load().subscribers
+        counts = {status: sum(s.status == status for s in subs) for status in STATUSES}
+        counts["total"] = len(subs)
+        return counts
+
+
+def load_file(path: Path) -> LoadResult:
+    """Read a subscriber CSV; a missing file is an empty list, an unreadable one SubscriberError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return LoadResult([], [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SubscriberError(f"{path}: cannot read ({exc}); save it as UTF-8 CSV") from None
+    try:
+        return parse_csv(text, source=path.name)
+    except csv.Error as exc:
+        raise SubscriberError(f"{path}: not valid CSV ({exc})") from None
