@@ -188,6 +188,18 @@ def _set_offline() -> None:
     # Before any transformers / huggingface_hub import: never try the network for a model.
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # Our own progress bar reports embedding; the libraries' "Loading weights" bars are noise.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers always comes with sentence-transformers
+        return
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,6 +218,7 @@ def _load_st_model(model_dir: Path, backend: str) -> Any:
             import torch
             from sentence_transformers import SentenceTransformer
 
+            _quiet_transformers()
             model = SentenceTransformer(str(model_dir), device="cpu")
             if backend == "st-bf16":
                 model = model.to(torch.bfloat16)
