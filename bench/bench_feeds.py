@@ -19,17 +19,14 @@ import argparse
 import hashlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bench.common import print_table
+from bench.common import HOSTS, print_table, start_servers, stop_servers
 
-HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
-ROOT = Path(__file__).resolve().parent.parent
 ENTRIES_PER_FEED = 10
 
 
@@ -61,31 +58,6 @@ def serve(host: str, latency: float) -> None:
     with server:
         print(server.port, flush=True)
         sys.stdin.read()
-
-
-def start_servers(latency: float) -> tuple[list[subprocess.Popen[str]], list[str]]:
-    procs, bases = [], []
-    for host in HOSTS:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.bench_feeds", "--serve", host, "--latency", str(latency)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        bases.append(f"http://{host}:{int(proc.stdout.readline())}")
-    return procs, bases
-
-
-def stop_servers(procs: list[subprocess.Popen[str]]) -> None:
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.close()
-    for proc in procs:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def timed(func: Callable[[], object]) -> tuple[float, object]:
@@ -191,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     from newsletter.fetch import FetchSettings
 
     concurrency = FetchSettings().concurrency  # the project default, as `feeds pull` uses it
-    procs, bases = start_servers(args.latency)
+    procs, bases = start_servers("bench.bench_feeds", "--serve", args.latency)
     try:
         runs = [bench_pull(bases, args.feeds) for _ in range(repeat)]
     finally:

@@ -14,44 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from bench.common import print_table
+from bench.common import HOSTS, print_table, start_servers, stop_servers
 from newsletter.errors import NewsletterError
 from newsletter.fetch import Fetcher, FetchSettings, run_all
-
-HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_servers(latency: float) -> tuple[list[subprocess.Popen[str]], list[str]]:
-    """One `tests.httpserver` process per loopback host; returns the processes and base URLs."""
-    procs: list[subprocess.Popen[str]] = []
-    bases: list[str] = []
-    for host in HOSTS:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.httpserver", "--host", host, "--latency", str(latency)],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        bases.append(f"http://{host}:{int(proc.stdout.readline())}")
-    return procs, bases
-
-
-def stop_servers(procs: list[subprocess.Popen[str]]) -> None:
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.close()  # the server exits when its stdin closes
-    for proc in procs:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _size(fetcher: Fetcher, url: str) -> int:
@@ -89,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n = args.urls or (200 if args.quick else 1000)
 
-    procs, bases = start_servers(args.latency)
+    procs, bases = start_servers("tests.httpserver", "--host", args.latency)
     try:
         urls = [f"{bases[i % len(bases)]}/page/{i}" for i in range(n)]
         seq_n = min(100, n)

@@ -6,100 +6,24 @@ Heavy imports (httpx, the model) happen inside commands, so `newsletter --help` 
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from . import __version__
+
+# Also imported from here by the command modules and tests: keep these names importable from cli.
+from .cli_common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
 from .errors import NewsletterError
 
 KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
-
-
-class Context:
-    """What every command gets: the project folder it runs on (opened lazily)."""
-
-    def __init__(self, directory: str | None) -> None:
-        self.directory = directory
-        self._catalog: Any = None
-
-    @property
-    def catalog(self) -> Any:
-        if self._catalog is None:
-            from .catalog import Catalog
-
-            self._catalog = Catalog.open(self.directory)
-        return self._catalog
-
-
-pass_ctx = click.make_pass_decorator(Context)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one error line (no traceback) and exit."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clear line on stderr and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NewsletterError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; everything reported as saved is saved", 130)
-
-    return wrapper
-
-
-def emit_json(data: Any) -> None:
-    """Write one JSON document to stdout (and nothing else)."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-@contextlib.contextmanager
-def progress_bar(label: str, *, enabled: bool) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on a terminal; a no-op callback otherwise (pipes, --json, CI)."""
-    if not enabled or not sys.stderr.isatty():
-        yield lambda done, total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-        console=_stderr_console(),
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _stderr_console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

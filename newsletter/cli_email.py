@@ -1,36 +1,18 @@
 """`newsletter email N` and `newsletter subscribers ...`: thin commands over `newsletter.mail`.
 
 Registered on the main group by cli.py (`main.add_command(email)`, `main.add_command(subscribers)`).
-Like cli_sources, this module imports cli.py only inside command bodies (cli.py imports it).
+Its shared helpers come from cli_common (cli.py imports this module, so it cannot import cli.py).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-
-def _handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """cli.handles_errors, looked up when the command runs (no import cycle with cli.py)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import handles_errors
-
-        return handles_errors(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _cli() -> Any:
-    from . import cli
-
-    return cli
+from .cli_common import emit_json, handles_errors, progress_bar
 
 
 def _settings(ctx: Any) -> Any:
@@ -62,7 +44,7 @@ def _subscriber_list(ctx: Any) -> Any:
 @click.option("--starttls/--no-starttls", default=None, help="Require / never use STARTTLS (default: when offered).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def email(
     ctx: Any,
     number: int,
@@ -93,7 +75,7 @@ def email(
         test_to=test_to, rate=rate, dry_run=dry_run, starttls=starttls,
     )
     settings = _settings(ctx)
-    with _cli().progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
+    with progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
         report = campaign.run(settings, options, progress=progress)
     for stream, line in campaign.describe(report):
         if stream == "err":
@@ -101,7 +83,7 @@ def email(
         elif not as_json:
             click.echo(line)
     if as_json:
-        _cli().emit_json(campaign.summary_json(report))
+        emit_json(campaign.summary_json(report))
     if not report.ok:
         sys.exit(1)
 
@@ -114,7 +96,7 @@ def subscribers() -> None:
 @subscribers.command("import")
 @click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def subscribers_import(ctx: Any, csv_path: Path) -> None:
     """Add the new addresses of CSV (a header naming an `email` column is optional).
 
@@ -131,7 +113,7 @@ def subscribers_import(ctx: Any, csv_path: Path) -> None:
 @click.option("--status", type=click.Choice(("active", "unsubscribed", "bounced")), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the subscribers as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
     """List subscribers (every status unless --status)."""
     loaded = _subscriber_list(ctx).load()
@@ -139,7 +121,7 @@ def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
         click.echo(f"warning: {problem}", err=True)
     rows = [s for s in loaded.subscribers if status is None or s.status == status]
     if as_json:
-        _cli().emit_json([s.to_dict() for s in rows])
+        emit_json([s.to_dict() for s in rows])
         return
     for sub in rows:
         click.echo(f"{sub.email:<40} {sub.status:<12} {sub.subscribed_at[:10]:<10}  {sub.name}".rstrip())
@@ -148,12 +130,12 @@ def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
 @subscribers.command("count")
 @click.option("--json", "as_json", is_flag=True, help="Print counts per status as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def subscribers_count(ctx: Any, as_json: bool) -> None:
     """Print how many active subscribers there are (the people an issue goes to)."""
     counts = _subscriber_list(ctx).counts()
     if as_json:
-        _cli().emit_json(counts)
+        emit_json(counts)
         return
     click.echo(str(counts["active"]))
     if sys.stderr.isatty():
@@ -163,7 +145,7 @@ def subscribers_count(ctx: Any, as_json: bool) -> None:
 @subscribers.command("unsubscribe")
 @click.argument("address", metavar="EMAIL")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def subscribers_unsubscribe(ctx: Any, address: str) -> None:
     """Mark EMAIL as unsubscribed (it is never mailed again; the row stays for the record)."""
     sub = _subscriber_list(ctx).set_status(address, "unsubscribed")

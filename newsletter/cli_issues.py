@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .cli import Context, emit_json, fail, handles_errors, pass_ctx
+from .cli_common import Context, emit_json, fail, handles_errors, pass_ctx
 
 
 def _date(value: str | None) -> str | None:

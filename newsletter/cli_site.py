@@ -8,29 +8,17 @@ group by cli.py; this module imports cli.py only inside command bodies (no impor
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .cli_common import fail, handles_errors
+
 MKDOCS_FILE = "mkdocs.yml"
-
-
-def _handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """cli.handles_errors, looked up when the command runs (no import cycle with cli.py)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import handles_errors
-
-        return handles_errors(func)(*args, **kwargs)
-
-    return wrapper
 
 
 def _settings(ctx: Any) -> Any:
@@ -76,7 +64,7 @@ def _log_to_stderr(verbose: bool) -> None:
 @click.option("--strict", is_flag=True, help="Fail on mkdocs warnings too (broken links in issues ...).")
 @click.option("-v", "--verbose", is_flag=True, help="Show mkdocs' progress messages.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: bool) -> None:
     """Build the archive website (issues, catalog, tags, feeds) into site/."""
     from mkdocs.commands.build import build as mkdocs_build
@@ -101,7 +89,6 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
         finally:
             cfg.plugins.on_shutdown()
     except MkDocsException as exc:
-        from .cli import fail
 
         fail(f"site build failed: {exc}")
     finally:
@@ -123,7 +110,7 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
 @click.option("--open", "open_browser", is_flag=True, help="Open the site in a browser.")
 @click.option("-v", "--verbose", is_flag=True, help="Show mkdocs' progress messages.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def serve(ctx: Any, drafts: bool, dev_addr: str, open_browser: bool, verbose: bool) -> None:
     """Preview the archive website, rebuilding it when issues, pages or catalog files change."""
     from mkdocs.commands.serve import serve as mkdocs_serve
@@ -140,7 +127,6 @@ def serve(ctx: Any, drafts: bool, dev_addr: str, open_browser: bool, verbose: bo
     try:
         mkdocs_serve(str(config_file), dev_addr=dev_addr, open_in_browser=open_browser)
     except MkDocsException as exc:
-        from .cli import fail
 
         fail(f"site preview failed: {exc}")
 

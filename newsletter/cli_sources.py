@@ -1,39 +1,21 @@
 """`newsletter feeds ...` and `newsletter import`: thin commands over `newsletter.feeds` and `newsletter.bulk`.
 
-Registered on the main group by `register_commands(main)` at the bottom of cli.py. This module does not
-import cli.py at load time (cli.py imports it), only inside command bodies.
+Registered on the main group by `register_commands(main)` at the bottom of cli.py. Its shared helpers come
+from cli_common (cli.py imports this module, so it cannot import cli.py).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .cli_common import emit_json, fail, handles_errors, progress_bar
+
 FEED_KIND_CHOICES = ("podcast", "link")
 FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
-
-
-def _handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """cli.handles_errors, looked up when the command runs (no import cycle with cli.py)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import handles_errors
-
-        return handles_errors(func)(*args, **kwargs)
-
-    return wrapper
-
-
-def _cli() -> Any:
-    from . import cli
-
-    return cli
 
 
 def _feeds(ctx: Any) -> Any:
@@ -52,12 +34,12 @@ def feeds() -> None:
 @click.option("--kind", type=click.Choice(FEED_KIND_CHOICES), default=None, help="Default: detected from the feed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def feeds_add(ctx: Any, url: str, kind: str | None, as_json: bool) -> None:
     """Subscribe to a feed (a web page is searched for the feed it advertises)."""
     (result,) = _feeds(ctx).add([(url, kind, "")])
     if as_json:
-        _cli().emit_json(result.to_json())
+        emit_json(result.to_json())
     elif result.status == "added":
         sub = result.subscription
         if result.note:
@@ -68,18 +50,18 @@ def feeds_add(ctx: Any, url: str, kind: str | None, as_json: bool) -> None:
         sub = result.subscription
         click.echo(f"already subscribed: {sub.title or sub.url} ({sub.url})")
     if result.status == "failed":
-        _cli().fail(f"{url}: {result.error}")
+        fail(f"{url}: {result.error}")
 
 
 @feeds.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the subscriptions as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def feeds_list(ctx: Any, as_json: bool) -> None:
     """List subscriptions with their last pull, status and entries seen."""
     rows = _feeds(ctx).status()
     if as_json:
-        _cli().emit_json(
+        emit_json(
             [
                 {
                     **sub.to_dict(),
@@ -103,7 +85,7 @@ def feeds_list(ctx: Any, as_json: bool) -> None:
 @feeds.command("rm")
 @click.argument("url")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def feeds_rm(ctx: Any, url: str) -> None:
     """Unsubscribe from a feed (items it brought in stay in the catalog)."""
     sub = _feeds(ctx).remove(url)
@@ -120,18 +102,17 @@ def feeds_rm(ctx: Any, url: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print per-feed results as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bool) -> None:
     """Fetch every subscription (or the named ones) and add their new entries to the inbox."""
     from .feeds import DEFAULT_BACKLOG
 
-    cli = _cli()
 
     def report_saved(item: Any) -> None:
         if not as_json:  # printed once the file is durable
             click.echo(f"added  {item.id}  {item.kind:<7} {item.display_title()}")
 
-    with cli.progress_bar("pulling feeds", enabled=not as_json) as progress:
+    with progress_bar("pulling feeds", enabled=not as_json) as progress:
         results = _feeds(ctx).pull(
             list(urls),
             backlog=DEFAULT_BACKLOG if backlog is None else backlog,
@@ -157,7 +138,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bo
             )
     failed = [r for r in results if r.failed]
     if as_json:
-        cli.emit_json(
+        emit_json(
             {
                 "feeds": [r.to_json() for r in results],
                 "new": sum(len(r.new) for r in results),
@@ -185,7 +166,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bo
 @click.option("--tag", "tags", multiple=True, help="Tag every imported item (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-@_handles_errors
+@handles_errors
 def import_(ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[str, ...], as_json: bool) -> None:
     """Import bookmarks, a CSV, an awesome-list, a URL list or an OPML file of feeds.
 
@@ -194,14 +175,13 @@ def import_(ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[s
     """
     from .bulk import ImportOptions, import_file
 
-    cli = _cli()
     options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
-    with cli.progress_bar("importing", enabled=not as_json) as progress:
+    with progress_bar("importing", enabled=not as_json) as progress:
         report = import_file(ctx.catalog, file, options, progress=progress)
     for failure in sorted(report.failed, key=lambda f: f.line):
         click.echo(f"error: {file.name}: {failure}", err=True)
     if as_json:
-        cli.emit_json(report.to_json())
+        emit_json(report.to_json())
     else:
         for result in report.feeds:
             if result.status == "added":

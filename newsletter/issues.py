@@ -30,6 +30,7 @@ _LINK = re.compile(
     r"\(\s*<?(?P<url>[^\s()<>]*(?:\([^\s()]*\)[^\s()<>]*)*)>?(?:\s+\"[^\"]*\")?\s*\)"
 )
 _AUTOLINK = re.compile(r"(?<!\()<(?P<url>https?://[^\s<>]+)>")
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(?P<url>[^\s<>]+)>?")
 _ENTRY_PREFIX = re.compile(r"^(?:###\s+|[-*+]\s+\*\*)$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^##\s+(?P<title>.+?)\s*#*\s*$")
@@ -83,23 +84,33 @@ class IssueFile:
         return value.isoformat() if isinstance(value, dt.date) else str(value or "")
 
 
-def parse_issue(text: str, path: Path) -> IssueFile:
-    """Split issue text into front matter and body; raises ProjectError naming the file."""
+def parse_issue(text: str, path: Path, *, strict: bool = True) -> IssueFile:
+    """Split issue text into front matter and body; raises ProjectError naming the file.
+
+    With `strict=False` nothing is raised: text without usable front matter comes back with an empty
+    `front` and the whole text as its body, and a `number` that is not an integer is left as it is.
+    """
     match = files.FRONT_MATTER.match(text.lstrip("\ufeff"))
-    if not match:
-        raise ProjectError(f"{path}: no front matter (an issue must start with '---')")
     try:
-        front = yaml.load(match.group(1), Loader=files._Loader)
-    except yaml.YAMLError as exc:
-        raise ProjectError(f"{path}: invalid front matter: {str(exc).splitlines()[0]}") from None
-    if not isinstance(front, dict):
-        raise ProjectError(f"{path}: front matter must be a mapping (number, title, date, status)")
+        if not match:
+            raise ProjectError(f"{path}: no front matter (an issue must start with '---')")
+        try:
+            front = yaml.load(match.group(1), Loader=files._Loader)
+        except yaml.YAMLError as exc:
+            raise ProjectError(f"{path}: invalid front matter: {str(exc).splitlines()[0]}") from None
+        if not isinstance(front, dict):
+            raise ProjectError(f"{path}: front matter must be a mapping (number, title, date, status)")
+    except ProjectError:
+        if strict:
+            raise
+        return IssueFile(path, {}, text, text)
     number = front.get("number")
     if number is not None and not isinstance(number, int):
         try:
             front["number"] = int(str(number))
         except ValueError:
-            raise ProjectError(f"{path}: number must be an integer, got {number!r}") from None
+            if strict:
+                raise ProjectError(f"{path}: number must be an integer, got {number!r}") from None
     return IssueFile(path, front, match.group(2), text)
 
 
@@ -126,6 +137,27 @@ def list_issues(issues_dir: Path) -> list[IssueFile]:
             issue.front["number"] = int(match.group(1))
         found.append(issue)
     return sorted(found, key=lambda i: (i.number or 0, i.path.name))
+
+
+def read_issue_folder(folder: Path) -> tuple[list[IssueFile], list[str]]:
+    """Every `*.md` file below `folder` (subfolders too, sorted by path), read with `strict=False`,
+    and one line per file that cannot be read at all.
+
+    For readers that must not stop at one bad file (the site hides or shows every page of the folder,
+    whatever its name or front matter); `list_issues` is the strict reader the commands use.
+    """
+    found: list[IssueFile] = []
+    problems: list[str] = []
+    if not folder.is_dir():
+        return found, problems
+    for path in sorted(folder.rglob("*.md")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot read issue file ({exc})")
+            continue
+        found.append(parse_issue(text, path, strict=False))
+    return found, problems
 
 
 def find_issue(issues_dir: Path, number: int) -> IssueFile:
@@ -194,6 +226,19 @@ def extract_links(body: str) -> list[Link]:
         for match in _AUTOLINK.finditer(stripped):
             out.append(Link(match.group("url"), match.group("url"), n + 1, section, False))
     return out
+
+
+def link_urls(body: str) -> list[str]:
+    """Every http(s) URL a body links to, in order, without repeats: its links (`extract_links`) and
+    its reference definitions (`[label]: url`), outside code."""
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+    found = [(link.line, link.url) for link in extract_links(body)]
+    for n, line in enumerate(lines):
+        ref = None if mask[n] else _REF_DEF.match(line)
+        if ref and ref.group("url").lower().startswith(("http://", "https://")):
+            found.append((n + 1, ref.group("url")))
+    return list(dict.fromkeys(url for _line, url in sorted(found, key=lambda f: f[0])))
 
 
 def unescape(text: str) -> str:

@@ -252,33 +252,14 @@ def draft_dupe_pairs(
 ) -> list[tuple[str, str]]:
     """Near-duplicate pairs the draft acts on: same-resource score ≥ threshold, same kind, cosine ≥ floor.
 
-    Scored like `SemanticEngine.duplicate_groups` (index neighbours, `dupes.pair_features`), but only
-    for the items in `among` (the draft's candidates): the whole catalog's groups cost ~1 ms per item
-    (100 s at 100k), the candidates' a fraction of a second. The engine must be synced.
+    `SemanticEngine.duplicate_pairs` for the items in `among` (the draft's candidates): the whole
+    catalog's groups cost ~1 ms per item (100 s at 100k), the candidates' a fraction of a second.
+    The engine must be synced.
     Why stricter than `newsletter dupes`: leaving an item out of an issue is a silent loss, and a repo
     and the paper it implements (or a talk and its slides) are two resources worth two entries; the
     one covered earlier becomes a "Previously covered" link instead. The cosine floor guards against
     pairs whose score rests on shared title words alone (measured on the sample catalog).
     """
-    from .semantic import dupes
-    from .semantic.engine import DUPE_CANDIDATES
-
-    threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
-    live = {it.id: it for it in items if not it.duplicate_of}
-    ids = sorted(i for i in (among if among is not None else live) if i in live and i in engine.index.by_id)
-    if not ids:
-        return []
-    rows = engine.index.query(engine.index.vectors(ids), DUPE_CANDIDATES, allowed=None, exclude=ids)
-    involved = set(ids) | {o for row in rows for o, _ in row if o in live}
-    signals = {i: dupes.item_signals(live[i]) for i in involved}
-    idf = dupes.Idf.from_signals(signals.values())
-    out: dict[tuple[str, str], None] = {}
-    for a, row in zip(ids, rows, strict=True):
-        for b, cosine in row:
-            other = live.get(b)
-            if other is None or cosine < cosine_floor or other.kind != live[a].kind:
-                continue
-            key = (a, b) if a < b else (b, a)
-            if key not in out and dupes.combine(dupes.pair_features(signals[a], signals[b], cosine, idf)) >= threshold:
-                out[key] = None
-    return list(out)
+    kinds = {it.id: it.kind for it in items}
+    pairs = engine.duplicate_pairs(items, among=among, threshold=threshold, min_cosine=cosine_floor)
+    return [(a, b) for a, b, _score in pairs if kinds[a] == kinds[b]]

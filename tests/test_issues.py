@@ -122,6 +122,27 @@ def test_bad_issue_files_raise_one_clear_error(tmp_path: Path) -> None:
         issues.find_issue(tmp_path / "missing", 7)
 
 
+def test_link_urls_add_reference_definitions_once_each() -> None:
+    body = BODY + "\nAgain [the story](https://example.org/story).\n\n[ref]: https://ref.example/r\n"
+    assert issues.link_urls(body) == [
+        "https://example.org/mention", "https://example.org/story", "https://arxiv.org/abs/1234.5678",
+        "https://example.org/p_(x)", "https://example.org/q", "https://auto.example/link", "https://ref.example/r",
+    ]
+
+
+def test_read_issue_folder_forgives_what_list_issues_refuses(tmp_path: Path) -> None:
+    (tmp_path / "001-x.md").write_text("no front matter")
+    (tmp_path / "2025").mkdir()
+    (tmp_path / "2025" / "notes.md").write_text("---\nnumber: two\ntitle: T\n---\nbody\n")
+    (tmp_path / "003-bad.md").write_bytes(b"\xff\xfe\xfa")
+    found, problems = issues.read_issue_folder(tmp_path)
+    assert [(f.path.name, f.front, f.body) for f in found] == [
+        ("001-x.md", {}, "no front matter"), ("notes.md", {"number": "two", "title": "T"}, "body\n"),
+    ]
+    assert len(problems) == 1 and "003-bad.md" in problems[0]
+    assert issues.read_issue_folder(tmp_path / "missing") == ([], [])
+
+
 def test_draft_state_detects_edits(tmp_path: Path) -> None:
     state = issues.DraftState(tmp_path)
     assert not state.unchanged("005-x.md", "text")

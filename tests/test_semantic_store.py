@@ -239,3 +239,26 @@ def test_related_of_an_unknown_item_raises_item_not_found(derived: Path) -> None
     engine.sync(make_items(3))
     with pytest.raises(ItemNotFound):
         engine.related("nope")
+
+
+def test_duplicate_pairs_score_the_pairs_of_the_ids_asked_for(derived: Path) -> None:
+    import dataclasses
+
+    items = make_items(12)
+    repost = dataclasses.replace(items[1], id="dup0001", url="https://mirror.example/1",
+                                 canonical_url="https://mirror.example/1")
+    merged = dataclasses.replace(items[1], id="gone001", url="https://old.example/1",
+                                 canonical_url="https://old.example/1", duplicate_of="id00001")
+    items += [repost, merged]
+    engine = SemanticEngine(derived, embedder=HashingEmbedder())
+    engine.sync(items)
+    everything = engine.duplicate_pairs(items)
+    assert ("dup0001", "id00001") in {(a, b) for a, b, _ in everything}
+    assert all(a < b and "gone001" not in (a, b) for a, b, _ in everything)
+    assert [s for *_, s in everything] == sorted((s for *_, s in everything), reverse=True)
+    mine = engine.duplicate_pairs(items, among={"dup0001"})
+    assert mine and all("dup0001" in (a, b) for a, b, _ in mine)
+    assert engine.duplicate_pairs(items, among=set()) == []
+    assert engine.duplicate_pairs(items, among={"dup0001"}, min_cosine=1.01) == []
+    groups = engine.duplicate_groups(items)
+    assert any({"dup0001", "id00001"} <= set(g.ids) for g in groups)

@@ -21,10 +21,11 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
+from newsletter.issues import link_urls
 from newsletter.models import Item
 from newsletter.site import pages as P
 from newsletter.site.feed import FeedEntry, FeedInfo, atom_xml, rss_xml
-from newsletter.site.issues import Issue, check_issue_links, issue_links, parse_issue
+from newsletter.site.issues import Issue, check_issue_links, parse_issue
 
 REPO = Path(__file__).resolve().parent.parent
 XSS_DATA = Path(__file__).resolve().parent / "data" / "site_xss"
@@ -512,7 +513,7 @@ def test_issue_parsing_and_link_checks() -> None:
     issue = parse_issue(text, "issues/007.md")
     assert (issue.number, issue.date, issue.published, issue.tags) == (7, "2025-03-01", True, ("llm-ops",))
     assert issue.links == ("https://a.example/x", "https://b.example/y", "https://c.example/z")
-    assert issue_links("[x](javascript:alert(1))") == []
+    assert link_urls("[x](javascript:alert(1))") == []
     assert parse_issue("no front matter", "issues/x.md").status == "draft"
     from newsletter import identity
 

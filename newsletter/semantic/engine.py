@@ -192,6 +192,39 @@ class SemanticEngine:
                 out.append((other_id, round(score, 4)))
         return sorted(out, key=lambda p: (-p[1], p[0]))[:k]
 
+    def duplicate_pairs(
+        self, items: Sequence[Item], *, among: set[str] | None = None, threshold: float | None = None,
+        min_cosine: float | None = None,
+    ) -> list[tuple[str, str, float]]:
+        """Near-duplicate pairs `(a, b, score)` (a < b, score ≥ threshold), best first.
+
+        Only pairs that involve an id of `among` (every item when None): each such item's index
+        neighbours among the live items (``duplicate_of`` unset) with cosine ≥ `min_cosine`
+        (default dupes.CANDIDATE_FLOOR) are scored by `dupes.pair_features` signals, the IDF taken
+        over the items involved. Asking for a few ids costs a fraction of a second at any catalog
+        size; the whole catalog ~1 ms per item. The engine must be synced with `items`.
+        """
+        threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
+        floor = dupes.CANDIDATE_FLOOR if min_cosine is None else min_cosine
+        self._load()
+        live = {it.id: it for it in items if not it.duplicate_of and it.id in self.index.by_id}
+        ids = list(live) if among is None else sorted(i for i in among if i in live)
+        if not ids or len(live) < 2:
+            return []
+        rows = self.index.query(self.index.vectors(ids), DUPE_CANDIDATES, allowed=set(live), exclude=ids)
+        involved = set(ids) | {b for row in rows for b, _ in row}
+        idf = self._idf(live[i] for i in involved)
+        pairs: dict[tuple[str, str], float] = {}
+        for a, row in zip(ids, rows, strict=True):
+            for b, cosine in row:
+                key = (a, b) if a < b else (b, a)
+                if cosine < floor or key in pairs:
+                    continue
+                features = dupes.pair_features(self._item_signals(live[a]), self._item_signals(live[b]), cosine, idf)
+                pairs[key] = round(dupes.combine(features), 4)
+        found = [(a, b, s) for (a, b), s in pairs.items() if s >= threshold]
+        return sorted(found, key=lambda p: (-p[2], p[0], p[1]))
+
     def duplicate_groups(
         self, items: Sequence[Item], *, threshold: float | None = None,
     ) -> list[dupes.DuplicateGroup]:
@@ -200,23 +233,9 @@ class SemanticEngine:
         Items already merged (``duplicate_of`` set) are left out. Syncs first (a no-op when synced).
         """
         threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
-        live = [it for it in items if not it.duplicate_of]
         self.sync(items)
-        if len(live) < 2:
-            return []
-        by_id = {it.id: it for it in live}
-        ids = [it.id for it in live]
-        idf = self._idf(live)
-        neighbours = self.index.query(self.index.vectors(ids), DUPE_CANDIDATES, allowed=set(ids), exclude=ids)
-        pairs: dict[tuple[str, str], float] = {}
-        for a, row in zip(ids, neighbours, strict=True):
-            for b, cosine in row:
-                key = (a, b) if a < b else (b, a)
-                if cosine < dupes.CANDIDATE_FLOOR or key in pairs:
-                    continue
-                features = dupes.pair_features(self._item_signals(by_id[a]), self._item_signals(by_id[b]), cosine, idf)
-                pairs[key] = round(dupes.combine(features), 4)
-        return dupes.connected_groups(((a, b, s) for (a, b), s in pairs.items()), threshold)
+        # Every scored pair, not only those >= threshold: grouping weighs the weaker cross pairs too.
+        return dupes.connected_groups(self.duplicate_pairs(items, threshold=0.0), threshold)
 
     # -- related and search ------------------------------------------------------------------------
     def _allowed(self, kind: str | None, since: str | None, allowed: set[str] | None) -> set[str] | None:

@@ -1,28 +1,18 @@
 """Issue files as the site sees them: front matter (number, title, date, status, tags) and links.
 
-Pure parsing plus one reader of a folder. The site never writes issue files; other commands
-(draft, publish) own them.
+Reading and parsing the files is `newsletter.issues`' job (the same links `publish` marks); this
+module turns them into what the site lists, links and feeds. The site never writes issue files;
+other commands (draft, publish) own them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
-
+from .. import issues as issue_files
 from ..models import Item, normalize_tag, parse_date
-
-_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-# [text](url "title") and <https://autolinks>; reference definitions "[x]: url" too.
-_LINKS = re.compile(
-    r"\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^)]*[\"'])?\s*\)"  # [text](url "title")
-    r"|<(https?://[^>\s]+)>"  # <https://autolink>
-    r"|^\s*\[[^\]]+\]:\s*(\S+)",  # [ref]: url
-    re.M,
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,23 +36,9 @@ class Issue:
         return f"Issue #{self.number}" if self.number is not None else self.title
 
 
-def parse_front_matter(text: str) -> tuple[dict[str, object], str]:
-    """(front matter, body) of a Markdown file; ({}, text) when there is none or it is not a mapping."""
-    match = _FRONT_MATTER.match(text)
-    if not match:
-        return {}, text
-    try:
-        data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
-        return {}, text
-    if not isinstance(data, dict):
-        return {}, text
-    return data, text[match.end() :]
-
-
-def parse_issue(text: str, src_uri: str) -> Issue:
-    """An `Issue` from the text of an issue file (missing fields get harmless defaults)."""
-    meta, body = parse_front_matter(text)
+def site_issue(issue: issue_files.IssueFile, src_uri: str) -> Issue:
+    """The site's view of an issue file (missing or odd fields get harmless defaults)."""
+    meta = issue.front
     number = meta.get("number")
     try:
         number = int(number) if number is not None and not isinstance(number, bool) else None
@@ -79,34 +55,19 @@ def parse_issue(text: str, src_uri: str) -> Issue:
         status=str(meta.get("status") or "draft").strip().lower(),
         tags=tags,
         src_uri=src_uri,
-        links=tuple(issue_links(body)),
+        links=tuple(issue_files.link_urls(issue.body)),
     )
 
 
-def issue_links(markdown: str) -> list[str]:
-    """Every http(s) URL a Markdown text links to, in order, without repeats."""
-    seen: dict[str, None] = {}
-    for match in _LINKS.finditer(markdown):
-        url = next(g for g in match.groups() if g)
-        if url.startswith(("http://", "https://")):
-            seen.setdefault(url, None)
-    return list(seen)
+def parse_issue(text: str, src_uri: str) -> Issue:
+    """An `Issue` from the text of an issue file; never raises (no front matter: a draft)."""
+    return site_issue(issue_files.parse_issue(text, Path(src_uri), strict=False), src_uri)
 
 
 def read_issues(docs_dir: Path, issues_dir: str) -> tuple[list[Issue], list[str]]:
     """Every `*.md` under docs_dir/issues_dir (sorted by path) and a line per unreadable file."""
-    folder = docs_dir / issues_dir
-    issues: list[Issue] = []
-    problems: list[str] = []
-    if not folder.is_dir():
-        return issues, problems
-    for path in sorted(folder.rglob("*.md")):
-        src_uri = path.relative_to(docs_dir).as_posix()
-        try:
-            issues.append(parse_issue(path.read_text(encoding="utf-8"), src_uri))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot read issue file ({exc})")
-    return issues, problems
+    found, problems = issue_files.read_issue_folder(docs_dir / issues_dir)
+    return [site_issue(f, f.path.relative_to(docs_dir).as_posix()) for f in found], problems
 
 
 def check_issue_links(
