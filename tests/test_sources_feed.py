@@ -324,3 +324,11 @@ def test_untrusted_text_is_capped() -> None:
     assert len(meta.title) == 500
     assert len(meta.summary) <= 2000
     assert "\x01" not in meta.summary
+
+
+def test_arxiv_listing_feed_drops_the_announce_prefix_and_splits_authors() -> None:
+    parsed = parse_feed((DATA / "arxiv_listing.rss").read_bytes(), url="https://rss.arxiv.org/rss/cs.LG")
+    mamba = next(e.metadata for e in parsed.entries if e.link == "https://arxiv.org/abs/2312.00752")
+    assert mamba.summary.startswith("A state space model whose parameters depend on the input")
+    assert mamba.authors == ["Albert Gu", "Tri Dao"]
+    assert mamba.published == "2023-12-01"

@@ -181,13 +181,20 @@ def _xml_entry(raw: Any, audio_url: str, show: _FeedInfo) -> FeedEntry:
     if not image:
         thumbs = raw.get("media_thumbnail") or []
         image = _abs(base, thumbs[0].get("url", "")) if thumbs else ""
+    authors = _author_names(raw) or list(show.authors)
+    summary = raw.get("summary", "") or _first_content(raw)
+    if _ARXIV_LISTING.match(summary):
+        # arXiv's listing feeds prefix every abstract with "arXiv:ID Announce Type: new Abstract:"
+        # and put all authors, comma-separated, into one dc:creator.
+        summary = _ARXIV_LISTING.sub("", summary, count=1)
+        authors = [name.strip() for joined in authors for name in joined.split(",") if name.strip()]
     meta = Metadata(
         title=clean_text(raw.get("title", ""), TITLE_MAX),
         # feedparser files itunes:summary, description and content:encoded under "summary" (the
         # first one seen wins); "content" is the fallback for Atom entries with only <content>.
-        summary=clean_text(raw.get("summary", "") or _first_content(raw), SUMMARY_MAX),
+        summary=clean_text(summary, SUMMARY_MAX),
         # Atom semantics: an entry without its own author inherits the feed's (itunes:author for shows).
-        authors=_author_names(raw) or list(show.authors),
+        authors=authors,
         published=published,
         site=show.title,
         image=image,
@@ -251,6 +258,9 @@ def _mostly_audio(audio: list[str]) -> bool:
 def _first_content(raw: Any) -> str:
     content = raw.get("content") or []
     return content[0].get("value", "") if content else ""
+
+
+_ARXIV_LISTING = re.compile(r"\s*arXiv:\S+\s+Announce Type:\s*[\w-]+\s*(?:Abstract:\s*)?", re.IGNORECASE)
 
 
 def _author_names(obj: Any) -> list[str]:
