@@ -76,6 +76,8 @@ class ImportReport:
     repeated: int = 0
     failed: list[ImportFailure] = dataclasses.field(default_factory=list)
     feeds: list[SubscribeResult] = dataclasses.field(default_factory=list)
+    # new item id -> probable duplicates already in the catalog [{id, score, title, issue}]
+    similar: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -98,7 +100,10 @@ class ImportReport:
                 "failed": sum(r.status == "failed" for r in self.feeds),
                 "results": [r.to_json() for r in self.feeds],
             },
-            "items": [{"id": i.id, "kind": i.kind, "title": i.title, "url": i.url} for i in self.new],
+            "items": [
+                {"id": i.id, "kind": i.kind, "title": i.title, "url": i.url, "similar": self.similar.get(i.id, [])}
+                for i in self.new
+            ],
         }
 
 

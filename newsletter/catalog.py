@@ -342,6 +342,23 @@ class Catalog:
             for other, score in found
         ]
 
+    def similar_to_many(
+        self, items: Sequence[Item], *, threshold: float | None = None, k: int = 5
+    ) -> list[list[dict[str, Any]]]:
+        """`similar_to` for many items (one list per item, in order), at batch cost.
+
+        For `feeds pull` and `import`: the live items, the IDF and the index queries are computed
+        once for the batch instead of once per item. Call `sync_semantic` first so no item is embedded
+        one at a time.
+        """
+        live = self.live_items()
+        found = self.semantic.similar_many(list(items), live, k=k, threshold=self._threshold(threshold))
+        return [
+            [{"id": other, "score": score, "title": live[other].display_title(), "issue": live[other].issue}
+             for other, score in row]
+            for row in found
+        ]
+
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .cli_common import Context, emit_json, fail, handles_errors, pass_ctx
+from .cli_common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
 
 
 def _date(value: str | None) -> str | None:
@@ -21,11 +21,16 @@ def _date(value: str | None) -> str | None:
     return parsed
 
 
-def _engine(ctx: Context, *, sync: bool = False) -> Any:
+def _engine(ctx: Context, *, sync: bool = False, show_progress: bool = False) -> Any:
     from . import draft
 
     engine = draft.semantic_engine(ctx.catalog)
-    return draft.synced(ctx.catalog, engine, ctx.catalog.items()) if sync else engine
+    if not sync:
+        return engine
+    # On a terminal the first sync of a big catalog embeds for minutes: show it, not a silent wait.
+    with progress_bar("embedding", enabled=show_progress) as progress, ctx.catalog.store.locked():
+        engine.sync(ctx.catalog.items(), progress=progress)
+    return engine
 
 
 @click.command()
@@ -86,7 +91,7 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
         fail("--accept and --reject exclude each other", 2)
     catalog = ctx.catalog
     items = catalog.items()
-    engine = _engine(ctx, sync=True)
+    engine = _engine(ctx, sync=True, show_progress=not as_json)
     rejections = suggest.Rejections(catalog.settings.derived_dir)
     found = suggest.suggest(
         engine, items, issues_dir=catalog.settings.issues_dir,
@@ -113,14 +118,25 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
             click.echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {s.title[:60]}")
         click.echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide", err=True)
         return
+    if not found and not accept and not reject:
+        click.echo("no suggestions: every item has tags and a section, or nothing labelled is near it")
+        return
     click.echo(f"accepted {len(accepted)}, rejected {len(rejected)}, {changed} item(s) changed")
 
 
 def _prompt_loop(found: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Ask about each suggestion; Ctrl-D or Ctrl-C stops like `q`, keeping the answers already given."""
     accepted, rejected = [], []
     for n, s in enumerate(found):
         click.echo(f"\n{s.title}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
-        answer = click.prompt("  accept? [y]es [n]o [a]ll [q]uit", type=click.Choice(list("ynaq")), show_choices=False)
+        try:
+            answer = click.prompt(
+                "  accept? [y]es [n]o [a]ll [q]uit", type=click.Choice(list("ynaq")), show_choices=False
+            )
+        except click.Abort:  # EOF or interrupt inside the prompt: a curator's earlier answers still count
+            click.echo("")
+            click.echo("stopped; keeping the answers given so far", err=True)
+            break
         if answer == "y":
             accepted.append(s)
         elif answer == "n":

@@ -24,6 +24,39 @@ def _feeds(ctx: Any) -> Any:
     return Feeds(ctx.catalog)
 
 
+def _check_similar(catalog: Any, items: list[Any], *, as_json: bool) -> dict[str, list[dict[str, Any]]]:
+    """Probable duplicates of newly saved items, by item id: one sync (one batch embed), one batched check.
+
+    A failure (no model, damaged derived state ...) is one warning line: the items are saved, only the
+    advice is missing.
+    """
+    from .errors import NewsletterError
+
+    if not items:
+        return {}
+    with progress_bar("checking for near-duplicates", enabled=not as_json) as progress:
+        try:
+            catalog.sync_semantic(progress=progress)
+            found = catalog.similar_to_many(items)
+        except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
+            click.echo(f"warning: near-duplicate check skipped: {exc}", err=True)
+            return {}
+    return {item.id: similar for item, similar in zip(items, found, strict=True) if similar}
+
+
+def _echo_similar(items: list[Any], similar: dict[str, list[dict[str, Any]]]) -> None:
+    """The `add` lines: "ID  looks like TITLE (0.91) — featured in issue N"."""
+    for item in items:
+        for match in similar.get(item.id, []):
+            line = f"{item.id}  looks like {match['title']} ({match['score']:.2f})"
+            if match.get("issue"):
+                line += f" — featured in issue {match['issue']}"
+            click.echo(line)
+
+
+_NO_SIMILAR_HELP = "Skip the near-duplicate check of the new items (no model load)."
+
+
 @click.group("feeds")
 def feeds() -> None:
     """Feed subscriptions (feeds.yaml): add, list, rm, and pull their new entries into the inbox."""
@@ -100,13 +133,16 @@ def feeds_rm(ctx: Any, url: str) -> None:
     default=None,
     help="Entries a new subscription's first pull takes, newest first (default 20; older ones are reported).",
 )
+@click.option("--no-similar", is_flag=True, help=_NO_SIMILAR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print per-feed results as JSON.")
 @click.pass_obj
 @handles_errors
-def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bool) -> None:
-    """Fetch every subscription (or the named ones) and add their new entries to the inbox."""
-    from .feeds import DEFAULT_BACKLOG
+def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar: bool, as_json: bool) -> None:
+    """Fetch every subscription (or the named ones) and add their new entries to the inbox.
 
+    Each new item is then checked against the catalog for near-duplicates (`--no-similar` skips it).
+    """
+    from .feeds import DEFAULT_BACKLOG
 
     def report_saved(item: Any) -> None:
         if not as_json:  # printed once the file is durable
@@ -119,6 +155,10 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bo
             progress=progress,
             on_saved=report_saved,
         )
+    new_items = [item for r in results for item in r.new]
+    similar = {} if no_similar else _check_similar(ctx.catalog, new_items, as_json=as_json)
+    for r in results:
+        r.similar = {item.id: similar[item.id] for item in r.new if item.id in similar}
     for r in results:
         name = r.title or r.url
         if r.moved_to:
@@ -149,6 +189,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bo
             }
         )
     else:
+        _echo_similar(new_items, similar)
         new = sum(len(r.new) for r in results)
         unchanged = sum(r.status == "not_modified" for r in results)
         click.echo(
@@ -164,20 +205,26 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, as_json: bo
 @click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None, help="Default: detected.")
 @click.option("--no-fetch", is_flag=True, help="Use the file's titles, summaries, tags and dates; no network.")
 @click.option("--tag", "tags", multiple=True, help="Tag every imported item (repeatable).")
+@click.option("--no-similar", is_flag=True, help=_NO_SIMILAR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 @handles_errors
-def import_(ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[str, ...], as_json: bool) -> None:
+def import_(
+    ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[str, ...], no_similar: bool, as_json: bool
+) -> None:
     """Import bookmarks, a CSV, an awesome-list, a URL list or an OPML file of feeds.
 
     Running the same import twice adds nothing the second time. Lines that fail are listed on stderr
-    (line number, text, reason) and the exit code is 1.
+    (line number, text, reason) and the exit code is 1. The new items are checked against the catalog
+    for near-duplicates (one batch; `--no-similar` skips it).
     """
     from .bulk import ImportOptions, import_file
 
     options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
     with progress_bar("importing", enabled=not as_json) as progress:
         report = import_file(ctx.catalog, file, options, progress=progress)
+    if not no_similar:
+        report.similar = _check_similar(ctx.catalog, report.new, as_json=as_json)
     for failure in sorted(report.failed, key=lambda f: f.line):
         click.echo(f"error: {file.name}: {failure}", err=True)
     if as_json:
@@ -187,6 +234,7 @@ def import_(ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[s
             if result.status == "added":
                 sub = result.subscription
                 click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url})")
+        _echo_similar(report.new, report.similar)
         click.echo(
             f"{report.format}: {len(report.new)} new, {report.duplicates} duplicate(s) "
             f"({report.existing} already in the catalog, {report.repeated} repeated in the file), "

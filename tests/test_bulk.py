@@ -17,7 +17,7 @@ from newsletter.cli_sources import register_commands
 from newsletter.models import Item
 from newsletter.project import init_project
 from tests.httpserver import LoopbackServer, page
-from tests.test_feeds import FeedSite
+from tests.test_feeds import QLORA_TITLE, FeedSite, add_featured_paper
 
 IMPORTS = Path(__file__).parent / "data" / "imports"
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -36,8 +36,9 @@ def run(project: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def import_json(project: Path, *args: str) -> tuple[int, dict, str]:
-    code, out, err = run(project, "import", "--json", *args)
+def import_json(project: Path, *args: str, similar: bool = False) -> tuple[int, dict, str]:
+    """`import --json`; without the near-duplicate check (no model load) unless `similar`."""
+    code, out, err = run(project, "import", "--json", *(() if similar else ("--no-similar",)), *args)
     return code, json.loads(out), err
 
 
@@ -273,3 +274,42 @@ def test_unreadable_file_and_unknown_format_are_clear_errors(project: Path, tmp_
     assert code == 2 and "does not exist" in err
     code, _, err = run(project, "import", "--format", "yaml", str(IMPORTS / "urls.txt"))
     assert code == 2
+
+
+SAME_WORK_CSV = (
+    "url,title,excerpt\n"
+    "https://digest.example.dev/posts/qlora,QLoRA: finetune a 65B model on a single 48GB GPU,"
+    '"A walk through QLoRA (Dettmers et al.): 4-bit NormalFloat quantization plus LoRA adapters, and Guanaco."\n'
+    "https://digest.example.dev/posts/rust-parser,Rewriting our log parser in Rust,Profiling allocation.\n"
+)
+
+
+@pytest.mark.model
+def test_imported_row_that_is_the_same_work_as_a_catalog_item_names_it(project: Path, tmp_path: Path) -> None:
+    paper_id = add_featured_paper(project)
+    csv = tmp_path / "week.csv"
+    csv.write_text(SAME_WORK_CSV)
+    code, doc, err = import_json(project, "--no-fetch", str(csv), similar=True)
+    assert code == 0, err
+    items = {i["title"]: i for i in doc["items"]}
+    (match,) = items["QLoRA: finetune a 65B model on a single 48GB GPU"]["similar"]
+    assert match["id"] == paper_id and match["title"] == QLORA_TITLE and match["issue"] == 12
+    assert items["Rewriting our log parser in Rust"]["similar"] == []
+    # On the terminal: the `add` line, for a second spelling of the same work.
+    again = tmp_path / "again.txt"
+    again.write_text("https://other.example.dev/qlora QLoRA: Efficient Finetuning of Quantized LLMs, explained\n")
+    code, out, err = run(project, "import", "--no-fetch", str(again))
+    assert code == 0, err
+    new_id = items_by_url(project)["https://other.example.dev/qlora"].id
+    (line,) = [line for line in out.splitlines() if f"looks like {QLORA_TITLE} (" in line]
+    assert line.startswith(f"{new_id}  looks like") and line.endswith(") — featured in issue 12")
+
+
+def test_import_no_similar_skips_the_model(project: Path, tmp_path: Path) -> None:
+    add_featured_paper(project)
+    csv = tmp_path / "week.csv"
+    csv.write_text(SAME_WORK_CSV)
+    code, doc, err = import_json(project, "--no-fetch", str(csv))  # --no-similar
+    assert code == 0, err
+    assert doc["new"] == 2 and all(i["similar"] == [] for i in doc["items"])
+    assert not (project / ".newsletter" / "semantic").exists()  # no engine, no embedding, no model

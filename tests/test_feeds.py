@@ -88,8 +88,9 @@ def run(project: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def pull_json(project: Path, *args: str) -> tuple[int, dict, str]:
-    code, out, err = run(project, "feeds", "pull", "--json", *args)
+def pull_json(project: Path, *args: str, similar: bool = False) -> tuple[int, dict, str]:
+    """`feeds pull --json`; without the near-duplicate check (no model load) unless `similar`."""
+    code, out, err = run(project, "feeds", "pull", "--json", *args, *(() if similar else ("--no-similar",)))
     return code, json.loads(out), err
 
 
@@ -240,7 +241,7 @@ def test_feeds_list_and_rm(project: Path, site: FeedSite) -> None:
     code, out, _ = run(project, "feeds", "list", "--json")
     (row,) = json.loads(out)
     assert row["url"] == blog and row["last_pull"] is None and row["entries_seen"] == 0
-    assert run(project, "feeds", "pull")[0] == 0
+    assert run(project, "feeds", "pull", "--no-similar")[0] == 0
     (row,) = json.loads(run(project, "feeds", "list", "--json")[1])
     assert row["last_status"] == "ok" and row["entries_seen"] == 3 and row["last_pull"]
     code, out, _ = run(project, "feeds", "list")
@@ -422,7 +423,7 @@ def test_broken_feeds_are_reported_and_skipped_while_the_others_are_pulled(proje
     assert len(error_lines) == 4
     assert "Traceback" not in err
     # A truncated download's validators are not kept: the next pull fetches it in full.
-    run(project, "feeds", "pull", truncated)
+    run(project, "feeds", "pull", "--no-similar", truncated)
     assert "if-none-match" not in server.request_headers("/truncated.xml")[-1]
 
 
@@ -493,7 +494,7 @@ def test_pull_named_feeds_only_and_unknown_names_fail(project: Path, site: FeedS
 def test_text_output_lists_added_items_and_a_summary(project: Path, site: FeedSite) -> None:
     blog = site.put_file("/blog.xml", "blog_v1.xml", folder=E2E)
     subscribe_unchecked(project, blog)
-    code, out, _ = run(project, "feeds", "pull")
+    code, out, _ = run(project, "feeds", "pull", "--no-similar")
     assert code == 0
     assert out.count("added  ") == 3
     assert "1 feed(s): 3 new item(s)" in out
@@ -544,3 +545,65 @@ def test_plain_text_that_is_not_a_feed_is_still_read_as_a_page(project: Path, si
         catalog.close()
     assert result.status == "added", result
     assert "feed_url" not in result.item.extra
+
+
+# --------------------------------------------------------------------------- near-duplicates of new entries
+
+QLORA_TITLE = "QLoRA: Efficient Finetuning of Quantized LLMs"
+
+
+def add_featured_paper(project: Path, issue: int = 12) -> str:
+    """Catalog the QLoRA paper (no fetch) as published in `issue`, among a few others; returns its id.
+
+    The others matter: a name two items of a three-item catalog share is not rare, so not evidence.
+    """
+    others = [f"https://notes.example.dev/posts/{slug}" for slug in ("p99", "queues", "littles-law", "backpressure")]
+    assert run(project, "add", "--no-fetch", "--no-similar", *others)[0] == 0
+    code, _, err = run(
+        project, "add", "--no-fetch", "--no-similar", "--title", QLORA_TITLE,
+        "--summary", "QLoRA finetunes a 65B parameter model on a single 48GB GPU: 4-bit NormalFloat, "
+        "double quantization and paged optimizers; the Guanaco models.",
+        "https://arxiv.org/abs/2305.14314",
+    )
+    assert code == 0, err
+    catalog = Catalog.open(project)
+    try:
+        return catalog.set_status("https://arxiv.org/abs/2305.14314", "published", issue=issue).id
+    finally:
+        catalog.close()
+
+
+SAME_WORK_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>ML Digest</title>
+<item><title>QLoRA: finetune a 65B model on a single 48GB GPU</title>
+<link>https://digest.example.dev/posts/qlora</link><guid>digest-qlora</guid>
+<pubDate>Tue, 07 May 2024 08:00:00 GMT</pubDate>
+<description>A walk through QLoRA (Dettmers et al.): 4-bit NormalFloat quantization plus LoRA adapters,
+and the Guanaco models.</description></item>
+<item><title>Rewriting our log parser in Rust</title>
+<link>https://digest.example.dev/posts/rust-parser</link><guid>digest-rust</guid>
+<pubDate>Mon, 06 May 2024 08:00:00 GMT</pubDate>
+<description>What a week of profiling taught us about allocation.</description></item>
+</channel></rss>
+"""
+
+
+@pytest.mark.model
+def test_pulled_entry_that_is_the_same_work_as_a_catalog_item_names_it(project: Path, site: FeedSite) -> None:
+    paper_id = add_featured_paper(project)
+    subscribe_unchecked(project, site.put("/digest.xml", SAME_WORK_FEED))
+    code, doc, err = pull_json(project, similar=True)
+    assert code == 0, err
+    items = {i["title"]: i for i in doc["feeds"][0]["items"]}
+    (match,) = items["QLoRA: finetune a 65B model on a single 48GB GPU"]["similar"]
+    assert match["id"] == paper_id and match["title"] == QLORA_TITLE and match["issue"] == 12
+    assert 0.5 <= match["score"] <= 1.0
+    assert items["Rewriting our log parser in Rust"]["similar"] == []
+
+
+def test_pull_no_similar_skips_the_model(project: Path, site: FeedSite) -> None:
+    add_featured_paper(project)
+    subscribe_unchecked(project, site.put("/digest.xml", SAME_WORK_FEED))
+    code, doc, err = pull_json(project)  # --no-similar
+    assert code == 0, err
+    assert doc["new"] == 2 and all(i["similar"] == [] for i in doc["feeds"][0]["items"])
+    assert not (project / ".newsletter" / "semantic").exists()  # no engine, no embedding, no model

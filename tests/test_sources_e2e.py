@@ -152,7 +152,7 @@ def test_every_kind_through_feeds_pull_from_the_feeds_own_metadata(project: Path
         assert [r.status for r in results] == ["added", "added"]
     finally:
         catalog.close()
-    code, _, err = run(project, "feeds", "pull", "--json")
+    code, _, err = run(project, "feeds", "pull", "--no-similar", "--json")
     assert code == 0, err
     catalog = Catalog.open(project)
     try:
@@ -183,7 +183,7 @@ def test_every_kind_through_import_with_fetch(project: Path, tmp_path: Path, web
                    web.url("/pod.xml") + " My favourite show"])
         + "\n"
     )
-    code, out, err = run(project, "import", "--json", str(listing))
+    code, out, err = run(project, "import", "--no-similar", "--json", str(listing))
     assert code == 0, err
     doc = json.loads(out)
     assert doc["new"] == 6
@@ -198,13 +198,13 @@ def test_every_kind_through_import_with_fetch(project: Path, tmp_path: Path, web
     assert by_kind["paper"].title == "LoRA: Low-Rank Adaptation of Large Language Models"
     assert by_kind["podcast"].title == "My favourite show"  # the file's title wins
     assert by_kind["podcast"].extra["show"] == "Latent Space Radio"
-    assert json.loads(run(project, "import", "--json", str(listing))[1])["new"] == 0
+    assert json.loads(run(project, "import", "--no-similar", "--json", str(listing))[1])["new"] == 0
 
 
 def test_every_url_kind_through_import_without_fetching(project: Path, tmp_path: Path, web: LoopbackServer) -> None:
     listing = tmp_path / "week.txt"
     listing.write_text("\n".join([TWEET, VIDEO, REPO, "https://arxiv.org/pdf/2106.09685v1", "https://example.com/x"]))
-    code, _, err = run(project, "import", "--no-fetch", "--json", str(listing))
+    code, _, err = run(project, "import", "--no-fetch", "--no-similar", "--json", str(listing))
     assert code == 0, err
     assert not web.requests  # no network at all
     catalog = Catalog.open(project)

@@ -45,6 +45,8 @@ class FeedResult:
     moved_to: str | None = None
     error: str = ""
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # new item id -> probable duplicates already in the catalog [{id, score, title, issue}]
+    similar: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -63,5 +65,8 @@ class FeedResult:
             "moved_to": self.moved_to,
             "error": self.error or None,
             "warnings": self.warnings,
-            "items": [{"id": i.id, "kind": i.kind, "title": i.title, "url": i.url} for i in self.new],
+            "items": [
+                {"id": i.id, "kind": i.kind, "title": i.title, "url": i.url, "similar": self.similar.get(i.id, [])}
+                for i in self.new
+            ],
         }
