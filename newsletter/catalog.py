@@ -144,7 +144,8 @@ class Catalog:
         snap = self.snapshot(refresh=True)
         index = identity.identity_index(snap.items.values())
         pending: list[tuple[int, ingest.Prepared]] = []
-        first_seen: dict[str, int] = {}
+        first_seen: dict[str, int] = {}  # canonical URL -> index of its first input
+        repeats: dict[int, int] = {}  # a later input's index -> the first input with its URL
         for i, raw in enumerate(inputs):
             try:
                 prepared = ingest.prepare(raw)
@@ -157,12 +158,12 @@ class Catalog:
                 continue
             key = prepared.canonical_url
             if key in first_seen:  # the same thing twice in one batch: fetch it once
-                results[i] = AddResult(raw, "pending-duplicate", error=str(first_seen[key]))
+                repeats[i] = first_seen[key]
                 continue
             first_seen[key] = i
             pending.append((i, prepared))
 
-        done = sum(r is not None for r in results)
+        done = sum(r is not None for r in results) + len(repeats)
         if progress:
             progress(done, len(inputs))
         metas = self._resolve_all(pending, options, progress, done, len(inputs))
@@ -194,13 +195,12 @@ class Catalog:
                 results[i] = AddResult(prepared.input, "added", item=item)
                 if on_result:
                     on_result(results[i])
-        for i, result in enumerate(results):
-            if result is not None and result.status == "pending-duplicate":
-                first = results[int(result.error or 0)]
-                if first is not None and first.item is not None:
-                    results[i] = AddResult(result.input, "exists", item=first.item)
-                else:
-                    results[i] = AddResult(result.input, "failed", error=first.error if first else "failed")
+        for i, first_index in repeats.items():
+            first = results[first_index]
+            if first is not None and first.item is not None:
+                results[i] = AddResult(inputs[i], "exists", item=first.item)
+            else:
+                results[i] = AddResult(inputs[i], "failed", error=first.error if first else "failed")
         return [r for r in results if r is not None]
 
     def _resolve_all(

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 from . import urls
 from .config import Settings
-from .errors import FetchError, SourceError
+from .errors import SourceError
 from .fetch import Fetcher, Response
 from .models import KINDS, Item, Metadata, normalize_tag, now_timestamp
-from .sources import arxiv, crossref, page
+from .sources import arxiv, crossref, feed, github, oembed, page
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/rdf+xml")
 
@@ -88,10 +88,6 @@ async def resolve(fetcher: Fetcher, prepared: Prepared, settings: Settings, kind
 async def _resolve_special(fetcher: Fetcher, prepared: Prepared, settings: Settings) -> Metadata | None:
     """Tweets, YouTube videos and GitHub repos have APIs that know more than their pages."""
     info = prepared.info
-    try:
-        from .sources import github, oembed
-    except ImportError:  # the parsers of issue 3 may be absent in a trimmed install
-        return None
     if info.tweet_id:
         api = oembed.tweet_oembed_url(settings.endpoint("twitter_oembed"), prepared.url)
         return oembed.parse_tweet_oembed((await fetcher.get(api)).content, status_url=prepared.url)
@@ -133,10 +129,6 @@ def metadata_from_response(response: Response, kind: str | None = None) -> Metad
 
 
 def _feed_metadata(response: Response) -> Metadata:
-    try:
-        from .sources import feed
-    except ImportError:
-        raise SourceError(f"{response.final_url} is a feed; feeds need `newsletter feeds add`") from None
     parsed = feed.parse_feed(response.content, url=response.final_url, content_type=response.content_type)
     extra = {"feed_url": response.final_url}
     return Metadata(
@@ -184,7 +176,7 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
         summary=options.summary or meta.summary,
         authors=list(meta.authors),
         published=meta.published,
-        site=meta.site or _host(prepared.url),
+        site=meta.site or _site(prepared.url),
         image=meta.image,
         tags=tags,
         status="inbox",
@@ -217,14 +209,3 @@ def _usable_canonical(declared: str, prepared: Prepared) -> str | None:
 def _site(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     return host.removeprefix("www.")
-
-
-def _host(url: str) -> str:
-    return _site(url)
-
-
-def failure_line(input_text: str, exc: Exception) -> str:
-    """One line for stderr about an input that could not be added."""
-    if isinstance(exc, (FetchError, SourceError)):
-        return f"{input_text}: {exc}"
-    return f"{input_text}: {exc}"

@@ -231,3 +231,16 @@ def test_init_scaffolds_a_working_project(tmp_path: Path) -> None:
     catalog = Catalog.open(root)
     assert catalog.settings.name == "Evil Name"
     assert catalog.items() == []
+
+
+def test_the_same_url_twice_in_one_batch_is_added_once(project: Path) -> None:
+    code, out, _ = run(
+        project, "add", "--json", "--no-fetch", "--no-similar", "--title", "Twice",
+        "https://example.org/twice", "https://www.example.org/twice/?utm_source=x",
+    )
+    assert code == 0
+    first, second = json.loads(out)["results"]
+    assert first["result"] == "added"
+    assert second["result"] == "exists" and second["duplicate_of"] == first["id"]
+    assert second["input"] == "https://www.example.org/twice/?utm_source=x"
+    assert len(Catalog.open(project).items()) == 1
