@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..models import now_timestamp
+from ..store.disposable import open_disposable
 
 STATE_FILE = "feeds.sqlite"
 _SCHEMA_VERSION = "1"
@@ -48,28 +49,7 @@ class PullState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = self._connect()
-        except sqlite3.DatabaseError:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            self.conn = self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
-            elif row[0] != _SCHEMA_VERSION:
-                raise sqlite3.DatabaseError("feeds.sqlite schema changed")
-        except sqlite3.DatabaseError:
-            conn.close()
-            raise
-        return conn
+        self.conn = open_disposable(path, _SCHEMA, _SCHEMA_VERSION)
 
     def close(self) -> None:
         self.conn.close()

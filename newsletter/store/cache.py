@@ -8,17 +8,16 @@ from another version, a corrupt database) and it is deleted and rebuilt from the
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import marshal
 import re
-import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..models import Item
+from .disposable import open_disposable
 
 # marshal's format is tied to the Python version, so the version is part of the schema stamp.
 SCHEMA_VERSION = f"3-py{sys.version_info.major}.{sys.version_info.minor}"
@@ -84,34 +83,9 @@ class CatalogCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.conn = self._open()
-
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(2):
-            try:
-                conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-                row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-                if row is None:
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-                elif row[0] != SCHEMA_VERSION:
-                    raise sqlite3.DatabaseError("schema version changed")
-                return conn
-            except sqlite3.DatabaseError:
-                if attempt:
-                    raise
-                with contextlib.suppress(NameError, sqlite3.Error):
-                    conn.close()
-                self._delete_files()
-        raise AssertionError("unreachable")
-
-    def _delete_files(self) -> None:
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"{self.path}{suffix}").unlink()
+        self.conn = open_disposable(
+            path, _SCHEMA, SCHEMA_VERSION, pragmas=("journal_mode=WAL", "synchronous=NORMAL")
+        )
 
     def close(self) -> None:
         self.conn.close()

@@ -1,0 +1,44 @@
+"""Derived SQLite files that rebuild themselves: the catalog cache, the feeds' pull state.
+
+Such a file holds nothing that cannot be recomputed, so any sign of damage (a corrupt file, a
+schema written by another version) is answered by deleting it and starting empty, never by an
+error the curator has to deal with. Each schema keeps its version in a `meta(key, value)` table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def open_disposable(
+    path: Path, schema: str, version: str, *, pragmas: Sequence[str] = ("journal_mode=WAL",)
+) -> sqlite3.Connection:
+    """Connect to `path` with `schema` at `version`, deleting and recreating the file when it isn't."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _connect(path, schema, version, pragmas)
+    except sqlite3.DatabaseError:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return _connect(path, schema, version, pragmas)
+
+
+def _connect(path: Path, schema: str, version: str, pragmas: Sequence[str]) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        for pragma in pragmas:
+            conn.execute(f"PRAGMA {pragma}")
+        conn.executescript(schema)
+        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (version,))
+        elif row[0] != version:
+            raise sqlite3.DatabaseError(f"{path.name} was written by another version")
+    except sqlite3.DatabaseError:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        raise
+    return conn
