@@ -335,12 +335,7 @@ class Catalog:
 
     def similar_to(self, item: Item, *, threshold: float | None = None, k: int = 5) -> list[dict[str, Any]]:
         """Probable duplicates of `item` already in the catalog: [{id, score, title, issue}]."""
-        live = {i: it for i, it in self.live_items().items() if i != item.id}
-        found = self.semantic.similar(item, live, k=k, threshold=self._threshold(threshold))
-        return [
-            {"id": other, "score": score, "title": live[other].display_title(), "issue": live[other].issue}
-            for other, score in found
-        ]
+        return self.similar_to_many([item], threshold=threshold, k=k)[0]
 
     def similar_to_many(
         self, items: Sequence[Item], *, threshold: float | None = None, k: int = 5
@@ -368,9 +363,9 @@ class Catalog:
         if not added:
             return
         self.sync_semantic(progress=progress)
-        for result in added:
-            assert result.item is not None
-            result.similar = self.similar_to(result.item)
+        found = self.similar_to_many([r.item for r in added if r.item is not None])
+        for result, similar in zip(added, found, strict=True):
+            result.similar = similar
 
     def duplicate_groups(self, *, threshold: float | None = None) -> list[dict[str, Any]]:
         """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first."""

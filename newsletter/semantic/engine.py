@@ -177,21 +177,7 @@ class SemanticEngine:
         Candidates are the index neighbours of the item's vector (embedded now if new); each is
         scored by `dupes.pair_score` signals; those ≥ threshold (default dupes.DEFAULT_THRESHOLD) stay.
         """
-        self._load()
-        threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
-        (vector,) = self._vectors_for([embedding_text(item)])
-        (neighbours,) = self.index.query(vector, DUPE_CANDIDATES, exclude=[item.id])
-        idf = self._idf([*items_by_id.values(), *([] if item.id in items_by_id else [item])])
-        mine = self._item_signals(item)
-        out = []
-        for other_id, cosine in neighbours:
-            other = items_by_id.get(other_id)
-            if other is None or cosine < dupes.CANDIDATE_FLOOR or other.duplicate_of:
-                continue
-            score = dupes.combine(dupes.pair_features(mine, self._item_signals(other), cosine, idf))
-            if score >= threshold:
-                out.append((other_id, round(score, 4)))
-        return sorted(out, key=lambda p: (-p[1], p[0]))[:k]
+        return self.similar_many([item], items_by_id, k=k, threshold=threshold)[0]
 
     def similar_many(
         self, items: Sequence[Item], items_by_id: Mapping[str, Item], *, k: int = 5, threshold: float | None = None,
