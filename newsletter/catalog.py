@@ -357,16 +357,6 @@ class Catalog:
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
 
-    def check_similar(self, results: Sequence[AddResult], *, progress: Progress | None = None) -> None:
-        """Fill `similar` on newly added results (embeds the new items; loads the model once)."""
-        added = [r for r in results if r.status == "added" and r.item is not None]
-        if not added:
-            return
-        self.sync_semantic(progress=progress)
-        found = self.similar_to_many([r.item for r in added if r.item is not None])
-        for result, similar in zip(added, found, strict=True):
-            result.similar = similar
-
     def duplicate_groups(self, *, threshold: float | None = None) -> list[dict[str, Any]]:
         """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first."""
         self.sync_semantic()

@@ -19,7 +19,7 @@ import click
 from . import __version__
 
 # Also imported from here by the command modules and tests: keep these names importable from cli.
-from .cli_common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from .cli_common import Context, check_similar, echo_similar, emit_json, fail, handles_errors, pass_ctx, progress_bar
 from .errors import NewsletterError
 
 KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
@@ -105,13 +105,11 @@ def add(
 
     with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
         results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
-    if not no_similar:
-        with progress_bar("checking for near-duplicates", enabled=not as_json) as progress:
-            try:
-                ctx.catalog.check_similar(results, progress=progress)
-            except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
-                # the items are saved; only the advice is missing
-                click.echo(f"warning: near-duplicate check skipped: {exc}", err=True)
+    added = [r.item for r in results if r.status == "added"]
+    similar = {} if no_similar else check_similar(ctx.catalog, added, as_json=as_json)
+    for result in results:
+        if result.status == "added":
+            result.similar = similar.get(result.item.id, [])
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         click.echo(f"error: {result.input}: {result.error}", err=True)
@@ -128,12 +126,7 @@ def add(
         for result in results:
             if result.status == "exists":
                 click.echo(f"exists {result.item.id}  already in the catalog: {result.item.display_title()}")
-        for result in results:
-            for similar in result.similar:
-                line = f"{result.item.id}  looks like {similar['title']} ({similar['score']:.2f})"
-                if similar.get("issue"):
-                    line += f" — featured in issue {similar['issue']}"
-                click.echo(line)
+        echo_similar(added, similar)
     if failed:
         sys.exit(1)
 

@@ -92,3 +92,31 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def check_similar(catalog: Any, items: list[Any], *, as_json: bool) -> dict[str, list[dict[str, Any]]]:
+    """Probable duplicates of newly saved items, by item id: one sync (one batch embed), one batched check.
+
+    A failure (no model, damaged derived state ...) is one warning line: the items are saved, only the
+    advice is missing.
+    """
+    if not items:
+        return {}
+    with progress_bar("checking for near-duplicates", enabled=not as_json) as progress:
+        try:
+            catalog.sync_semantic(progress=progress)
+            found = catalog.similar_to_many(items)
+        except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
+            click.echo(f"warning: near-duplicate check skipped: {exc}", err=True)
+            return {}
+    return {item.id: similar for item, similar in zip(items, found, strict=True) if similar}
+
+
+def echo_similar(items: list[Any], similar: dict[str, list[dict[str, Any]]]) -> None:
+    """One line per match: "ID  looks like TITLE (0.91) — featured in issue N"."""
+    for item in items:
+        for match in similar.get(item.id, []):
+            line = f"{item.id}  looks like {match['title']} ({match['score']:.2f})"
+            if match.get("issue"):
+                line += f" — featured in issue {match['issue']}"
+            click.echo(line)

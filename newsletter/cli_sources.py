@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli_common import emit_json, fail, handles_errors, progress_bar
+from .cli_common import check_similar, echo_similar, emit_json, fail, handles_errors, progress_bar
 
 FEED_KIND_CHOICES = ("podcast", "link")
 FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
@@ -22,36 +22,6 @@ def _feeds(ctx: Any) -> Any:
     from .feeds import Feeds
 
     return Feeds(ctx.catalog)
-
-
-def _check_similar(catalog: Any, items: list[Any], *, as_json: bool) -> dict[str, list[dict[str, Any]]]:
-    """Probable duplicates of newly saved items, by item id: one sync (one batch embed), one batched check.
-
-    A failure (no model, damaged derived state ...) is one warning line: the items are saved, only the
-    advice is missing.
-    """
-    from .errors import NewsletterError
-
-    if not items:
-        return {}
-    with progress_bar("checking for near-duplicates", enabled=not as_json) as progress:
-        try:
-            catalog.sync_semantic(progress=progress)
-            found = catalog.similar_to_many(items)
-        except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
-            click.echo(f"warning: near-duplicate check skipped: {exc}", err=True)
-            return {}
-    return {item.id: similar for item, similar in zip(items, found, strict=True) if similar}
-
-
-def _echo_similar(items: list[Any], similar: dict[str, list[dict[str, Any]]]) -> None:
-    """The `add` lines: "ID  looks like TITLE (0.91) — featured in issue N"."""
-    for item in items:
-        for match in similar.get(item.id, []):
-            line = f"{item.id}  looks like {match['title']} ({match['score']:.2f})"
-            if match.get("issue"):
-                line += f" — featured in issue {match['issue']}"
-            click.echo(line)
 
 
 _NO_SIMILAR_HELP = "Skip the near-duplicate check of the new items (no model load)."
@@ -156,7 +126,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
             on_saved=report_saved,
         )
     new_items = [item for r in results for item in r.new]
-    similar = {} if no_similar else _check_similar(ctx.catalog, new_items, as_json=as_json)
+    similar = {} if no_similar else check_similar(ctx.catalog, new_items, as_json=as_json)
     for r in results:
         r.similar = {item.id: similar[item.id] for item in r.new if item.id in similar}
     for r in results:
@@ -189,7 +159,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
             }
         )
     else:
-        _echo_similar(new_items, similar)
+        echo_similar(new_items, similar)
         new = sum(len(r.new) for r in results)
         unchanged = sum(r.status == "not_modified" for r in results)
         click.echo(
@@ -224,7 +194,7 @@ def import_(
     with progress_bar("importing", enabled=not as_json) as progress:
         report = import_file(ctx.catalog, file, options, progress=progress)
     if not no_similar:
-        report.similar = _check_similar(ctx.catalog, report.new, as_json=as_json)
+        report.similar = check_similar(ctx.catalog, report.new, as_json=as_json)
     for failure in sorted(report.failed, key=lambda f: f.line):
         click.echo(f"error: {file.name}: {failure}", err=True)
     if as_json:
@@ -234,7 +204,7 @@ def import_(
             if result.status == "added":
                 sub = result.subscription
                 click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url})")
-        _echo_similar(report.new, report.similar)
+        echo_similar(report.new, report.similar)
         click.echo(
             f"{report.format}: {len(report.new)} new, {report.duplicates} duplicate(s) "
             f"({report.existing} already in the catalog, {report.repeated} repeated in the file), "
