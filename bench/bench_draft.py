@@ -27,8 +27,8 @@ from pathlib import Path
 
 from bench.bench_catalog import WORDS
 from bench.common import print_table
-from newsletter import draft, suggest
 from newsletter.catalog import Catalog
+from newsletter.issues import draft, suggest
 from newsletter.models import Item
 from newsletter.semantic import HashingEmbedder, SemanticEngine
 from newsletter.semantic.text import embedding_text

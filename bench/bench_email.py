@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.common import print_table
 from newsletter.config import load_settings
-from newsletter.issues import find_issue
+from newsletter.issues.files import find_issue
 from newsletter.mail import campaign, render
 from newsletter.mail.subscribers import Subscriber
 

@@ -103,8 +103,8 @@ def bookmark_file(path: Path, rows: int) -> None:
 
 def bench_import(rows: int) -> float:
     """Seconds to import ``rows`` bookmarks with fetch=False into an empty catalog."""
-    from newsletter.bulk import ImportOptions, import_file
     from newsletter.catalog import Catalog
+    from newsletter.ingest.pipeline import ImportOptions, import_file
     from newsletter.project import init_project
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     repeat = args.repeat or (1 if args.quick else 3)
     rows = args.rows or (2000 if args.quick else 10_000)
 
-    from newsletter.fetch import FetchSettings
+    from newsletter.web.fetch import FetchSettings
 
     concurrency = FetchSettings().concurrency  # the project default, as `feeds pull` uses it
     procs, bases = start_servers("bench.bench_feeds", "--serve", args.latency)

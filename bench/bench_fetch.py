@@ -18,7 +18,7 @@ import time
 
 from bench.common import HOSTS, print_table, start_servers, stop_servers
 from newsletter.errors import NewsletterError
-from newsletter.fetch import Fetcher, FetchSettings, run_all
+from newsletter.web.fetch import Fetcher, FetchSettings, run_all
 
 
 async def _size(fetcher: Fetcher, url: str) -> int:

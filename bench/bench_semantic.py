@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import evaluate as ev
 from bench.common import print_table
-from newsletter.semantic import evaluate as ev
 from newsletter.semantic.embedders import (
     OnnxEmbedder,
     SentenceTransformerEmbedder,

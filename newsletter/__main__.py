@@ -1,5 +1,5 @@
 """`python -m newsletter` is the `newsletter` command."""
 
-from .cli import main
+from .cli.app import main
 
 main()

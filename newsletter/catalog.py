@@ -14,16 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import identity
 from .config import Settings, find_project, load_settings
 from .errors import CatalogError, ItemNotFound, NewsletterError
 from .models import KINDS, STATUSES, Item, Metadata, normalize_tag
-from .store import Snapshot, Store
+from .store import Snapshot, Store, identity
 
 if TYPE_CHECKING:
-    from . import ingest
-    from .fetch import FetchSettings
+    from .ingest import route as ingest
     from .semantic import SemanticEngine
+    from .web.fetch import FetchSettings
 
 Progress = Callable[[int, int], None]
 
@@ -135,7 +134,7 @@ class Catalog:
         `on_result` is called for each saved item right after its file is durable, so a caller
         can report progress that stays true even if the process dies a moment later.
         """
-        from . import ingest
+        from .ingest import route as ingest
 
         options = options or ingest.AddOptions()
         if options.kind and options.kind not in KINDS:
@@ -213,8 +212,8 @@ class Catalog:
     ) -> list[Metadata | Exception]:
         if not options.fetch:
             return [Metadata(kind=options.kind or p.info.kind) for _, p in pending]
-        from . import ingest
-        from .fetch import run_all
+        from .ingest import route as ingest
+        from .web.fetch import run_all
 
         counter = [done]
 
@@ -230,7 +229,7 @@ class Catalog:
 
     def fetch_settings(self) -> FetchSettings:
         """The project's fetch options as settings for the Fetcher."""
-        from .fetch import FetchSettings
+        from .web.fetch import FetchSettings
 
         opts = self.settings.fetch
         return FetchSettings(

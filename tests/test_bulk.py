@@ -10,10 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from newsletter.bulk import ImportOptions, import_file, save_items
 from newsletter.catalog import Catalog
-from newsletter.cli import main
-from newsletter.cli_sources import register_commands
+from newsletter.cli.app import main
+from newsletter.cli.sources import register_commands
+from newsletter.ingest.pipeline import ImportOptions, import_file, save_items
 from newsletter.models import Item
 from newsletter.project import init_project
 from tests.httpserver import LoopbackServer, page
@@ -126,7 +126,7 @@ def test_a_url_repeated_in_the_file_is_one_item_with_merged_tags(project: Path, 
 def test_items_already_in_the_catalog_are_duplicates_and_left_untouched(project: Path) -> None:
     catalog = Catalog.open(project)
     try:
-        from newsletter.ingest import AddOptions
+        from newsletter.ingest.route import AddOptions
 
         catalog.add(["https://example.com/two"], AddOptions(fetch=False, title="Mine", tags=["keep"]))
     finally:

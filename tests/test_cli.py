@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
-from newsletter.cli import main
+from newsletter.cli.app import main
 from newsletter.project import init_project
 from tests.httpserver import LoopbackServer
 

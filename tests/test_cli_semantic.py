@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
-from newsletter.cli import main
+from newsletter.cli.app import main
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.model

@@ -11,9 +11,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from newsletter import cli_issues, draft
 from newsletter.catalog import Catalog
-from newsletter.cli import Context
+from newsletter.cli import issues as cli_issues
+from newsletter.cli.app import Context
+from newsletter.issues import draft
 from newsletter.models import Item
 from newsletter.semantic import HashingEmbedder, SemanticEngine
 from newsletter.store import files

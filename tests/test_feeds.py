@@ -17,8 +17,8 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
-from newsletter.cli import main
-from newsletter.cli_sources import register_commands
+from newsletter.cli.app import main
+from newsletter.cli.sources import register_commands
 from newsletter.errors import ProjectError
 from newsletter.feeds import (
     Feeds,

@@ -12,7 +12,7 @@ import pytest
 
 from newsletter import __version__
 from newsletter.errors import FetchError, NewsletterError
-from newsletter.fetch import Fetcher, FetchSettings, Response, decode_body, parse_retry_after, run_all
+from newsletter.web.fetch import Fetcher, FetchSettings, Response, decode_body, parse_retry_after, run_all
 
 try:
     from tests.httpserver import LoopbackServer, Reply

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.importers import ImportProblem, ImportRow, detect_format, parse_import
+from newsletter.ingest.importers import ImportProblem, ImportRow, detect_format, parse_import
 
 DATA = Path(__file__).parent / "data" / "imports"
 

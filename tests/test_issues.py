@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import identity, issues
 from newsletter.catalog import Catalog
 from newsletter.errors import ProjectError
+from newsletter.issues import files as issues
+from newsletter.store import identity
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.issues import find_issue, list_issues
+from newsletter.issues.files import find_issue, list_issues
 from newsletter.mail import campaign, render
 
 ROOT = Path(__file__).resolve().parents[1]

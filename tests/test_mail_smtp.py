@@ -21,9 +21,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
-from newsletter.cli import main
-from newsletter.cli_email import email as email_command
-from newsletter.cli_email import subscribers as subscribers_command
+from newsletter.cli.app import main
+from newsletter.cli.mail import email as email_command
+from newsletter.cli.mail import subscribers as subscribers_command
 from newsletter.config import load_settings
 from newsletter.mail import campaign, ledger, tokens
 from newsletter.mail.campaign import EmailOptions, MailSettings

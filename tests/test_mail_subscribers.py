@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter.cli import main
-from newsletter.cli_email import email as email_command
-from newsletter.cli_email import subscribers as subscribers_command
+from newsletter.cli.app import main
+from newsletter.cli.mail import email as email_command
+from newsletter.cli.mail import subscribers as subscribers_command
 from newsletter.mail import subscribers
 
 DATA = Path(__file__).parent / "data" / "mail"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import publish
 from newsletter.catalog import Catalog
+from newsletter.issues import publish
 from tests.test_draft import DATE, add_item, make_project, run
 
 

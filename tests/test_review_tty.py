@@ -24,10 +24,10 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
-from newsletter.cli import main
+from newsletter.cli.app import main
+from newsletter.issues.suggest import Rejections
 from newsletter.project import init_project
 from newsletter.store.files import parse_item
-from newsletter.suggest import Rejections
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.model

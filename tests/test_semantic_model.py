@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import evaluate as ev
 from newsletter.catalog import Catalog
 from newsletter.semantic import SemanticEngine, dupes
-from newsletter.semantic import evaluate as ev
 from newsletter.semantic.embedders import OnnxEmbedder, SentenceTransformerEmbedder, onnxruntime_available
 from newsletter.semantic.fusion import keyword_ranking
 from newsletter.semantic.text import embedding_text

@@ -21,7 +21,7 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from newsletter.issues import link_urls
+from newsletter.issues.files import link_urls
 from newsletter.models import Item
 from newsletter.site import pages as P
 from newsletter.site.feed import FeedEntry, FeedInfo, atom_xml, rss_xml
@@ -381,7 +381,8 @@ def test_pagination_pages_exist_and_link_each_other(xss_site: Path) -> None:
 
 
 def _cli() -> object:
-    from newsletter import cli, cli_site
+    from newsletter.cli import app as cli
+    from newsletter.cli import site as cli_site
 
     if "build" not in cli.main.commands:
         cli_site.register_commands(cli.main)
@@ -471,7 +472,7 @@ def _issue(number: int, status: str = "published", links: tuple[str, ...] = ()) 
 
 
 def test_public_catalog_rules() -> None:
-    from newsletter import identity
+    from newsletter.store import identity
 
     items = [
         _item("pub1", status="published", issue=1),
@@ -515,7 +516,7 @@ def test_issue_parsing_and_link_checks() -> None:
     assert issue.links == ("https://a.example/x", "https://b.example/y", "https://c.example/z")
     assert link_urls("[x](javascript:alert(1))") == []
     assert parse_issue("no front matter", "issues/x.md").status == "draft"
-    from newsletter import identity
+    from newsletter.store import identity
 
     items = {i.id: i for i in (_item("orphan", status="published", issue=9), _item("x", status="inbox",
                                                                                    url="https://a.example/x"))}

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
-from newsletter.cli import main
-from newsletter.cli_sources import register_commands
+from newsletter.cli.app import main
+from newsletter.cli.sources import register_commands
 from newsletter.feeds import Feeds, subscribe_hint
 from newsletter.models import Item
 from newsletter.project import init_project

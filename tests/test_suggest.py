@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import suggest
 from newsletter.catalog import Catalog
-from newsletter.draft import DEFAULT_SECTIONS, SectionRule
+from newsletter.issues import suggest
+from newsletter.issues.draft import DEFAULT_SECTIONS, SectionRule
 from newsletter.semantic import HashingEmbedder, SemanticEngine
 from tests.test_draft import add_item, make_project, run
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.urls import (
+from newsletter.web.urls import (
     TRACKING_PARAMS,
     UrlInfo,
     arxiv_id_from_doi,

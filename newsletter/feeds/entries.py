@@ -61,7 +61,7 @@ def entry_item(entry: FeedEntry, sub: Subscription) -> Item:
     Kind: what the URL says (an arXiv link is a paper, a tweet a tweet), else what the feed says
     (an audio episode is a podcast), else the subscription's kind.
     """
-    from .. import ingest
+    from ..ingest import route as ingest
 
     url = entry_url(entry)
     if not url:

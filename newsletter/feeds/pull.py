@@ -13,9 +13,9 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import urls
 from ..errors import FetchError, NewsletterError, ProjectError, SourceError
 from ..models import Item, now_timestamp
+from ..web import urls
 from .entries import DEFAULT_BACKLOG, entry_item, permanent_move, plan_entries
 from .results import FeedResult, SubscribeResult
 from .state import STATE_FILE, FeedState, PullState
@@ -31,8 +31,8 @@ from .subscriptions import (
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
-    from ..fetch import Fetcher, Response
     from ..sources.feed import ParsedFeed
+    from ..web.fetch import Fetcher, Response
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
@@ -132,7 +132,7 @@ class Feeds:
 
         probes: list[Any] = [None] * len(todo)
         if fetch and todo:
-            from ..fetch import run_all
+            from ..web.fetch import run_all
 
             done = [len(requests) - len(todo)]
 
@@ -221,7 +221,7 @@ class Feeds:
         return [results[s.key] for s in chosen]
 
     def _fetch_all(self, subs: list[Subscription], state: PullState, progress: Progress | None) -> list[_Fetched]:
-        from ..fetch import run_all
+        from ..web.fetch import run_all
 
         states = {s.key: state.get(s.key) for s in subs}
         settings = self.catalog.fetch_settings()
@@ -270,7 +270,7 @@ class Feeds:
         self, fetched: list[_Fetched], state: PullState, backlog: int, on_saved: Callable[[Item], None] | None
     ) -> dict[str, FeedResult]:
         """Under the lock: build items from new entries, save them in one batch, record the state."""
-        from ..bulk import CatalogIndex, save_items
+        from ..ingest.pipeline import CatalogIndex, save_items
 
         subs = self.subscriptions()  # fresh under the lock, to apply moves and gone marks to
         by_key = {s.key: s for s in subs}

@@ -16,8 +16,8 @@ from urllib.parse import urljoin
 
 import yaml
 
-from .. import urls
 from ..errors import ProjectError
+from ..web import urls
 
 FEEDS_FILE = "feeds.yaml"
 FEED_KINDS = ("podcast", "link")

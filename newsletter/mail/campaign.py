@@ -143,7 +143,7 @@ class Prepared:
 
 def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Prepared:
     """Read and render issue `number` with the project's templates."""
-    from ..issues import find_issue
+    from ..issues.files import find_issue
 
     issue = find_issue(settings.issues_dir, number)
     mail = MailSettings.from_settings(settings)

@@ -33,7 +33,7 @@ distinctive name, or near-identical titles — and only then is it scored by a l
 - ``title_sim`` word Jaccard of the titles (a re-post under the same title; also part of the gate)
 
 Without evidence the score is capped at NO_EVIDENCE_CAP, below any sensible threshold. Weights are
-fitted on tests/data/dupes/ (devset.yaml + catalog_pairs.yaml) by `newsletter.semantic.evaluate`,
+fitted on tests/data/dupes/ (devset.yaml + catalog_pairs.yaml) by `bench/evaluate.py`,
 which also reports held-out P/R/F1 against the TF-IDF and cosine baselines.
 """
 
@@ -53,7 +53,7 @@ from newsletter.models import Item
 
 FEATURES = ("cos", "tfidf", "key", "key_both", "code_of", "authors", "near", "far", "id_match", "clash",
             "title_sim")
-# Fitted by evaluate.fit_weights() on tests/data/dupes/ (both sets, all-MiniLM-L6-v2).
+# Fitted by bench/evaluate.py fit_weights() on tests/data/dupes/ (both sets, all-MiniLM-L6-v2).
 WEIGHTS = (1.82, 2.05, 0.36, 1.59, 1.33, 0.68, 1.37, -0.8, 1.92, -1.18, 0.77)
 BIAS = -2.44
 # Best F0.5 on both sets (precision first); held-out figures in evaluate / bench.

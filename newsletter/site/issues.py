@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .. import issues as issue_files
+from ..issues import files as issue_files
 from ..models import Item, normalize_tag, parse_date
 
 
@@ -79,7 +79,7 @@ def check_issue_links(
     - a published issue links a catalog item that is not marked published (forgot `publish N`?);
     - two issue files share a number.
     """
-    from .. import identity
+    from ..store import identity
 
     warnings: list[str] = []
     by_number: dict[int, Issue] = {}

@@ -154,7 +154,7 @@ def public_catalog(
     "featured in" numbers for public items (an item covered again later). `identity_index` maps
     identity keys to ids (`identity.identity_index`) for that; without it only `item.issue` counts.
     """
-    from .. import identity
+    from ..store import identity
 
     visible = {i.number: i for i in issues if i.number is not None and (i.published or drafts)}
     candidates = {

@@ -102,7 +102,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
     def on_files(self, files: Files, *, config: Any) -> Files:
         if not self.config.enabled:
             return files
-        from .. import identity
+        from ..store import identity
         from ..store import Store
 
         self.feed_entries = []

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .errors import ProjectError
-from .models import KINDS, Item
+from ..errors import ProjectError
+from ..models import KINDS, Item
 
 CANDIDATE_STATUSES = ("shortlisted", "inbox")
 TITLE_MAX = 200
@@ -487,7 +487,9 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
     """
     import datetime as dt
 
-    from . import identity, issues, suggest
+    from ..store import identity
+    from . import files as issues
+    from . import suggest
 
     settings = catalog.settings
     rules = section_rules(settings.raw)

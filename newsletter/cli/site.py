@@ -16,21 +16,21 @@ from typing import Any
 
 import click
 
-from .cli_common import fail, handles_errors
+from .common import fail, handles_errors
 
 MKDOCS_FILE = "mkdocs.yml"
 
 
 def _settings(ctx: Any) -> Any:
-    from .config import find_project, load_settings
+    from ..config import find_project, load_settings
 
     return load_settings(find_project(ctx.directory))
 
 
 def _prepare(settings: Any, verbose: bool) -> tuple[Path, int]:
     """Run the checks (print them), set up mkdocs logging; (mkdocs.yml path, number of errors)."""
-    from .errors import ProjectError
-    from .site.checks import project_checks
+    from ..errors import ProjectError
+    from ..site.checks import project_checks
 
     config_file = settings.root / MKDOCS_FILE
     if not config_file.is_file():
@@ -71,7 +71,7 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
-    from .site.config import DRAFTS_ENV
+    from ..site.config import DRAFTS_ENV
 
     settings = _settings(ctx)
     config_file, errors = _prepare(settings, verbose)
@@ -116,7 +116,7 @@ def serve(ctx: Any, drafts: bool, dev_addr: str, open_browser: bool, verbose: bo
     from mkdocs.commands.serve import serve as mkdocs_serve
     from mkdocs.exceptions import MkDocsException
 
-    from .site.config import DRAFTS_ENV
+    from ..site.config import DRAFTS_ENV
 
     settings = _settings(ctx)
     config_file, _ = _prepare(settings, True)

@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ..errors import NewsletterError
+from ..version import __version__
 
 # Also imported from here by the command modules and tests: keep these names importable from cli.
-from .cli_common import Context, check_similar, echo_similar, emit_json, fail, handles_errors, pass_ctx, progress_bar
-from .errors import NewsletterError
+from .common import Context, check_similar, echo_similar, emit_json, fail, handles_errors, pass_ctx, progress_bar
 
 KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
@@ -51,7 +51,7 @@ def main(ctx: click.Context, directory: str | None) -> None:
 @handles_errors
 def init(directory: str, name: str | None) -> None:
     """Create a new, empty newsletter project in DIRECTORY."""
-    from .project import init_project
+    from ..project import init_project
 
     root = init_project(Path(directory), name=name)
     click.echo(f"created a newsletter project in {root}")
@@ -87,7 +87,7 @@ def add(
     Each input is fetched (pages, arXiv, Crossref, oEmbed, GitHub), canonicalized and checked
     against the catalog: an input that is already there is reported, never added twice.
     """
-    from .ingest import AddOptions
+    from ..ingest.route import AddOptions
 
     if no_fetch and not title and len(inputs) == 1:
         click.echo("note: --no-fetch without --title stores the URL as the title", err=True)
@@ -97,7 +97,7 @@ def add(
         if not as_json:
             click.echo(f"added  {result.item.id}  {result.item.kind:<7} {result.item.display_title()}")
             sys.stdout.flush()
-            from .feeds import subscribe_hint
+            from ..feeds import subscribe_hint
 
             hint = subscribe_hint(ctx.catalog, result.item)
             if hint:
@@ -186,7 +186,7 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
 @handles_errors
 def edit(ctx: Context, ref: str) -> None:
     """Edit one item in $EDITOR; the file is validated before it is saved."""
-    from .store.files import dump_item
+    from ..store.files import dump_item
 
     catalog = ctx.catalog
     item = catalog.get(ref)
@@ -263,7 +263,7 @@ def _scored_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
 @handles_errors
 def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None, as_json: bool) -> None:
     """Search the catalog by meaning and by exact words (names like "hnswlib" too)."""
-    from .models import parse_date
+    from ..models import parse_date
 
     if since and parse_date(since) is None:
         fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
@@ -328,22 +328,22 @@ def merge(ctx: Context, keep: str, dup: str) -> None:
     click.echo(f"merged {merged.id} into {kept.id}  {kept.display_title()}")
 
 
-from .cli_sources import register_commands  # noqa: E402  (below `main` on purpose: they attach to it)
+from .sources import register_commands  # noqa: E402
 
 register_commands(main)
 
-from . import cli_issues  # noqa: E402
+from . import issues as cli_issues  # noqa: E402
 
 main.add_command(cli_issues.draft)
 main.add_command(cli_issues.review)
 main.add_command(cli_issues.check)
 main.add_command(cli_issues.publish)
 
-from .cli_site import register_commands as register_site_commands  # noqa: E402
+from .site import register_commands as register_site_commands  # noqa: E402
 
 register_site_commands(main)
 
-from .cli_email import email, subscribers  # noqa: E402
+from .mail import email, subscribers  # noqa: E402
 
 main.add_command(email)
 main.add_command(subscribers)

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import NewsletterError
+from ..errors import NewsletterError
 
 
 class Context:
@@ -29,7 +29,7 @@ class Context:
     @property
     def catalog(self) -> Any:
         if self._catalog is None:
-            from .catalog import Catalog
+            from ..catalog import Catalog
 
             self._catalog = Catalog.open(self.directory)
         return self._catalog

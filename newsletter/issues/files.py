@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ProjectError
-from .store import files
+from ..errors import ProjectError
+from ..store import files
 
 ISSUE_NAME = re.compile(r"^(\d{3,})-.*\.md$")
 STATUS_DRAFT = "draft"

@@ -28,15 +28,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import identity, urls
-from .errors import NewsletterError
-from .models import Item, Metadata
-from .store import SAVE_CHUNK
+from ..errors import NewsletterError
+from ..models import Item, Metadata
+from ..store import SAVE_CHUNK, identity
+from ..web import urls
 
 if TYPE_CHECKING:
-    from . import ingest
-    from .catalog import Catalog
-    from .feeds import SubscribeResult
+    from ..catalog import Catalog
+    from ..feeds import SubscribeResult
+    from . import route as ingest
     from .importers import ImportRow
 
 Progress = Callable[[int, int], None]
@@ -150,7 +150,7 @@ def import_file(
     feed_rows = [r for r in rows if r.is_feed]
     item_rows = [r for r in rows if not r.is_feed]
     if feed_rows:
-        from .feeds import Feeds
+        from ..feeds import Feeds
 
         results = Feeds(catalog).add([(r.url, None, r.title) for r in feed_rows], fetch=options.fetch)
         report.feeds = results
@@ -231,7 +231,7 @@ def _plan(
     rows: Sequence[ImportRow], index: CatalogIndex, options: ImportOptions, report: ImportReport, counter: RowProgress
 ) -> list[_Plan]:
     """Drop rows already in the catalog or repeated in the file; the rest become plans (pure apart from `index`)."""
-    from . import ingest
+    from . import route as ingest
 
     plans: list[_Plan] = []
     first: dict[str, _Plan] = {}
@@ -261,7 +261,7 @@ def _plan(
 
 def _row_item(plan: _Plan, meta: Metadata) -> Item:
     """The new item for a row: the file's title/summary/added win over what a fetch found."""
-    from . import ingest
+    from . import route as ingest
 
     row = plan.row
     options = ingest.AddOptions(tags=plan.tags, title=row.title, summary=row.summary)
@@ -280,8 +280,8 @@ def _import_fetching(
     saved: Callable[[Item], None],
 ) -> None:
     """Fetch rows in chunks (no lock held while on the network), then save each chunk under the lock."""
-    from . import ingest
-    from .fetch import run_all
+    from ..web.fetch import run_all
+    from . import route as ingest
 
     index = CatalogIndex(catalog)
     plans = _plan(rows, index, options, report, counter)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .models import Item
+from ..models import Item
 
 K = 7  # neighbours that vote (leave-one-out on the sample: see bench/bench_draft.py)
 MAX_TAGS = 3
@@ -85,7 +85,7 @@ class Rejections:
         return data.get("rejected", {}) if isinstance(data, dict) else {}
 
     def add(self, suggestions: Sequence[Suggestion]) -> None:
-        from .store.files import atomic_write
+        from ..store.files import atomic_write
 
         data = self.load()
         for s in suggestions:
@@ -96,7 +96,8 @@ class Rejections:
 
 def section_labels(items: Sequence[Item], issues_dir: Path) -> dict[str, list[str]]:
     """item id -> [section] from where items appeared in past issues, and from `section:` fields."""
-    from . import identity, issues
+    from ..store import identity
+    from . import files as issues
 
     index = identity.identity_index(items)
     labels: dict[str, list[str]] = {}

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from .cli_common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from .common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
 
 
 def _date(value: str | None) -> str | None:
-    from .models import parse_date
+    from ..models import parse_date
 
     if value is None:
         return None
@@ -22,7 +22,7 @@ def _date(value: str | None) -> str | None:
 
 
 def _engine(ctx: Context, *, sync: bool = False, show_progress: bool = False) -> Any:
-    from . import draft
+    from ..issues import draft
 
     engine = draft.semantic_engine(ctx.catalog)
     if not sync:
@@ -52,7 +52,7 @@ def draft(
     A draft you have edited is never overwritten: `--update` adds the items that arrived since,
     each at the end of its section, and leaves your text as it is.
     """
-    from . import draft as drafting
+    from ..issues import draft as drafting
 
     options = drafting.DraftOptions(
         issue=number, title=title, since=_date(since), max_total=max_total, date=_date(date), update=update,
@@ -84,8 +84,8 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
     On a terminal: y accepts, n rejects, a accepts this and all the rest, q stops. Without a
     terminal, `--accept` or `--reject` decide for all; with neither, the suggestions are listed.
     """
-    from . import draft as drafting
-    from . import suggest
+    from ..issues import draft as drafting
+    from ..issues import suggest
 
     if accept and reject:
         fail("--accept and --reject exclude each other", 2)
@@ -157,7 +157,7 @@ def _prompt_loop(found: list[Any]) -> tuple[list[Any], list[Any]]:
 @handles_errors
 def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
     """Report problems in issue NUMBER before publishing (exit 1 if there are any)."""
-    from . import publish as publishing
+    from ..issues import publish as publishing
 
     engine = None
     if not no_semantic:
@@ -182,7 +182,7 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
 @handles_errors
 def publish(ctx: Context, number: int, date: str | None, as_json: bool) -> None:
     """Mark every catalog item linked from issue NUMBER as published in it (idempotent)."""
-    from . import publish as publishing
+    from ..issues import publish as publishing
 
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:

@@ -17,12 +17,12 @@ import re
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from . import urls
-from .config import Settings
-from .errors import SourceError
-from .fetch import Fetcher, Response
-from .models import KINDS, Item, Metadata, normalize_tag, now_timestamp
-from .sources import arxiv, crossref, feed, github, oembed, page
+from ..config import Settings
+from ..errors import SourceError
+from ..models import KINDS, Item, Metadata, normalize_tag, now_timestamp
+from ..sources import arxiv, crossref, feed, github, oembed, page
+from ..web import urls
+from ..web.fetch import Fetcher, Response
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/rdf+xml")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from . import urls
-from .models import Item
+from ..models import Item
+from ..web import urls
 
 
 def identity_keys(item: Item) -> set[str]:

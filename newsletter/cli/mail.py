@@ -12,17 +12,17 @@ from typing import Any
 
 import click
 
-from .cli_common import emit_json, handles_errors, progress_bar
+from .common import emit_json, handles_errors, progress_bar
 
 
 def _settings(ctx: Any) -> Any:
-    from .config import find_project, load_settings
+    from ..config import find_project, load_settings
 
     return load_settings(find_project(ctx.directory))
 
 
 def _subscriber_list(ctx: Any) -> Any:
-    from .mail.subscribers import FILE_NAME, SubscriberList
+    from ..mail.subscribers import FILE_NAME, SubscriberList
 
     settings = _settings(ctx)
     return SubscriberList(settings.root / FILE_NAME, settings.derived_dir)
@@ -66,7 +66,7 @@ def email(
     needs NEWSLETTER_SECRET (it signs the unsubscribe links); SMTP credentials come from
     NEWSLETTER_SMTP_USER and NEWSLETTER_SMTP_PASSWORD.
     """
-    from .mail import campaign
+    from ..mail import campaign
 
     if sum(x is not None for x in (out, mbox, smtp)) != 1:
         raise click.UsageError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")

@@ -13,8 +13,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from . import identity, issues
-from .models import Item
+from ..models import Item
+from ..store import identity
+from . import files as issues
 
 
 @dataclasses.dataclass

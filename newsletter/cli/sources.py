@@ -12,14 +12,14 @@ from typing import Any
 
 import click
 
-from .cli_common import check_similar, echo_similar, emit_json, fail, handles_errors, progress_bar
+from .common import check_similar, echo_similar, emit_json, fail, handles_errors, progress_bar
 
 FEED_KIND_CHOICES = ("podcast", "link")
 FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
 
 
 def _feeds(ctx: Any) -> Any:
-    from .feeds import Feeds
+    from ..feeds import Feeds
 
     return Feeds(ctx.catalog)
 
@@ -112,7 +112,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
 
     Each new item is then checked against the catalog for near-duplicates (`--no-similar` skips it).
     """
-    from .feeds import DEFAULT_BACKLOG
+    from ..feeds import DEFAULT_BACKLOG
 
     def report_saved(item: Any) -> None:
         if not as_json:  # printed once the file is durable
@@ -188,7 +188,7 @@ def import_(
     (line number, text, reason) and the exit code is 1. The new items are checked against the catalog
     for near-duplicates (one batch; `--no-similar` skips it).
     """
-    from .bulk import ImportOptions, import_file
+    from ..ingest.pipeline import ImportOptions, import_file
 
     options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
     with progress_bar("importing", enabled=not as_json) as progress:

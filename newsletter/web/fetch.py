@@ -26,11 +26,12 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from newsletter import __version__
-from newsletter.charset import decode_body, mime_type
-from newsletter.charset import header_charset as header_charset  # re-exported
-from newsletter.charset import sniff_charset as sniff_charset  # re-exported
 from newsletter.errors import FetchError, NewsletterError
+from newsletter.web.charset import decode_body, mime_type
+from newsletter.web.charset import header_charset as header_charset  # re-exported
+from newsletter.web.charset import sniff_charset as sniff_charset  # re-exported
+
+from ..version import __version__
 
 PROJECT_URL = "https://github.com/newsletter/newsletter"
 

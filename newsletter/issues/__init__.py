@@ -1,0 +1,1 @@
+"""The issue stage: issue files, drafting, tag suggestions, publish and check."""

@@ -1,0 +1,1 @@
+"""Everything that talks HTTP or parses URLs: canonical URLs, the polite Fetcher, charset detection."""
