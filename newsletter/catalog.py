@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .web.fetch import FetchSettings
 
 Progress = Callable[[int, int], None]
+SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
+log = logging.getLogger("newsletter")
 
 
 @dataclasses.dataclass
@@ -126,22 +130,28 @@ class Catalog:
         *,
         progress: Progress | None = None,
         on_result: Callable[[AddResult], None] | None = None,
+        similar: bool = False,
     ) -> list[AddResult]:
         """Add URLs (or arXiv ids, DOIs) to the inbox; one result per input, in input order.
 
         Inputs already in the catalog (by any URL they are known by) come back as `exists`;
         failures come back as `failed` with a one-line reason and never stop the others.
         `on_result` is called for each saved item right after its file is durable, so a caller
-        can report progress that stays true even if the process dies a moment later.
+        can report progress that stays true even if the process dies a moment later. With
+        `similar`, each added item's probable near-duplicates are filled in (`AddResult.similar`).
+
+        The pipeline is the one `import` and `feeds pull` use: dedupe, fetch with no lock held,
+        then under the lock re-check identity (another process may have added the same URL) and
+        save the new items in one durable batch.
         """
         from .ingest import route as ingest
+        from .ingest.pipeline import CatalogIndex, save_items
 
         options = options or ingest.AddOptions()
         if options.kind and options.kind not in KINDS:
             raise NewsletterError(f"unknown kind {options.kind!r}; use one of {', '.join(KINDS)}")
         results: list[AddResult | None] = [None] * len(inputs)
-        snap = self.snapshot(refresh=True)
-        index = identity.identity_index(snap.items.values())
+        index = CatalogIndex(self)
         pending: list[tuple[int, ingest.Prepared]] = []
         first_seen: dict[str, int] = {}  # canonical URL -> index of its first input
         repeats: dict[int, int] = {}  # a later input's index -> the first input with its URL
@@ -151,9 +161,9 @@ class Catalog:
             except ValueError as exc:
                 results[i] = AddResult(raw, "failed", error=f"not a URL, arXiv id or DOI ({exc})")
                 continue
-            existing = identity.find_existing(index, prepared.url, prepared.canonical_url)
-            if existing and existing in snap.items:
-                results[i] = AddResult(raw, "exists", item=snap.items[existing])
+            existing = index.find(prepared.url, prepared.canonical_url)
+            if existing and existing in index.snap.items:
+                results[i] = AddResult(raw, "exists", item=index.snap.items[existing])
                 continue
             key = prepared.canonical_url
             if key in first_seen:  # the same thing twice in one batch: fetch it once
@@ -166,41 +176,49 @@ class Catalog:
         if progress:
             progress(done, len(inputs))
         metas = self._resolve_all(pending, options, progress, done, len(inputs))
+        built: list[tuple[int, Item]] = []
+        for (i, prepared), meta in zip(pending, metas, strict=True):
+            if isinstance(meta, Exception):
+                results[i] = AddResult(prepared.input, "failed", error=str(meta))
+                continue
+            try:
+                built.append((i, ingest.build_item(prepared, meta, options)))
+            except ValueError as exc:
+                results[i] = AddResult(prepared.input, "failed", error=str(exc))
 
-        with self.store.locked():
-            # Re-read under the lock: another process may have added some of these meanwhile.
-            snap = self.snapshot(refresh=True)
-            index = identity.identity_index(snap.items.values())
-            for (i, prepared), meta in zip(pending, metas, strict=True):
-                if isinstance(meta, Exception):
-                    results[i] = AddResult(prepared.input, "failed", error=str(meta))
+        with self.writing():
+            index.refresh()
+            batch: dict[str, Item] = {}
+            position: dict[str, int] = {}
+            for i, item in built:
+                existing = index.duplicate_of(item)
+                if existing:
+                    found = index.snap.items.get(existing) or batch.get(existing)
+                    results[i] = AddResult(inputs[i], "exists", item=found)
                     continue
-                try:
-                    item = ingest.build_item(prepared, meta, options)
-                except ValueError as exc:
-                    results[i] = AddResult(prepared.input, "failed", error=str(exc))
-                    continue
-                existing = identity.find_existing(index, item.canonical_url, *item.aliases, item.url)
-                if existing and existing in snap.items:
-                    results[i] = AddResult(prepared.input, "exists", item=snap.items[existing])
-                    continue
-                if item.id in snap.items:  # same id, different spelling of the URL
-                    results[i] = AddResult(prepared.input, "exists", item=snap.items[item.id])
-                    continue
-                rel = self.store.save(item)
-                snap.items[item.id], snap.paths[item.id] = item, rel
-                for key in identity.identity_keys(item):
-                    index.setdefault(key, item.id)
-                results[i] = AddResult(prepared.input, "added", item=item)
+                index.note(item)
+                batch[item.id], position[item.id] = item, i
+
+            def saved(item: Item) -> None:
+                result = results[position[item.id]] = AddResult(inputs[position[item.id]], "added", item=item)
                 if on_result:
-                    on_result(results[i])
+                    on_result(result)
+
+            save_items(self, list(batch.values()), on_saved=saved)
         for i, first_index in repeats.items():
             first = results[first_index]
             if first is not None and first.item is not None:
                 results[i] = AddResult(inputs[i], "exists", item=first.item)
             else:
                 results[i] = AddResult(inputs[i], "failed", error=first.error if first else "failed")
-        return [r for r in results if r is not None]
+        final = [r for r in results if r is not None]
+        if similar:
+            added = [r for r in final if r.status == "added" and r.item is not None]
+            found_similar = self.near_duplicates([r.item for r in added if r.item is not None])
+            for r in added:
+                assert r.item is not None
+                r.similar = found_similar.get(r.item.id, [])
+        return final
 
     def _resolve_all(
         self,
@@ -242,9 +260,19 @@ class Catalog:
 
     # -- changing ------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the project's writer lock: the one way anything in the package takes it.
+
+        Reentrant (a nested block passes through). Hold it only around writing files: fetch,
+        embed and render before entering.
+        """
+        with self.store.locked():
+            yield
+
     def update(self, item: Item) -> Item:
         """Save a changed item in place (same file); its id must already exist."""
-        with self.store.locked():
+        with self.writing():
             snap = self.snapshot(refresh=True)
             if item.id not in snap.items:
                 raise ItemNotFound(f"no item {item.id!r} in the catalog (removed meanwhile?)")
@@ -252,43 +280,74 @@ class Catalog:
             snap.items[item.id] = item
         return item
 
+    def modify(self, ref: str, change: Callable[[Item], Item | None]) -> Item:
+        """Apply `change` to the item as it is on disk right now and save it; returns the item.
+
+        `change` gets a copy it may edit and return (None: nothing to save). The file is re-read
+        under the lock and written only if no other program replaced it meanwhile, so a `git pull`
+        or an editor running alongside is never reverted. The cached snapshot follows the write.
+        """
+        with self.writing():
+            snap = self.snapshot(refresh=True)
+            item_id = self.get(ref).id
+            saved = self.store.rewrite(snap.paths[item_id], change)
+            if saved is not None:
+                snap.items[item_id] = saved
+            return snap.items[item_id]
+
+    def modify_many(self, ids: Sequence[str], change: Callable[[Item], Item | None]) -> list[Item]:
+        """`modify` for many items under one hold of the lock; returns the items that changed."""
+        changed: list[Item] = []
+        with self.writing():
+            snap = self.snapshot(refresh=True)
+            for item_id in ids:
+                if item_id not in snap.items:
+                    continue
+                saved = self.store.rewrite(snap.paths[item_id], change)
+                if saved is not None:
+                    snap.items[item_id] = saved
+                    changed.append(saved)
+        return changed
+
     def tag(self, ref: str, tags: Sequence[str], *, remove: bool = False) -> Item:
         """Add (or remove) tags on one item; tags are normalized ("Vector DB" -> "vector-db")."""
-        with self.store.locked():
-            item = self._fresh(ref)
-            wanted = [t for t in (normalize_tag(t) for t in tags) if t]
-            if not wanted:
-                raise NewsletterError("no usable tag given (tags are letters, digits, '-', '+', '#', '.')")
+        wanted = [t for t in (normalize_tag(t) for t in tags) if t]
+        if not wanted:
+            raise NewsletterError("no usable tag given (tags are letters, digits, '-', '+', '#', '.')")
+
+        def change(item: Item) -> Item:
             if remove:
                 item.tags = [t for t in item.tags if t not in wanted]
             else:
                 item.tags = item.tags + [t for t in wanted if t not in item.tags]
-            self.store.save(item, self.snapshot().paths[item.id])
-        return item
+            return item
+
+        return self.modify(ref, change)
 
     def set_status(self, ref: str, status: str, *, issue: int | None = None) -> Item:
         """Change an item's status (inbox, shortlisted, published, skipped)."""
         if status not in STATUSES:
             raise NewsletterError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-        with self.store.locked():
-            item = self._fresh(ref)
+
+        def change(item: Item) -> Item:
             item.status = status
             item.issue = issue if status == "published" else None
-            self.store.save(item, self.snapshot().paths[item.id])
-        return item
+            return item
+
+        return self.modify(ref, change)
 
     def remove(self, ref: str) -> Item:
         """Delete an item's file. Items merged into it keep pointing at nothing, so refuse then."""
-        with self.store.locked():
+        with self.writing():
             item = self._fresh(ref)
             dependents = [i.id for i in self.snapshot().items.values() if i.duplicate_of == item.id]
             if dependents:
                 raise CatalogError(
                     f"{item.id} is the kept item of merged duplicate(s) {', '.join(dependents)}; remove those first"
                 )
-            path = self.snapshot().paths[item.id]
-            self.store.delete(path)
-            del self.snapshot().items[item.id]
+            snap = self.snapshot()
+            self.store.delete(snap.paths[item.id])
+            del snap.items[item.id], snap.paths[item.id]
         return item
 
     def _fresh(self, ref: str) -> Item:
@@ -326,11 +385,37 @@ class Catalog:
     def sync_semantic(self, *, progress: Progress | None = None) -> Any:
         """Embed what has no vector yet and bring the index in step with the files.
 
-        Runs under the writer lock so two processes never rewrite the derived index at once.
+        Never under the writer lock (a model load and a batch embed take seconds to minutes): the
+        derived semantic folder has a lock of its own, so two processes never rewrite the index at
+        once while curators' writes go on.
         """
-        with self.store.locked():
-            items = list(self.snapshot(refresh=True).items.values())
-            return self.semantic.sync(items, progress=progress)
+        items = list(self.snapshot(refresh=True).items.values())
+        return self.sync_engine(self.semantic, items, progress=progress)
+
+    def sync_engine(self, engine: SemanticEngine, items: Sequence[Item], *, progress: Progress | None = None) -> Any:
+        """Bring `engine` in step with `items` under the semantic lock (not the writer lock)."""
+        from .store.lock import write_lock
+
+        with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
+            return engine.sync(list(items), progress=progress)
+
+    def near_duplicates(
+        self, items: Sequence[Item], *, progress: Progress | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Probable duplicates of (newly saved) items, by item id, in one sync and one batched check.
+
+        What `add`, `import` and `feeds pull` report after saving. A failure (no model, damaged
+        derived state ...) is logged as one warning and gives no advice: the items are saved anyway.
+        """
+        if not items:
+            return {}
+        try:
+            self.sync_semantic(progress=progress)
+            found = self.similar_to_many(items)
+        except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
+            log.warning("near-duplicate check skipped: %s", exc)
+            return {}
+        return {item.id: similar for item, similar in zip(items, found, strict=True) if similar}
 
     def similar_to(self, item: Item, *, threshold: float | None = None, k: int = 5) -> list[dict[str, Any]]:
         """Probable duplicates of `item` already in the catalog: [{id, score, title, issue}]."""
@@ -378,7 +463,7 @@ class Catalog:
         the duplicate's URL resolves to it even if the duplicate's file is later removed). The
         duplicate stays on disk, marked ``duplicate_of`` and skipped, so the history is visible.
         """
-        with self.store.locked():
+        with self.writing():
             keep = self._fresh(keep_ref)
             dup = self._fresh(dup_ref)
             if keep.id == dup.id:

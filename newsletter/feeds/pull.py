@@ -143,7 +143,7 @@ class Feeds:
 
             probes = run_all(_probe, [url for _, url in todo], settings=self.catalog.fetch_settings(), on_done=on_done)
 
-        with self.catalog.store.locked():
+        with self.catalog.writing():
             subs = self.subscriptions()  # re-read under the lock: another curator's process may have written
             for (i, url), probe in zip(todo, probes, strict=True):
                 raw, kind, title = requests[i]
@@ -171,7 +171,7 @@ class Feeds:
 
     def remove(self, url: str) -> Subscription:
         """Unsubscribe (any spelling of the URL); its pull state is forgotten. Items stay in the catalog."""
-        with self.catalog.store.locked():
+        with self.catalog.writing():
             subs = self.subscriptions()
             found = self.find(url, subs)
             if found is None:
@@ -216,7 +216,7 @@ class Feeds:
                 active.append(sub)
         with self._state() as state:
             fetched = self._fetch_all(active, state, progress)
-            with self.catalog.store.locked():
+            with self.catalog.writing():
                 results.update(self._apply(fetched, state, backlog, on_saved))
         return [results[s.key] for s in chosen]
 
@@ -333,11 +333,10 @@ class Feeds:
                     entries.append((entry.key, None))
                     continue
                 index = index or CatalogIndex(self.catalog)
-                extra_urls = [str(item.extra.get(k) or "") for k in ("episode_url", "audio_url")]
-                found = index.find(item.canonical_url, *item.aliases, item.url, *extra_urls)
-                if found or item.id in index.known:
+                found = index.duplicate_of(item)
+                if found:
                     result.existing += 1
-                    entries.append((entry.key, found or item.id))
+                    entries.append((entry.key, found))
                     continue
                 index.note(item)  # so a second feed carrying the same entry sees it
                 pending.append(item)

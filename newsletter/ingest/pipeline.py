@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 FETCH_CHUNK = 100  # rows fetched before their items are saved, when fetching
+ALIAS_EXTRAS = ("episode_url", "audio_url")  # URLs an item also answers to (a podcast episode page, its audio)
 
 
 @dataclasses.dataclass
@@ -168,7 +169,7 @@ def import_file(
     if options.fetch:
         _import_fetching(catalog, item_rows, options, report, counter, saved)
     else:
-        with catalog.store.locked():
+        with catalog.writing():
             index = CatalogIndex(catalog)
             plans = _plan(item_rows, index, options, report, counter)
             items = []
@@ -203,7 +204,11 @@ class RowProgress:
 
 
 class CatalogIndex:
-    """The catalog's identity index, loaded once and kept current with what this import saves."""
+    """The catalog's identity index, loaded once and kept current with what a batch saves.
+
+    The one dedupe of the ingest pipeline (`add`, `import`, `feeds pull`): `find` before fetching,
+    `duplicate_of` under the lock after `refresh`, `note` for what the batch is about to save.
+    """
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -219,9 +224,19 @@ class CatalogIndex:
         self.known.update(i.id for i in added)
 
     def find(self, *candidates: str) -> str | None:
+        """The id of the item any of these URLs already stands for."""
         return identity.find_existing(self.keys, *candidates)
 
+    def duplicate_of(self, item: Item) -> str | None:
+        """The id of the catalog (or batch) item that `item` would duplicate, by any URL it carries."""
+        extra_urls = [str(item.extra.get(k) or "") for k in ALIAS_EXTRAS]
+        found = self.find(item.canonical_url, *item.aliases, item.url, *extra_urls)
+        if found:
+            return found
+        return item.id if item.id in self.known else None  # same id: another spelling of the URL
+
     def note(self, item: Item) -> None:
+        """Count a batch item as present, so a later input with the same URL is a duplicate of it."""
         self.known.add(item.id)
         for key in identity.identity_keys(item):
             self.keys.setdefault(key, item.id)
@@ -293,7 +308,7 @@ def _import_fetching(
     for start in range(0, len(plans), FETCH_CHUNK):
         chunk = plans[start : start + FETCH_CHUNK]
         metas = run_all(resolve, chunk, settings=settings)
-        with catalog.store.locked():
+        with catalog.writing():
             index.refresh()
             items: list[Item] = []
             for plan, meta in zip(chunk, metas, strict=True):
@@ -308,7 +323,7 @@ def _import_fetching(
                     counter.step()
                     continue
                 # The page may declare a canonical URL that another row or an existing item already has.
-                if index.find(item.canonical_url, *item.aliases, item.url) or item.id in index.known:
+                if index.duplicate_of(item):
                     report.existing += 1
                     counter.step()
                     continue
@@ -323,7 +338,7 @@ def _import_fetching(
 def save_items(
     catalog: Catalog, items: Sequence[Item], *, on_saved: Callable[[Item], None] | None = None, chunk: int = SAVE_CHUNK
 ) -> None:
-    """Save new items; call under ``catalog.store.locked()`` after deduping them against the catalog.
+    """Save new items, after deduping them against the catalog under the same hold of the writer lock.
 
     The durable batch write is `Store.save_many` (crash-safe like `Store.save`, fsyncs batched per chunk);
     this keeps the catalog's loaded snapshot in step with it. ``on_saved`` runs for an item only after its
@@ -331,11 +346,12 @@ def save_items(
     """
     if not items:
         return
-    snap = catalog.snapshot()
+    with catalog.writing():
+        snap = catalog.snapshot()
 
-    def saved(item: Item, path: str) -> None:
-        snap.items[item.id], snap.paths[item.id] = item, path
-        if on_saved:
-            on_saved(item)
+        def saved(item: Item, path: str) -> None:
+            snap.items[item.id], snap.paths[item.id] = item, path
+            if on_saved:
+                on_saved(item)
 
-    catalog.store.save_many([(item, None) for item in items], on_saved=saved, chunk=chunk)
+        catalog.store.save_many([(item, None) for item in items], on_saved=saved, chunk=chunk)

@@ -466,9 +466,8 @@ def semantic_engine(catalog: Any) -> Any:
 
 
 def synced(catalog: Any, engine: Any, items: Sequence[Item]) -> Any:
-    """Bring the engine in step with `items` under the writer lock (two processes never rewrite the index)."""
-    with catalog.store.locked():
-        engine.sync(items)
+    """Bring the engine in step with `items` (under the semantic lock, never the writer lock)."""
+    catalog.sync_engine(engine, items)
     return engine
 
 
@@ -543,9 +542,15 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
             return DraftResult(current.path, "unchanged", number, [], plan.left_out)
         meta = IssueMeta(number, current.title, current.date or date, settings.name, signoff)
         rendered = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles)
-        text = issues.merge_entries(current.text, issues.section_blocks(rendered), [r.title for r in rules])
-        issues.write_issue(current.path, text)
-        state.record(current.path.name, text, sorted(present | set(plan.item_ids()) | set(plan.considered)))
+        with catalog.writing():
+            # Merge into the file as it is now, not as read before ranking: a `publish` or an edit that
+            # landed meanwhile must survive (writing the earlier copy would revert it).
+            fresh = issues.read_issue(current.path)
+            if fresh.status == issues.STATUS_PUBLISHED:
+                raise ProjectError(f"issue {number} was published meanwhile ({current.path.name}); draft the next one")
+            text = issues.merge_entries(fresh.text, issues.section_blocks(rendered), [r.title for r in rules])
+            issues.write_issue(current.path, text)
+            state.record(current.path.name, text, sorted(present | set(plan.item_ids()) | set(plan.considered)))
         return DraftResult(current.path, "updated", number, plan.item_ids(), plan.left_out)
     if not plan.entries:
         since = f" added since {options.since}" if options.since else ""
@@ -558,6 +563,11 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
     else:
         theme = re.sub(r"^Issue #\d+:?\s*", "", title) or "draft"
         path, action = settings.issues_dir / issues.issue_filename(number, theme), "created"
-    issues.write_issue(path, text)
-    state.record(path.name, text, sorted(set(plan.item_ids()) | set(plan.considered)))
+    with catalog.writing():
+        # Regenerate only the text read before ranking: an edit or a publish meanwhile is not ours to replace.
+        now = path.read_text(encoding="utf-8") if path.exists() else None
+        if now != (current.text if current is not None else None):
+            raise DraftEdited(f"{path} changed while the draft was being made; run `newsletter draft --update`")
+        issues.write_issue(path, text)
+        state.record(path.name, text, sorted(set(plan.item_ids()) | set(plan.considered)))
     return DraftResult(path, action, number, plan.item_ids(), plan.left_out)

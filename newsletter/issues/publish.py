@@ -126,29 +126,46 @@ def publish(catalog: Any, number: int, *, date: str | None = None) -> PublishRes
     already: list[str] = []
     elsewhere: list[tuple[str, int]] = []
     unmatched: list[str] = []
-    with catalog.store.locked():
+    with catalog.writing():
         snap = catalog.snapshot(refresh=True)
+        linked: list[str] = []
         for link, item_id in _resolve(issues.extract_links(issue.body), snap.items):
             if item_id is None:
                 if link.url not in unmatched:
                     unmatched.append(link.url)
-                continue
-            item = snap.items[item_id]
-            if item_id in marked or item_id in already or any(i == item_id for i, _ in elsewhere):
-                continue
+            elif item_id not in linked:
+                linked.append(item_id)
+
+        outcome: dict[str, tuple[str, int | None]] = {}
+
+        def mark(item: Item) -> Item | None:
+            # Decided on the file as it is now (re-read under the lock), not on the snapshot; may run
+            # twice for one item when another program replaced its file meanwhile: the last call counts.
             if item.status == "published" and item.issue == number:
-                already.append(item_id)
-            elif item.status == "published" and item.issue is not None:
-                elsewhere.append((item_id, item.issue))
-            else:
-                updated = dataclasses.replace(item, status="published", issue=number)
-                catalog.store.save(updated, snap.paths[item_id])
-                snap.items[item_id] = updated
+                outcome[item.id] = ("already", None)
+                return None
+            if item.status == "published" and item.issue is not None:
+                outcome[item.id] = ("elsewhere", item.issue)
+                return None
+            item.status, item.issue = "published", number
+            outcome[item.id] = ("marked", None)
+            return item
+
+        catalog.modify_many(linked, mark)
+        for item_id in linked:
+            kind, other = outcome.get(item_id, ("", None))
+            if kind == "marked":
                 marked.append(item_id)
+            elif kind == "already":
+                already.append(item_id)
+            elif kind == "elsewhere" and other is not None:
+                elsewhere.append((item_id, other))
     issue_changed = False
-    if issue.status != issues.STATUS_PUBLISHED:
-        when = date or dt.date.today().isoformat()
-        issues.write_issue(issue.path, issues.set_front_fields(issue.text, status="published", date=when))
-        issues.DraftState(catalog.settings.derived_dir).forget(issue.path.name)
-        issue_changed = True
+    with catalog.writing():
+        issue = issues.read_issue(issue.path)  # as it is now: a `draft --update` may have just written it
+        if issue.status != issues.STATUS_PUBLISHED:
+            when = date or dt.date.today().isoformat()
+            issues.write_issue(issue.path, issues.set_front_fields(issue.text, status="published", date=when))
+            issues.DraftState(catalog.settings.derived_dir).forget(issue.path.name)
+            issue_changed = True
     return PublishResult(number, str(issue.path), marked, already, elsewhere, unmatched, issue_changed)

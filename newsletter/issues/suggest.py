@@ -163,23 +163,19 @@ def apply(catalog: Any, accepted: Sequence[Suggestion]) -> int:
     """
     if not accepted:
         return 0
-    changed = 0
-    with catalog.store.locked():
-        snap = catalog.snapshot(refresh=True)
-        for s in accepted:
-            current = snap.items.get(s.item_id)
-            if current is None:
-                continue
-            item = dataclasses.replace(current, extra=dict(current.extra or {}))
+    by_item: dict[str, list[Suggestion]] = {}
+    for s in accepted:
+        by_item.setdefault(s.item_id, []).append(s)
+
+    def accept(item: Item) -> Item:
+        for s in by_item[item.id]:
             if s.field == "tags":
                 item.tags = item.tags + [t for t in s.values if t not in item.tags]
             else:
                 item.extra["section"] = s.values[0]
-            if item != current:
-                catalog.store.save(item, snap.paths[item.id])
-                snap.items[item.id] = item
-                changed += 1
-    return changed
+        return item
+
+    return len(catalog.modify_many(list(by_item), accept))
 
 
 # -- measurement -----------------------------------------------------------------------------------

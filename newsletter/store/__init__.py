@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 import tempfile
@@ -150,6 +151,30 @@ class Store:
                         on_saved(item, entry.path)
         return saved
 
+    def rewrite(self, path: str, change: Callable[[Item], Item | None], *, attempts: int = 5) -> Item | None:
+        """Read-modify-write one item file (call under `locked()`); returns the saved item, or None if unchanged.
+
+        The file is read right before the change and written only if it is still the file that was
+        read: `git pull`, an editor or a sync tool do not take our lock, and writing a copy read
+        seconds earlier would silently revert what they wrote. On a mismatch the change is applied
+        again to the new contents.
+        """
+        target = self.catalog_dir / path
+        for _ in range(attempts):
+            before = _stamp(target)
+            current = files.read_item(target)
+            changed = change(copy.deepcopy(current))
+            if changed is None or changed == current:
+                return None
+            text = files.dump_item(changed)
+            if _stamp(target) != before:
+                continue
+            files.atomic_write(target, text)
+            st = os.stat(target)
+            self.cache.apply([CachedEntry(path, st.st_mtime_ns, st.st_size, changed, None)], [])
+            return changed
+        raise CatalogError(f"{target} keeps changing while being saved (another program writing it?); retry")
+
     def delete(self, path: str) -> None:
         """Remove one item file (call under `locked()`)."""
         target = self.catalog_dir / path
@@ -161,6 +186,12 @@ class Store:
     def keyword_search(self, query: str, limit: int = 50) -> list[tuple[str, float]]:
         """(path, score) from the full-text index; call after `load()` so it is current."""
         return self.cache.keyword_search(query, limit)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What tells one version of a file from the next: inode (atomic renames), mtime and size."""
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _ensure_dir(folder: Path, known: set[Path], dirty: set[Path]) -> None:
