@@ -177,13 +177,13 @@ def loo_rows() -> list[list[object]]:
         sections = suggest.section_labels(items, catalog.settings.issues_dir)
         neighbours = {i: engine.related(i, k=suggest.K, allowed=set(sections) - {i}) for i in sections}
         sec = suggest.leave_one_out(neighbours, sections)
-        rules = draft.section_rules(catalog.settings.raw)
+        rules = sections.section_rules(catalog.settings.raw)
         by_id = {it.id: it for it in items}
         # Rule baseline: the default rules on the item as it was before publishing (shortlisted if it had a note).
         rule_hits = 0
         for item_id, (truth,) in sections.items():
             before = dataclasses.replace(by_id[item_id], status="shortlisted" if by_id[item_id].note else "inbox")
-            rule = draft.assign_section(before, rules)
+            rule = sections.assign_section(before, rules)
             rule_hits += rule is not None and rule.title == truth
         rows.append(["sections: top-1 suggestion is the real section", sec["n"], round(sec["top1"], 3),
                      f"default rules: {rule_hits / len(sections):.3f}"])

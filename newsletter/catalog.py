@@ -22,7 +22,13 @@ from .models import KINDS, STATUSES, Item, Metadata, normalize_tag
 from .store import Snapshot, Store, identity
 
 if TYPE_CHECKING:
+    from .feeds import FeedResult, Feeds
     from .ingest import route as ingest
+    from .ingest.pipeline import ImportOptions, ImportReport
+    from .issues.draft import DraftOptions, DraftResult
+    from .issues.publish import Problem, PublishResult
+    from .issues.suggest import Suggestion
+    from .mail.campaign import EmailOptions, EmailReport
     from .semantic import SemanticEngine
     from .web.fetch import FetchSettings
 
@@ -219,6 +225,125 @@ class Catalog:
                 assert r.item is not None
                 r.similar = found_similar.get(r.item.id, [])
         return final
+
+    def import_file(
+        self,
+        path: Path | str,
+        options: ImportOptions | None = None,
+        *,
+        progress: Progress | None = None,
+        on_saved: Callable[[Item], None] | None = None,
+        similar: bool = False,
+    ) -> ImportReport:
+        """Import a bookmarks / CSV / Markdown / URL-list / OPML file (OPML feeds become subscriptions).
+
+        Idempotent: rows already in the catalog are counted as existing; see `newsletter import --help`.
+        With `similar`, `report.similar` holds the near-duplicates of the new items.
+        """
+        from .ingest.pipeline import import_file
+
+        report = import_file(self, Path(path), options, progress=progress, on_saved=on_saved, subscribe=self._subscribe)
+        if similar:
+            report.similar = self.near_duplicates(report.new)
+        return report
+
+    def _subscribe(self, requests: list[tuple[str, str | None, str]], fetch: bool) -> list[Any]:
+        return self.feeds.add(requests, fetch=fetch)
+
+    @property
+    def feeds(self) -> Feeds:
+        """The project's feed subscriptions: `add`, `remove`, `status`, `pull` (see `pull` below)."""
+        from .feeds import Feeds
+
+        return Feeds(self)
+
+    def pull(
+        self,
+        only: Sequence[str] | None = None,
+        *,
+        backlog: int | None = None,
+        progress: Progress | None = None,
+        on_saved: Callable[[Item], None] | None = None,
+        similar: bool = False,
+    ) -> list[FeedResult]:
+        """Fetch the subscribed feeds (or those in `only`) and add their new entries; one result per feed.
+
+        Fetching happens with no lock held; the new items are saved in one durable batch under it. With
+        `similar`, each result's `similar` maps its new items to their probable near-duplicates.
+        """
+        from .feeds import DEFAULT_BACKLOG
+
+        results = self.feeds.pull(
+            only, backlog=DEFAULT_BACKLOG if backlog is None else backlog, progress=progress, on_saved=on_saved
+        )
+        if similar:
+            found = self.near_duplicates([item for r in results for item in r.new])
+            for r in results:
+                r.similar = {item.id: found[item.id] for item in r.new if item.id in found}
+        return results
+
+    # -- issues --------------------------------------------------------------------------------
+
+    def draft(self, options: DraftOptions | None = None, *, engine: SemanticEngine | None = None) -> DraftResult:
+        """Write (or with `options.update`, safely extend) the next issue's draft; never overwrites edits."""
+        from .issues import draft
+
+        return draft.write_draft(self, options or draft.DraftOptions(), engine=engine)
+
+    def suggestions(
+        self, *, min_confidence: float = 0.0, engine: SemanticEngine | None = None, progress: Progress | None = None
+    ) -> list[Suggestion]:
+        """Tag and section suggestions for unlabelled items, from their labelled neighbours (best first).
+
+        Suggestions rejected before (`reject_suggestions`) are not offered again.
+        """
+        from .issues import draft, sections, suggest
+
+        engine = engine or draft.semantic_engine(self)
+        items = self.items()
+        self.sync_engine(engine, items, progress=progress)
+        found = suggest.suggest(
+            engine, items, issues_dir=self.settings.issues_dir,
+            rules=sections.section_rules(self.settings.raw),
+            rejected=suggest.Rejections(self.settings.derived_dir).load(),
+        )
+        return [s for s in found if s.confidence >= min_confidence]
+
+    def accept_suggestions(self, accepted: Sequence[Suggestion]) -> int:
+        """Write accepted suggestions into the item files; returns how many items changed."""
+        from .issues import suggest
+
+        return suggest.apply(self, accepted)
+
+    def reject_suggestions(self, rejected: Sequence[Suggestion]) -> None:
+        """Remember rejected suggestions so `suggestions` does not offer them again."""
+        from .issues import suggest
+
+        if rejected:
+            suggest.Rejections(self.settings.derived_dir).add(rejected)
+
+    def check(
+        self, number: int, *, near_duplicates: bool = True, engine: SemanticEngine | None = None
+    ) -> list[Problem]:
+        """Problems in issue `number` before publishing (empty: ready). Embeds first unless told not to."""
+        from .issues import draft, publish
+
+        if near_duplicates:
+            engine = engine or draft.semantic_engine(self)
+            self.sync_engine(engine, self.items())
+        return publish.check(self, number, engine=engine if near_duplicates else None)
+
+    def publish(self, number: int, *, date: str | None = None) -> PublishResult:
+        """Mark every item issue `number` links to as published in it, and the issue itself (idempotent)."""
+        from .issues import publish
+
+        return publish.publish(self, number, date=date)
+
+    def email(self, options: EmailOptions, *, progress: Progress | None = None) -> EmailReport:
+        """Render an issue for every subscriber and deliver it (or write it out); see `newsletter email`."""
+        from .mail import campaign
+
+        return campaign.run(self.settings, options, progress=progress)
 
     def _resolve_all(
         self,

@@ -2,6 +2,7 @@
 
     NewsletterError            anything the library reports to a user
     ├── ProjectError           no project, bad newsletter.toml, bad arguments to the library
+    │   └── DraftEdited        the draft was edited since `draft` wrote it: the curator's text wins
     ├── CatalogError           an item file that cannot be read or written
     │   └── ItemNotFound       no item matches an id or URL
     ├── FetchError             a URL that could not be fetched (network, HTTP status, too large)
@@ -19,6 +20,10 @@ class NewsletterError(Exception):
 
 class ProjectError(NewsletterError):
     """The project folder or its settings are missing or invalid."""
+
+
+class DraftEdited(ProjectError):
+    """The draft differs from what the tool last wrote: the curator's text must not be overwritten."""
 
 
 class CatalogError(NewsletterError):

@@ -243,3 +243,35 @@ def test_draft_update_does_not_revert_a_publish_made_while_it_ranked(tmp_path: P
     text = first.path.read_text(encoding="utf-8")
     assert "status: published" in text and "A curator's closing line." in text
     cat.close()
+
+
+# -- the facade offers every verb the CLI has -------------------------------------------------------
+
+IMPORTS = Path(__file__).parent / "data" / "imports"
+FEEDS = Path(__file__).parent / "data" / "feeds"
+
+
+def test_import_file_through_the_facade_subscribes_opml_feeds(catalog: Catalog) -> None:
+    from newsletter.ingest.pipeline import ImportOptions
+
+    report = catalog.import_file(IMPORTS / "subscriptions.opml", ImportOptions(fetch=False))
+    assert sum(r.status == "added" for r in report.feeds) == 4
+    assert {s.url for s in catalog.feeds.subscriptions()} >= {"https://radio.example.org/feed.xml"}
+    assert [item.url for item in report.new] == ["https://site.example.com/"]
+    assert catalog.get("https://site.example.com/").id == report.new[0].id
+
+
+def test_pull_through_the_facade_saves_entries_and_reports_near_duplicates(catalog: Catalog, http_server: Any) -> None:
+    catalog._semantic = SemanticEngine(catalog.settings.derived_dir / "semantic", embedder=HashingEmbedder(256))
+    http_server.add("/atom.xml", (FEEDS / "atom_blog.xml").read_bytes(), content_type="application/atom+xml")
+    feed_url = http_server.url("/atom.xml")
+    [known] = catalog.add(["https://mirror.example.net/regalloc"],
+                          AddOptions(fetch=False, title="Register allocation, gently"))
+    catalog.feeds.add([(feed_url, None, "Blog")], fetch=False)
+    [first] = catalog.pull(similar=True)
+    assert first.status == "ok" and first.new
+    for item in first.new:
+        assert catalog.get(item.id).url == item.url
+    [post] = [i for i in first.new if i.title.startswith("Register allocation")]
+    assert known.item is not None
+    assert [m["id"] for m in first.similar[post.id]] == [known.item.id]

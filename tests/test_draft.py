@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from newsletter.catalog import Catalog
 from newsletter.cli import issues as cli_issues
 from newsletter.cli.app import Context
-from newsletter.issues import draft
+from newsletter.issues import draft, sections
 from newsletter.models import Item
 from newsletter.semantic import HashingEmbedder, SemanticEngine
 from newsletter.store import files
@@ -130,7 +130,7 @@ def item(ident: str, kind: str = "paper", status: str = "inbox", **fields: objec
 
 def test_plan_orders_shortlisted_first_and_caps_sections() -> None:
     items = [item("a"), item("b", status="shortlisted"), item("c", note="why"), item("d", kind="repo")]
-    rules = [draft.SectionRule("Papers", kinds=("paper",), max=2), draft.SectionRule("Tools", kinds=("repo",))]
+    rules = [sections.SectionRule("Papers", kinds=("paper",), max=2), sections.SectionRule("Tools", kinds=("repo",))]
     plan = draft.plan_draft(items, rules)
     assert [e.item.id for e in plan.sections[0].entries] == ["b", "c"]
     assert [e.item.id for e in plan.sections[1].entries] == ["d"]
@@ -139,7 +139,7 @@ def test_plan_orders_shortlisted_first_and_caps_sections() -> None:
 
 def test_plan_collapses_near_duplicates_and_leaves_out_published_ones() -> None:
     items = [item("a"), item("b", status="shortlisted"), item("c"), item("p", status="published", issue=2)]
-    plan = draft.plan_draft(items, list(draft.DEFAULT_SECTIONS), dupe_pairs=[("a", "b"), ("c", "p")])
+    plan = draft.plan_draft(items, list(sections.DEFAULT_SECTIONS), dupe_pairs=[("a", "b"), ("c", "p")])
     entries = plan.entries
     assert [e.item.id for e in entries] == ["b"]
     assert [o.id for o in entries[0].also] == ["a"]
@@ -149,7 +149,7 @@ def test_plan_collapses_near_duplicates_and_leaves_out_published_ones() -> None:
 def test_plan_backlinks_only_published_items_above_threshold() -> None:
     items = [item("a"), item("p", status="published", issue=1), item("q", status="published", issue=3), item("i")]
     related = {"a": [("p", 0.9), ("i", 0.95), ("q", 0.2)]}
-    plan = draft.plan_draft(items, list(draft.DEFAULT_SECTIONS), related_for=lambda i: related.get(i, []))
+    plan = draft.plan_draft(items, list(sections.DEFAULT_SECTIONS), related_for=lambda i: related.get(i, []))
     entry = next(e for e in plan.entries if e.item.id == "a")
     assert [(o.id, o.issue) for o, _ in entry.previously] == [("p", 1)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from newsletter.catalog import Catalog
 from newsletter.issues import suggest
-from newsletter.issues.draft import DEFAULT_SECTIONS, SectionRule
+from newsletter.issues.sections import DEFAULT_SECTIONS, SectionRule
 from newsletter.semantic import HashingEmbedder, SemanticEngine
 from tests.test_draft import add_item, make_project, run
 

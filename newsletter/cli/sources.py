@@ -188,11 +188,11 @@ def import_(
     (line number, text, reason) and the exit code is 1. The new items are checked against the catalog
     for near-duplicates (one batch; `--no-similar` skips it).
     """
-    from ..ingest.pipeline import ImportOptions, import_file
+    from ..ingest.pipeline import ImportOptions
 
     options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
     with progress_bar("importing", enabled=not as_json) as progress:
-        report = import_file(ctx.catalog, file, options, progress=progress)
+        report = ctx.catalog.import_file(file, options, progress=progress)
     if not no_similar:
         report.similar = check_similar(ctx.catalog, report.new, as_json=as_json)
     for failure in sorted(report.failed, key=lambda f: f.line):

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 FETCH_CHUNK = 100  # rows fetched before their items are saved, when fetching
+Subscriber = Callable[[list[tuple[str, str | None, str]], bool], list["SubscribeResult"]]  # (url, kind, title), fetch
 ALIAS_EXTRAS = ("episode_url", "audio_url")  # URLs an item also answers to (a podcast episode page, its audio)
 
 
@@ -136,8 +137,13 @@ def import_file(
     *,
     progress: Progress | None = None,
     on_saved: Callable[[Item], None] | None = None,
+    subscribe: Subscriber | None = None,
 ) -> ImportReport:
-    """Import one file into the catalog (and its feeds into the subscriptions); see the module docstring."""
+    """Import one file into the catalog (and its feeds into the subscriptions); see the module docstring.
+
+    ``subscribe`` turns the file's feed rows into subscriptions (`Catalog.import_file` passes the feeds
+    stage's, which comes after ingest in the pipeline); without it feed rows are reported as failures.
+    """
     from .importers import FORMATS, detect_format, parse_import
 
     options = options or ImportOptions()
@@ -150,10 +156,11 @@ def import_file(
     report.failed.extend(ImportFailure(p.line, p.text, p.reason) for p in problems)
     feed_rows = [r for r in rows if r.is_feed]
     item_rows = [r for r in rows if not r.is_feed]
-    if feed_rows:
-        from ..feeds import Feeds
-
-        results = Feeds(catalog).add([(r.url, None, r.title) for r in feed_rows], fetch=options.fetch)
+    if feed_rows and subscribe is None:
+        missing = "feed not subscribed: no feed subscriber given"
+        report.failed.extend(ImportFailure(r.line, r.url, missing) for r in feed_rows)
+    elif feed_rows and subscribe is not None:
+        results = subscribe([(r.url, None, r.title) for r in feed_rows], options.fetch)
         report.feeds = results
         for row, result in zip(feed_rows, results, strict=True):
             if result.status == "failed":

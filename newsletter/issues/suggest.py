@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import Item
+from .sections import CANDIDATE_STATUSES, assign_section
 
 K = 7  # neighbours that vote (leave-one-out on the sample: see bench/bench_draft.py)
 MAX_TAGS = 3
@@ -122,7 +123,6 @@ def suggest(
 
     The engine must be synced with `items` (the CLI syncs first). Rejected values are never offered.
     """
-    from .draft import CANDIDATE_STATUSES, assign_section
 
     rejected = rejected or {}
     live = [it for it in items if not it.duplicate_of]
