@@ -459,11 +459,6 @@ def combine(features: np.ndarray, weights: Iterable[float] = WEIGHTS, bias: floa
     return score if has_evidence(features) else min(score, NO_EVIDENCE_CAP)
 
 
-def pair_score(a: Item, b: Item, cosine: float, idf: Idf) -> float:
-    """Same-work score of two items given their embedding cosine and the catalog's IDF."""
-    return combine(pair_features(item_signals(a), item_signals(b), cosine, idf))
-
-
 @dataclass
 class DuplicateGroup:
     """Items that are (transitively) near-duplicates, with the pair scores that link them."""

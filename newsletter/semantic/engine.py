@@ -175,7 +175,7 @@ class SemanticEngine:
         """Catalog items that are probably the same resource as `item` (which may be new), best first.
 
         Candidates are the index neighbours of the item's vector (embedded now if new); each is
-        scored by `dupes.pair_score` signals; those ≥ threshold (default dupes.DEFAULT_THRESHOLD) stay.
+        scored by `dupes.combine` over the pair's features; those ≥ threshold (default dupes.DEFAULT_THRESHOLD) stay.
         """
         return self.similar_many([item], items_by_id, k=k, threshold=threshold)[0]
 
