@@ -1,4 +1,4 @@
-"""Bulk import: a bookmarks / CSV / Markdown / URL-list / OPML file into the catalog, idempotently.
+"""The one ingest pipeline (dedupe, fetch with no lock, re-check and save under it) and bulk import of files.
 
     report = import_file(catalog, Path("bookmarks.html"), ImportOptions(fetch=False))
 
