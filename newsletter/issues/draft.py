@@ -111,7 +111,7 @@ def priority(item: Item) -> tuple[int, int, str, str]:
 
 
 @dataclasses.dataclass
-class Entry:
+class DraftEntry:
     item: Item
     also: list[Item] = dataclasses.field(default_factory=list)
     previously: list[tuple[Item, float]] = dataclasses.field(default_factory=list)
@@ -120,7 +120,7 @@ class Entry:
 @dataclasses.dataclass
 class PlannedSection:
     rule: SectionRule
-    entries: list[Entry]
+    entries: list[DraftEntry]
 
 
 @dataclasses.dataclass
@@ -131,7 +131,7 @@ class DraftPlan:
     considered: list[str] = dataclasses.field(default_factory=list)  # every candidate, drafted or not
 
     @property
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[DraftEntry]:
         return [e for s in self.sections for e in s.entries]
 
     def item_ids(self) -> list[str]:
@@ -230,7 +230,7 @@ def plan_draft(
                 other = by_id.get(other_id)
                 if other is not None and other.status == "published" and other.issue and score >= related_threshold:
                     previously.append((other, score))
-            entries.append(Entry(item, also.get(item.id, []), previously[:RELATED_MAX]))
+            entries.append(DraftEntry(item, also.get(item.id, []), previously[:RELATED_MAX]))
         sections.append(PlannedSection(rule, entries))
     tag_counts = Counter(t for r, item in chosen for t in item.tags for _ in range(2 if r.style == "feature" else 1))
     tags = [t for t, _ in sorted(tag_counts.items(), key=lambda p: (-p[1], p[0]))[:4]]
@@ -290,7 +290,7 @@ def byline(item: Item) -> str:
     return " · ".join(p for p in (site, authors) if p)
 
 
-def entry_context(entry: Entry, issue_titles: Mapping[int, str]) -> dict[str, Any]:
+def entry_context(entry: DraftEntry, issue_titles: Mapping[int, str]) -> dict[str, Any]:
     """What the template sees for one entry: every string already safe Markdown."""
     item = entry.item
     text = md_note(item.note) if item.note.strip() else md_escape(item.summary, SUMMARY_MAX)
