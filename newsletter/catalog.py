@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import logging
@@ -85,11 +86,13 @@ class Catalog:
             self._snapshot = self.store.load()
         return self._snapshot
 
-    def items(self) -> list[Item]:
+    def items(self) -> builtins.list[Item]:
         """Every item, oldest addition first."""
         return sorted(self.snapshot().items.values(), key=lambda i: (i.added, i.id))
 
-    def list(self, *, kind: str | None = None, status: str | None = None, tag: str | None = None) -> list[Item]:
+    def list(
+        self, *, kind: str | None = None, status: str | None = None, tag: str | None = None
+    ) -> builtins.list[Item]:
         """Items filtered by kind, status and tag, newest addition first."""
         if kind and kind not in KINDS:
             raise NewsletterError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -137,7 +140,7 @@ class Catalog:
         progress: Progress | None = None,
         on_result: Callable[[AddResult], None] | None = None,
         similar: bool = False,
-    ) -> list[AddResult]:
+    ) -> builtins.list[AddResult]:
         """Add URLs (or arXiv ids, DOIs) to the inbox; one result per input, in input order.
 
         Inputs already in the catalog (by any URL they are known by) come back as `exists`;
@@ -156,9 +159,9 @@ class Catalog:
         options = options or ingest.AddOptions()
         if options.kind and options.kind not in KINDS:
             raise NewsletterError(f"unknown kind {options.kind!r}; use one of {', '.join(KINDS)}")
-        results: list[AddResult | None] = [None] * len(inputs)
+        results: builtins.list[AddResult | None] = [None] * len(inputs)
         index = CatalogIndex(self)
-        pending: list[tuple[int, ingest.Prepared]] = []
+        pending: builtins.list[tuple[int, ingest.Prepared]] = []
         first_seen: dict[str, int] = {}  # canonical URL -> index of its first input
         repeats: dict[int, int] = {}  # a later input's index -> the first input with its URL
         for i, raw in enumerate(inputs):
@@ -182,7 +185,7 @@ class Catalog:
         if progress:
             progress(done, len(inputs))
         metas = self._resolve_all(pending, options, progress, done, len(inputs))
-        built: list[tuple[int, Item]] = []
+        built: builtins.list[tuple[int, Item]] = []
         for (i, prepared), meta in zip(pending, metas, strict=True):
             if isinstance(meta, Exception):
                 results[i] = AddResult(prepared.input, "failed", error=str(meta))
@@ -247,7 +250,7 @@ class Catalog:
             report.similar = self.near_duplicates(report.new)
         return report
 
-    def _subscribe(self, requests: list[tuple[str, str | None, str]], fetch: bool) -> list[Any]:
+    def _subscribe(self, requests: builtins.list[tuple[str, str | None, str]], fetch: bool) -> builtins.list[Any]:
         return self.feeds.add(requests, fetch=fetch)
 
     @property
@@ -265,7 +268,7 @@ class Catalog:
         progress: Progress | None = None,
         on_saved: Callable[[Item], None] | None = None,
         similar: bool = False,
-    ) -> list[FeedResult]:
+    ) -> builtins.list[FeedResult]:
         """Fetch the subscribed feeds (or those in `only`) and add their new entries; one result per feed.
 
         Fetching happens with no lock held; the new items are saved in one durable batch under it. With
@@ -274,7 +277,7 @@ class Catalog:
         from .feeds import DEFAULT_BACKLOG
 
         results = self.feeds.pull(
-            only, backlog=DEFAULT_BACKLOG if backlog is None else backlog, progress=progress, on_saved=on_saved
+            only or (), backlog=DEFAULT_BACKLOG if backlog is None else backlog, progress=progress, on_saved=on_saved
         )
         if similar:
             found = self.near_duplicates([item for r in results for item in r.new])
@@ -292,7 +295,7 @@ class Catalog:
 
     def suggestions(
         self, *, min_confidence: float = 0.0, engine: SemanticEngine | None = None, progress: Progress | None = None
-    ) -> list[Suggestion]:
+    ) -> builtins.list[Suggestion]:
         """Tag and section suggestions for unlabelled items, from their labelled neighbours (best first).
 
         Suggestions rejected before (`reject_suggestions`) are not offered again.
@@ -324,7 +327,7 @@ class Catalog:
 
     def check(
         self, number: int, *, near_duplicates: bool = True, engine: SemanticEngine | None = None
-    ) -> list[Problem]:
+    ) -> builtins.list[Problem]:
         """Problems in issue `number` before publishing (empty: ready). Embeds first unless told not to."""
         from .issues import draft, publish
 
@@ -347,12 +350,12 @@ class Catalog:
 
     def _resolve_all(
         self,
-        pending: list[tuple[int, ingest.Prepared]],
+        pending: builtins.list[tuple[int, ingest.Prepared]],
         options: ingest.AddOptions,
         progress: Progress | None,
         done: int,
         total: int,
-    ) -> list[Metadata | Exception]:
+    ) -> builtins.list[Metadata | Exception]:
         if not options.fetch:
             return [Metadata(kind=options.kind or p.info.kind) for _, p in pending]
         from .ingest import route as ingest
@@ -368,7 +371,7 @@ class Catalog:
         async def one(fetcher: Any, prepared: ingest.Prepared) -> Metadata:
             return await ingest.resolve(fetcher, prepared, self.settings, options.kind)
 
-        return run_all(one, [p for _, p in pending], settings=self.fetch_settings(), on_done=on_done)
+        return list(run_all(one, [p for _, p in pending], settings=self.fetch_settings(), on_done=on_done))
 
     def fetch_settings(self) -> FetchSettings:
         """The project's fetch options as settings for the Fetcher."""
@@ -420,9 +423,9 @@ class Catalog:
                 snap.items[item_id] = saved
             return snap.items[item_id]
 
-    def modify_many(self, ids: Sequence[str], change: Callable[[Item], Item | None]) -> list[Item]:
+    def modify_many(self, ids: Sequence[str], change: Callable[[Item], Item | None]) -> builtins.list[Item]:
         """`modify` for many items under one hold of the lock; returns the items that changed."""
-        changed: list[Item] = []
+        changed: builtins.list[Item] = []
         with self.writing():
             snap = self.snapshot(refresh=True)
             for item_id in ids:
@@ -526,7 +529,7 @@ class Catalog:
 
     def near_duplicates(
         self, items: Sequence[Item], *, progress: Progress | None = None
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> dict[str, builtins.list[dict[str, Any]]]:
         """Probable duplicates of (newly saved) items, by item id, in one sync and one batched check.
 
         What `add`, `import` and `feeds pull` report after saving. A failure (no model, damaged
@@ -542,13 +545,13 @@ class Catalog:
             return {}
         return {item.id: similar for item, similar in zip(items, found, strict=True) if similar}
 
-    def similar_to(self, item: Item, *, threshold: float | None = None, k: int = 5) -> list[dict[str, Any]]:
+    def similar_to(self, item: Item, *, threshold: float | None = None, k: int = 5) -> builtins.list[dict[str, Any]]:
         """Probable duplicates of `item` already in the catalog: [{id, score, title, issue}]."""
         return self.similar_to_many([item], threshold=threshold, k=k)[0]
 
     def similar_to_many(
         self, items: Sequence[Item], *, threshold: float | None = None, k: int = 5
-    ) -> list[list[dict[str, Any]]]:
+    ) -> builtins.list[builtins.list[dict[str, Any]]]:
         """`similar_to` for many items (one list per item, in order), at batch cost.
 
         For `feeds pull` and `import`: the live items, the IDF and the index queries are computed
@@ -566,7 +569,7 @@ class Catalog:
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
 
-    def duplicate_groups(self, *, threshold: float | None = None) -> list[dict[str, Any]]:
+    def duplicate_groups(self, *, threshold: float | None = None) -> builtins.list[dict[str, Any]]:
         """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first."""
         self.sync_semantic()
         items = list(self.snapshot().items.values())
@@ -579,7 +582,7 @@ class Catalog:
             }
             for group in groups
         ]
-        return sorted(out, key=lambda g: -g["score"])
+        return sorted(out, key=lambda g: -float(g["score"]))
 
     def merge(self, keep_ref: str, dup_ref: str) -> tuple[Item, Item]:
         """Merge a duplicate into the item to keep.
@@ -617,7 +620,7 @@ class Catalog:
             self.snapshot(refresh=True)
         return keep, dup
 
-    def related(self, ref: str, *, k: int = 10, kind: str | None = None) -> list[tuple[Item, float]]:
+    def related(self, ref: str, *, k: int = 10, kind: str | None = None) -> builtins.list[tuple[Item, float]]:
         """The k items nearest in meaning to one item, from stored vectors (no model load when synced)."""
         item = self.get(ref)
         live = self.live_items()
@@ -631,7 +634,7 @@ class Catalog:
 
     def search(
         self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None
-    ) -> list[tuple[Item, float]]:
+    ) -> builtins.list[tuple[Item, float]]:
         """Hybrid search: keyword matches (SQLite FTS5, BM25) fused with semantic neighbours (RRF)."""
         if kind and kind not in KINDS:
             raise NewsletterError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")

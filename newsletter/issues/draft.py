@@ -227,9 +227,10 @@ def plan_draft(
                 continue
             previously: list[tuple[Item, float]] = []
             for other_id, score in (related_for(item.id) if related_for else ()):
-                other = by_id.get(other_id)
-                if other is not None and other.status == "published" and other.issue and score >= related_threshold:
-                    previously.append((other, score))
+                earlier = by_id.get(other_id)
+                published = earlier is not None and earlier.status == "published" and bool(earlier.issue)
+                if earlier is not None and published and score >= related_threshold:
+                    previously.append((earlier, score))
             entries.append(DraftEntry(item, also.get(item.id, []), previously[:RELATED_MAX]))
         sections.append(PlannedSection(rule, entries))
     tag_counts = Counter(t for r, item in chosen for t in item.tags for _ in range(2 if r.style == "feature" else 1))
@@ -341,7 +342,7 @@ def render(
     import jinja2
 
     titles = issue_titles or {}
-    sections = [
+    sections: list[dict[str, Any]] = [
         {"title": s.rule.title, "style": s.rule.style, "entries": [entry_context(e, titles) for e in s.entries]}
         for s in plan.sections
     ]
@@ -427,7 +428,7 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
         raise ProjectError(f"issue {number} is already published ({current.path.name}); draft the next one")
     state = issues.DraftState(settings.derived_dir)
     edited = current is not None and not state.unchanged(current.path.name, current.text)
-    if edited and not options.update:
+    if current is not None and edited and not options.update:
         raise DraftEdited(
             f"{current.path} was edited since `newsletter draft` wrote it; run `newsletter draft --update` "
             "to add new items to it (your text is kept), or move it away to start over"

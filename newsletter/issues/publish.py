@@ -94,8 +94,8 @@ def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:
     for section in issues.sections(issue.body):
         if not any(link.line - 1 in range(section.start, section.end) for link, _ in resolved):
             problems.append(Problem("empty-section", section.start + 1 + offset, f"section {section.title!r} is empty"))
-    for n, line in enumerate(lines):
-        if "<!-- newsletter:" in line:
+    for n, text in enumerate(lines):
+        if "<!-- newsletter:" in text:
             problems.append(Problem("placeholder", n + 1 + offset, "the draft's intro placeholder is still there"))
     return sorted(problems, key=lambda p: (p.line, p.kind))
 

@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -209,13 +209,13 @@ def _ensure_dir(folder: Path, known: set[Path], dirty: set[Path]) -> None:
     known.add(folder)
 
 
-def _snapshot(entries: object) -> Snapshot:
+def _snapshot(entries: Iterable[CachedEntry]) -> Snapshot:
     items: dict[str, Item] = {}
     paths: dict[str, str] = {}
     problems: list[str] = []
     shadowed: dict[str, list[str]] = {}
     # Sorted so that which file wins a duplicated id never depends on scan order.
-    for entry in sorted(entries, key=lambda e: e.path):  # type: ignore[attr-defined]
+    for entry in sorted(entries, key=lambda e: e.path):
         if entry.item is None:
             problems.append(entry.error or f"{entry.path}: unreadable")
             continue
