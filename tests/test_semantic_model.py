@@ -249,3 +249,41 @@ def test_shipped_weights_are_the_fitted_ones(
     fitted = ev.fit_weights([ev.devset_pairs(dev), catalog_pairs], [dev_vectors, catalog_vectors])
     assert np.allclose(fitted.weights, dupes.WEIGHTS, atol=0.5) and abs(fitted.bias - dupes.BIAS) < 0.5
     assert abs(fitted.threshold - dupes.DEFAULT_THRESHOLD) <= 0.1
+
+
+def neighbour_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
+    """Mean share of each row's top-k neighbours (by cosine, itself excluded) that two embeddings agree on."""
+    sa, sb = a @ a.T, b @ b.T
+    np.fill_diagonal(sa, -2.0)
+    np.fill_diagonal(sb, -2.0)
+    top_a, top_b = np.argsort(-sa, axis=1)[:, :k], np.argsort(-sb, axis=1)[:, :k]
+    return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(top_a, top_b, strict=True)]))
+
+
+def test_onnx_document_vectors_are_one_version_with_both_torch_backends(tmp_path: Path, dev: ev.DevSet) -> None:
+    """Small batches are stored from the ONNX export: it must be interchangeable with torch fp32 and bf16."""
+    texts = [embedding_text(it) for it in dev.items]
+    onnx = OnnxEmbedder("default", derived_dir=tmp_path).encode(texts)
+    for backend in ("fp32", "bf16"):
+        torch_vectors = SentenceTransformerEmbedder("default", backend).encode(texts)
+        assert float(np.mean(np.sum(onnx * torch_vectors, axis=1))) >= 0.9999, backend
+        assert neighbour_overlap(onnx, torch_vectors) >= 0.99, backend
+
+
+def test_add_with_the_near_duplicate_check_imports_no_torch(sample: Catalog, tmp_path: Path) -> None:
+    """The sample is synced (so the ONNX export exists): `add` embeds its one new text without torch."""
+    project = tmp_path / "copy"
+    shutil.copytree(sample.settings.root, project)  # derived state included; the shared sample stays as it is
+    code = (
+        "import sys\nfrom newsletter import AddOptions, Catalog\n"
+        f"c = Catalog.open({str(project)!r})\n"
+        "[r] = c.add(['https://mirror.example.net/qlora'], AddOptions(fetch=False, "
+        "title='QLoRA: Efficient Finetuning of Quantized LLMs'), similar=True)\n"
+        "print('SIMILAR', [m['id'] for m in r.similar])\n"
+        "print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sentence_transformers')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert QLORA["paper"] in out.stdout.split("SIMILAR", 1)[1].split("\n", 1)[0]
