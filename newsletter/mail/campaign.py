@@ -133,6 +133,8 @@ def _setting_address(value: str, where: str) -> str:
     if not value.strip():
         return ""
     try:
+        if "<" in value or ">" in value:  # `Name <addr>` is for subscriber lists, not for this setting
+            raise ValueError("give the bare address (the name is a setting of its own)")
         return subscribers.normalize_email(value)
     except ValueError as exc:
         raise NewsletterError(f"newsletter.toml: {where} {message.header_text(value)[:80]!r}: {exc}") from None
@@ -273,7 +275,7 @@ def check_destination(settings: Settings, options: EmailOptions) -> None:
                 raise deliver.OutputPathError(
                     f"{option} {path} is inside {folder}, which `newsletter build` publishes, and the messages "
                     "carry subscriber addresses and signed unsubscribe links; write them outside the site "
-                    f"(e.g. {settings.root / 'outbox'})"
+                    "(best outside the project too, so they never reach git)"
                 )
 
 
