@@ -519,9 +519,9 @@ def test_a_second_send_or_resume_refuses_while_a_send_is_live(tmp_path: Path, sl
 
 
 @pytest.mark.slow
-def test_two_sends_started_together_mail_everyone_once(tmp_path: Path, smtp: tuple[Collector, str]) -> None:
+def test_two_sends_started_together_mail_everyone_once(tmp_path: Path, slow_smtp: tuple[Collector, str]) -> None:
     project = make_project(tmp_path, readers=30)
-    server, hostport = smtp
+    server, hostport = slow_smtp
     procs = [_spawn(project, "--smtp", hostport) for _ in range(2)]
     codes = sorted(proc.wait(timeout=120) for proc in procs)
     assert codes == [0, 1]

@@ -482,7 +482,7 @@ def _send_loop(
                 )
                 return
             # The one small commit that closes the in-doubt window: before anything else happens.
-            book.finish(sub.key, answered.state, _detail(answered))
+            book.answered(sub.key, answered.state, _detail(answered))
             outcome, current, answered = answered, None, None
             _record(report, sub, outcome)
             progress(index + 1, len(todo))
@@ -492,6 +492,7 @@ def _send_loop(
         elif current is not None and not sender.maybe_accepted:
             # Interrupted (Ctrl-C) before the end of DATA: certainly not accepted.
             book.finish(current.key, ledger.PENDING, "interrupted before the message was sent")
+        book.sync()
 
 
 def _detail(outcome: deliver.Outcome) -> str:

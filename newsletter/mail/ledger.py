@@ -1,8 +1,9 @@
 """The send ledger: `.newsletter/sends/issue-N.sqlite`, one row per subscriber of a real send.
 
-Every SMTP send is bracketed by two durable writes: `sending` before the transaction starts, its
-outcome after the server answers. SQLite in WAL mode with `synchronous=FULL` makes each commit
-durable (fsync) before we go on, so after any crash the ledger tells, for every address:
+Every SMTP send is bracketed by two writes: `sending` before the transaction starts (fsynced:
+SQLite WAL mode, `synchronous=FULL`), its outcome the instant the server answers (written at once,
+fsynced by the next `sending`; see `Ledger.answered`), so after any crash the ledger tells, for
+every address:
 
     sent       the server accepted the message (250 after DATA)         never sent again
     failed     the server refused it permanently (5xx)                  reported, not retried
@@ -13,10 +14,11 @@ durable (fsync) before we go on, so after any crash the ledger tells, for every 
                the server may or may not have accepted it ("in doubt")
 
 Only one message is in flight at a time, so one interruption leaves at most one row `sending`.
-The outcome is committed the moment the server has answered (`finish`), before the next message is
-rendered and before any `--rate` pause: the only window in which a kill leaves an accepted message
+The outcome is committed the moment the server has answered (`answered`), before the next message
+is rendered and before any `--rate` pause: the only window in which a kill leaves an accepted message
 marked `sending` (and so sent twice by `--resume`) is the server's answer plus that one commit.
-That costs two small commits per message instead of one; see bench/bench_send_kill.py.
+That costs two small commits per message instead of one, only one of them fsynced (the `begin`, which
+also makes the previous answer durable); see bench/bench_send_kill.py.
 
 The derived folder is git-ignored like the rest of `.newsletter/` (the ledger holds addresses,
 which never go into git), but unlike the caches this file is not rebuildable: deleting it forgets
@@ -168,9 +170,28 @@ class Ledger:
             self._sending(key, email, message_id)
 
     def finish(self, key: str, state: str, detail: str = "") -> None:
-        """Record the outcome of the message in flight."""
+        """Record the outcome of the message in flight (durable: fsync)."""
         with self._transaction():
             self._outcome(key, state, detail)
+
+    def answered(self, key: str, state: str, detail: str = "") -> None:
+        """Record the server's answer at once, without waiting for the disk (see below).
+
+        The commit is written to the WAL (so it survives the process being killed) but not fsynced:
+        that keeps the in-doubt window down to the write itself. The next `begin` (synchronous=FULL)
+        fsyncs the WAL, this frame included, before the next message goes out, and `sync` does it at
+        the end of a run; so after a power loss at most this one message is sent again, as before.
+        """
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._transaction():
+                self._outcome(key, state, detail)
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
+    def sync(self) -> None:
+        """Make every commit durable (checkpoint: fsync of the WAL and the database)."""
+        self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
     def _sending(self, key: str, email: str, message_id: str) -> None:
         self._db.execute(
