@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Iterator
 from email.header import decode_header, make_header
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
