@@ -30,9 +30,10 @@ def _subscriber_list(ctx: Any) -> Any:
 
 @click.command("email")
 @click.argument("number", type=int)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Write one .eml per subscriber and preview.html here.")
-@click.option("--mbox", type=click.Path(dir_okay=False, path_type=Path), help="Write every message to this mbox file.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Write one .eml per subscriber and preview.html here (a folder outside the site).")
+@click.option("--mbox", type=click.Path(dir_okay=False),
+              help="Write every message to this mbox file (a regular file or a new path, outside the site).")
 @click.option("--smtp", metavar="HOST:PORT",
               help="Send through this SMTP server (one connection, STARTTLS when offered).")
 @click.option("--subscribers", "subscribers_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -48,8 +49,8 @@ def _subscriber_list(ctx: Any) -> Any:
 def email(
     ctx: Any,
     number: int,
-    out: Path | None,
-    mbox: Path | None,
+    out: str | None,
+    mbox: str | None,
     smtp: str | None,
     subscribers_path: Path | None,
     resume: bool,
@@ -66,15 +67,23 @@ def email(
     needs NEWSLETTER_SECRET (it signs the unsubscribe links); SMTP credentials come from
     NEWSLETTER_SMTP_USER and NEWSLETTER_SMTP_PASSWORD.
     """
-    from ..mail import campaign
+    from ..mail import campaign, deliver
 
     if sum(x is not None for x in (out, mbox, smtp)) != 1:
         raise click.UsageError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")
+    for option, value in (("--out", out), ("--mbox", mbox)):
+        if value is not None and not value.strip():  # Path("") would silently mean the current folder
+            raise click.BadParameter("the path is empty", param_hint=option)
     options = campaign.EmailOptions(
-        issue=number, out=out, mbox=mbox, smtp=smtp, subscribers_path=subscribers_path, resume=resume,
-        test_to=test_to, rate=rate, dry_run=dry_run, starttls=starttls,
+        issue=number, out=Path(out) if out else None, mbox=Path(mbox) if mbox else None, smtp=smtp,
+        subscribers_path=subscribers_path, resume=resume, test_to=test_to, rate=rate, dry_run=dry_run,
+        starttls=starttls,
     )
     settings = _settings(ctx)
+    try:
+        campaign.check_destination(settings, options)
+    except deliver.OutputPathError as exc:
+        raise click.BadParameter(str(exc).split(" ", 1)[1], param_hint="--out" if out else "--mbox") from None
     with progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
         report = campaign.run(settings, options, progress=progress)
     for stream, line in campaign.describe(report):
@@ -94,16 +103,18 @@ def subscribers() -> None:
 
 
 @subscribers.command("import")
-@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False))
 @click.pass_obj
 @handles_errors
-def subscribers_import(ctx: Any, csv_path: Path) -> None:
+def subscribers_import(ctx: Any, csv_path: str) -> None:
     """Add the new addresses of CSV (a header naming an `email` column is optional).
 
     Invalid and duplicate addresses are reported one line each and skipped; people who
     unsubscribed or bounced are never resubscribed by an import.
     """
-    report = _subscriber_list(ctx).import_csv(csv_path)
+    if not csv_path.strip():  # Path("") would silently mean the current folder
+        raise click.BadParameter("the path is empty; give the CSV file to import", param_hint="CSV")
+    report = _subscriber_list(ctx).import_csv(Path(csv_path))
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
     click.echo(f"imported {len(report.added)} new subscriber(s), {report.unchanged} already on the list")

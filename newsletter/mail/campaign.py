@@ -18,13 +18,16 @@ retried, so a server that drops out *between* messages never causes a duplicate.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ..config import Settings
+import yaml
+
+from ..config import DERIVED_DIR, Settings
 from ..errors import NewsletterError
 from ..store.files import slugify
 from . import deliver, ledger, message, render, subscribers, tokens
@@ -105,18 +108,49 @@ class MailSettings:
         table = settings.raw.get("email", {})
         if not isinstance(table, dict):
             raise NewsletterError("newsletter.toml: [email] must be a table")
-        sender_email = str(table.get("sender_email") or settings.sender_email or "")
+        sender_email = _setting_address(str(table.get("sender_email") or settings.sender_email or ""),
+                                        "[sender] email")
         host = urlsplit(settings.site_url).hostname or sender_email.rpartition("@")[2] or "localhost"
         list_id = str(table.get("list_id") or f"{slugify(settings.name, 40)}.{host}")
+        try:
+            message.check_list_id(list_id)
+        except ValueError as exc:
+            raise NewsletterError(f"newsletter.toml: [email] list_id: {exc}") from None
         unsubscribe = str(table.get("unsubscribe_url") or (urljoin(settings.site_url, "unsubscribe")
                                                            if settings.site_url else ""))
         return cls(
-            list_id=message.header_text(list_id, 200),
-            unsubscribe_url=unsubscribe,
-            unsubscribe_mailto=str(table.get("unsubscribe_mailto", sender_email)),
+            list_id=list_id,
+            unsubscribe_url=_setting_url(unsubscribe, "[email] unsubscribe_url (or [newsletter] site_url)"),
+            unsubscribe_mailto=_setting_address(str(table.get("unsubscribe_mailto", sender_email)),
+                                                "[email] unsubscribe_mailto"),
             sender_name=settings.sender_name or settings.name,
             sender_email=sender_email,
         )
+
+
+def _setting_address(value: str, where: str) -> str:
+    """An address from newsletter.toml, validated like a subscriber's (it goes into MAIL FROM and From)."""
+    if not value.strip():
+        return ""
+    try:
+        if "<" in value or ">" in value:  # `Name <addr>` is for subscriber lists, not for this setting
+            raise ValueError("give the bare address (the name is a setting of its own)")
+        return subscribers.normalize_email(value)
+    except ValueError as exc:
+        raise NewsletterError(f"newsletter.toml: {where} {message.header_text(value)[:80]!r}: {exc}") from None
+
+
+def _setting_url(value: str, where: str) -> str:
+    """An http(s) URL from newsletter.toml that can go into a header unchanged (no spaces, <, >, `=?` ...)."""
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or message.header_url(value) != value:
+        raise NewsletterError(
+            f"newsletter.toml: {where} {message.header_text(value)[:80]!r} must be an http(s) URL without "
+            "spaces, control characters, quotes, angle brackets or '=?' (percent-encode them)"
+        )
+    return value
 
 
 @dataclasses.dataclass
@@ -169,6 +203,7 @@ def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Pre
 def run(settings: Settings, options: EmailOptions, *, progress: Progress | None = None) -> EmailReport:
     """Render issue N and export or send it as `options` say; see the module docstring."""
     mode = options.mode
+    check_destination(settings, options)
     progress = progress or (lambda done, total: None)
     real_send = mode in ("smtp", "mbox") and not options.test_to
     secret_value = tokens.load_secret(required=real_send)
@@ -207,18 +242,64 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
 
     if mode == "out":
         assert options.out is not None
-        options.out.mkdir(parents=True, exist_ok=True)
-        preview = options.out / "preview.html"
         page, _ = prepared.rendered.personalize(
             unsubscribe_url=prepared.signer.url("subscriber@example.com"), recipient="subscriber@example.com"
         )
-        preview.write_text(page, encoding="utf-8")
-        report.preview = str(preview)
+        report.preview = str(deliver.write_file(options.out, "preview.html", page.encode("utf-8")))
         deliver.write_eml_files(options.out, messages())
     else:
         assert options.mbox is not None
         deliver.write_mbox(options.mbox, messages(), sender=prepared.envelope.sender_email)
     return report
+
+
+def check_destination(settings: Settings, options: EmailOptions) -> None:
+    """Refuse an --out / --mbox that is not a folder / regular file, or that lies inside the site.
+
+    The messages carry each subscriber's address and signed unsubscribe link: written under the
+    site's source folder (mkdocs.yml's docs_dir, content/) or its output (site_dir), `newsletter
+    build` would publish them.
+    """
+    for option, path in (("--out", options.out), ("--mbox", options.mbox)):
+        if path is None:
+            continue
+        if not str(path).strip():
+            raise deliver.OutputPathError(f"{option}: the path is empty")
+        if option == "--out":
+            deliver.check_output_folder(path, option)
+        else:
+            deliver.check_output_file(path, option)
+        real = Path(os.path.realpath(path))
+        for folder in site_folders(settings):
+            if real == folder or folder in real.parents:
+                raise deliver.OutputPathError(
+                    f"{option} {path} is inside {folder}, which `newsletter build` publishes, and the messages "
+                    "carry subscriber addresses and signed unsubscribe links; write them outside the site "
+                    "(best outside the project too, so they never reach git)"
+                )
+
+
+def site_folders(settings: Settings) -> list[Path]:
+    """The folders the archive site is built from or into: docs_dir and site_dir of mkdocs.yml, content/."""
+    config: dict[str, Any] = {}
+    try:
+        loaded = yaml.load((settings.root / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_MkdocsLoader)
+        config = loaded if isinstance(loaded, dict) else {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        pass  # no or broken mkdocs.yml: mkdocs' defaults below
+    folders = [settings.content_dir]
+    for key, default in (("docs_dir", "docs"), ("site_dir", "site")):
+        value = config.get(key) or default
+        if isinstance(value, str):
+            folders.append(settings.root / value)
+    return [Path(os.path.realpath(folder)) for folder in folders]
+
+
+class _MkdocsLoader(yaml.SafeLoader):
+    """A safe loader that reads mkdocs.yml's `!!python/name:` and `!ENV` tags as nothing."""
+
+
+_MkdocsLoader.add_multi_constructor("", lambda loader, suffix, node: None)
 
 
 def _recipients(settings: Settings, options: EmailOptions, report: EmailReport) -> list[subscribers.Subscriber]:
@@ -258,15 +339,64 @@ def _send_with_ledger(
     report: EmailReport,
     progress: Progress,
 ) -> None:
+    """A real send: one run per issue at a time (SendLock), checked against the tracked record."""
     path = ledger.ledger_path(settings.derived_dir, options.issue)
-    entries = _read_entries(path)
-    if entries and not options.resume:
-        sent = sum(e.state == ledger.SENT for e in entries.values())
-        remaining = sum(1 for s in recipients if s.key not in entries or entries[s.key].state != ledger.SENT)
-        raise AlreadySent(
-            f"issue {options.issue} was already sent to {sent} subscriber(s) (ledger {path}); "
-            f"`--resume` delivers to the {remaining} who have not got it"
+    record_file = ledger.record_path(settings.root, options.issue)
+    with ledger.SendLock(path.with_suffix(".lock"), options.issue):
+        # Everything below happens under the lock: a second run sees the first one's ledger complete.
+        record = ledger.read_record(record_file)
+        entries, send_id = _read_ledger(path)
+        ledger.check_record(record, entries, send_id, issue=options.issue, ledger_file=path,
+                            record_file=record_file)
+        entries = entries or {}
+        if entries and not options.resume:
+            sent = sum(e.state == ledger.SENT for e in entries.values())
+            remaining = sum(1 for s in recipients if s.key not in entries or entries[s.key].state != ledger.SENT)
+            raise AlreadySent(
+                f"issue {options.issue} was already sent to {sent} subscriber(s) (ledger {path}); "
+                f"`--resume` delivers to the {remaining} who have not got it"
+            )
+        todo = _plan(recipients, entries, report)
+        if options.dry_run:
+            report.delivered = []
+            report.notes.append(f"would send to {len(todo)} subscriber(s)")
+            return
+        if not todo:
+            return
+        sender = deliver.SmtpSender(
+            deliver.smtp_config_from_env(options.smtp or "", options.starttls),
+            retry_delays=options.retry_delays, reconnect_delays=options.reconnect_delays,
         )
+        sender.connect()  # fail before touching the ledger if the server or the login is wrong
+        with ledger.Ledger(path) as book:
+            send_id = book.get_meta("send_id")
+            if send_id is None:
+                send_id = ledger.new_send_id()
+                book.set_meta("send_id", send_id)
+            if book.get_meta("subject") is None:
+                book.set_meta("subject", prepared.rendered.subject)
+                book.set_meta("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            state = {"record": record}
+
+            def keep_record() -> None:
+                # Called once a message is recorded `sending`, before it goes out: from here on a
+                # lost ledger must not go unnoticed (see ledger's docstring).
+                state["record"] = _write_record(record_file, state["record"], book, options.issue, send_id)
+
+            if record is not None or entries:
+                keep_record()  # a ledger from before records existed, or a resumed send: up to date now
+            try:
+                _send_loop(sender, book, prepared, todo, report, options.rate, progress, keep_record)
+            finally:
+                sender.close()
+                if state["record"] is not None:
+                    _write_record(record_file, state["record"], book, options.issue, send_id)
+
+
+def _plan(
+    recipients: list[subscribers.Subscriber], entries: dict[str, ledger.Entry], report: EmailReport
+) -> list[subscribers.Subscriber]:
+    """Who this run delivers to, given the ledger; the others are counted in the report."""
     todo: list[subscribers.Subscriber] = []
     for sub in recipients:
         entry = entries.get(sub.key)
@@ -279,32 +409,40 @@ def _send_with_ledger(
             report.already_sent += 1
         else:
             report.previously_failed.append(f"{sub.email}: {entry.detail}")
-    if options.dry_run:
-        report.delivered = []
-        report.notes.append(f"would send to {len(todo)} subscriber(s)")
-        return
-    if not todo:
-        return
-    sender = deliver.SmtpSender(
-        deliver.smtp_config_from_env(options.smtp or "", options.starttls),
-        retry_delays=options.retry_delays, reconnect_delays=options.reconnect_delays,
-    )
-    sender.connect()  # fail before touching the ledger if the server or the login is wrong
-    with ledger.Ledger(path) as book:
-        if book.get_meta("subject") is None:
-            book.set_meta("subject", prepared.rendered.subject)
-            book.set_meta("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        try:
-            _send_loop(sender, book, prepared, todo, report, options.rate, progress)
-        finally:
-            sender.close()
+    return todo
 
 
-def _read_entries(path: Path) -> dict[str, ledger.Entry]:
+def _write_record(
+    path: Path, record: dict[str, Any] | None, book: ledger.Ledger, issue: int, send_id: str
+) -> dict[str, Any]:
+    """The tracked send record with the ledger's current counts (no addresses: it goes into git)."""
+    counts = book.counts()
+    data = dict(record or {})
+    data.update({
+        "issue": issue,
+        "send_id": send_id,
+        "subject": book.get_meta("subject") or "",
+        "started": book.get_meta("started") or "",
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ledger": f"{ledger.ledger_path(Path(DERIVED_DIR), issue)}",
+        "sent": counts[ledger.SENT],
+        "failed": counts[ledger.FAILED],
+        "deferred": counts[ledger.DEFERRED],
+        "pending": counts[ledger.PENDING],
+        "in_doubt": counts[ledger.SENDING],
+        "note": "written by `newsletter email --smtp`; commit it. While it exists the issue is never "
+                "sent again from scratch: --resume needs the ledger named here",
+    })
+    ledger.write_record(path, data)
+    return data
+
+
+def _read_ledger(path: Path) -> tuple[dict[str, ledger.Entry] | None, str | None]:
+    """The ledger's rows and send id; (None, None) when there is no ledger file."""
     if not path.exists():
-        return {}
+        return None, None
     with ledger.Ledger(path) as book:
-        return book.entries()
+        return book.entries(), book.get_meta("send_id")
 
 
 def _send_loop(
@@ -315,10 +453,12 @@ def _send_loop(
     report: EmailReport,
     rate: float | None,
     progress: Progress,
+    first_sending: Callable[[], None] = lambda: None,
 ) -> None:
+    """Send `todo` one by one; each outcome is committed as soon as the server has answered."""
     started = time.monotonic()
-    previous: tuple[subscribers.Subscriber, deliver.Outcome] | None = None
-    current: subscribers.Subscriber | None = None
+    current: subscribers.Subscriber | None = None  # recorded `sending`, outcome not yet known
+    answered: deliver.Outcome | None = None  # the server's answer for `current`, not yet committed
     from_addr = prepared.envelope.sender_email
     try:
         for index, sub in enumerate(todo):
@@ -327,14 +467,12 @@ def _send_loop(
                 if delay > 0:
                     time.sleep(delay)
             data, msg_id = prepared.message_bytes(sub)
-            if previous is None:
-                book.begin(sub.key, sub.email, msg_id)
-            else:
-                done, outcome = previous
-                book.advance(done.key, outcome.state, _detail(outcome), sub.key, sub.email, msg_id)
-            previous, current = None, sub
+            book.begin(sub.key, sub.email, msg_id)
+            current = sub
+            if index == 0:
+                first_sending()
             try:
-                outcome = sender.send(from_addr, sub.email, data)
+                answered = sender.send(from_addr, sub.email, data)
             except deliver.ServerGone as exc:
                 book.finish(sub.key, ledger.PENDING, str(exc))
                 current = None
@@ -343,16 +481,18 @@ def _send_loop(
                     f"{len(todo) - index} not yet; run the same command with --resume to deliver the rest"
                 )
                 return
-            previous, current = (sub, outcome), None
+            # The one small commit that closes the in-doubt window: before anything else happens.
+            book.answered(sub.key, answered.state, _detail(answered))
+            outcome, current, answered = answered, None, None
             _record(report, sub, outcome)
             progress(index + 1, len(todo))
     finally:
-        if previous is not None:
-            done, outcome = previous
-            book.finish(done.key, outcome.state, _detail(outcome))
+        if current is not None and answered is not None:
+            book.finish(current.key, answered.state, _detail(answered))  # interrupted right after the answer
         elif current is not None and not sender.maybe_accepted:
             # Interrupted (Ctrl-C) before the end of DATA: certainly not accepted.
             book.finish(current.key, ledger.PENDING, "interrupted before the message was sent")
+        book.sync()
 
 
 def _detail(outcome: deliver.Outcome) -> str:

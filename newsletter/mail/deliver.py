@@ -9,6 +9,7 @@ answer arrived, so only the server's log knows whether it was accepted.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import os
@@ -16,6 +17,7 @@ import re
 import smtplib
 import socket
 import ssl
+import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -39,30 +41,114 @@ class ServerGone(DeliveryError):
 # -- files ----------------------------------------------------------------------------------------
 
 
+class OutputPathError(DeliveryError):
+    """An --out / --mbox path that must not be written (a device, FIFO, symlink, the site ...)."""
+
+
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+          (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISLNK, "symbolic link"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+def check_output_file(path: Path, option: str = "--mbox") -> None:
+    """Refuse to replace anything but a regular file: a device, FIFO, socket, folder or symlink stays.
+
+    `os.replace` onto a device node (as root) or a symlink would swap the node or the link itself
+    for our file; a FIFO would be replaced too. A missing path is fine (it is created).
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputPathError(f"{option} {path}: cannot check it: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise OutputPathError(
+            f"{option} {path} is a {_kind(mode)}, not a regular file; it is never replaced: "
+            "give the path of a regular file or a new one"
+        )
+
+
+def check_output_folder(folder: Path, option: str = "--out") -> None:
+    """Refuse an --out that exists and is not a folder (a symlink to a folder counts as a folder)."""
+    try:
+        mode = os.stat(folder).st_mode  # follows a symlink: a link to a folder is written into
+    except FileNotFoundError:
+        if os.path.lexists(folder):
+            raise OutputPathError(f"{option} {folder} is a dangling symbolic link; give a folder") from None
+        return
+    except OSError as exc:
+        raise OutputPathError(f"{option} {folder}: cannot check it: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(mode):
+        raise OutputPathError(f"{option} {folder} is a {_kind(mode)}, not a folder; give a folder or a new path")
+
+
+def _write_new_file(folder: Path, name: str, data: bytes, option: str) -> None:
+    """Write folder/name through a temp file created exclusively (never through a link), then rename."""
+    target = folder / name
+    check_output_file(target, option)
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def eml_name(index: int, email: str) -> str:
     """`00001-ann-example.org.eml`: ordered, readable, and safe as a file name."""
     safe = re.sub(r"[^A-Za-z0-9.+-]+", "-", email.replace("@", "-")).strip(".-")[:80]
     return f"{index:05d}-{safe or 'message'}.eml"
 
 
-def write_eml_files(folder: Path, messages: Iterable[tuple[str, bytes]]) -> int:
-    """Write (file name, message bytes) pairs into `folder`; returns how many were written."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_eml_files(folder: Path, messages: Iterable[tuple[str, bytes]], *, option: str = "--out") -> int:
+    """Write (file name, message bytes) pairs into `folder`; returns how many were written.
+
+    The files are readable by their owner only (they hold addresses and signed unsubscribe links);
+    OutputPathError, with the reason, when the folder or one of its files cannot be written.
+    """
+    check_output_folder(folder, option)
     count = 0
-    for name, data in messages:
-        (folder / name).write_bytes(data)
-        count += 1
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in messages:
+            _write_new_file(folder, name, data, option)
+            count += 1
+    except OSError as exc:
+        raise OutputPathError(f"{option} {folder}: cannot write there: {exc.strerror or exc}") from None
     return count
 
 
-def write_mbox(path: Path, messages: Iterable[tuple[str, bytes]], *, sender: str) -> int:
-    """Write an mbox (mboxrd quoting, LF line ends) atomically: a temp file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_file(folder: Path, name: str, data: bytes, *, option: str = "--out") -> Path:
+    """One file in an --out folder, with the same rules as `write_eml_files`."""
+    check_output_folder(folder, option)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_new_file(folder, name, data, option)
+    except OSError as exc:
+        raise OutputPathError(f"{option} {folder}: cannot write there: {exc.strerror or exc}") from None
+    return folder / name
+
+
+def write_mbox(path: Path, messages: Iterable[tuple[str, bytes]], *, sender: str, option: str = "--mbox") -> int:
+    """Write an mbox (mboxrd quoting, LF line ends) atomically: a temp file renamed into place.
+
+    Only a regular file (or a new path) is ever replaced; see `check_output_file`.
+    """
+    check_output_file(path, option)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime())
     count = 0
     try:
-        with open(tmp, "wb") as handle:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as handle:
             for _name, data in messages:
                 body = data.replace(b"\r\n", b"\n")
                 body = re.sub(rb"(?m)^(>*From )", rb">\1", body)
@@ -72,11 +158,15 @@ def write_mbox(path: Path, messages: Iterable[tuple[str, bytes]], *, sender: str
                 count += 1
             handle.flush()
             os.fsync(handle.fileno())
+        check_output_file(path, option)  # again: it may have changed while the messages were rendered
         os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputPathError(f"{option} {path}: cannot write it: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
     return count
 
 
@@ -180,7 +270,7 @@ class SmtpSender:
                         f"refusing to send the SMTP password in clear text to {cfg.host}: the server offers no "
                         "STARTTLS; use its TLS port or a local relay"
                     )
-                smtp.login(cfg.user, cfg.password or "")
+                self._login(smtp)
         except smtplib.SMTPAuthenticationError as exc:
             _quit(smtp)
             raise DeliveryError(
@@ -202,6 +292,35 @@ class SmtpSender:
             raise ServerGone(f"SMTP server {cfg.host}:{cfg.port} failed during setup: {_reason(exc)}") from None
         self._smtp = smtp
         self.connections += 1
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        """Log in; credentials with non-ASCII characters go as UTF-8 through AUTH PLAIN (RFC 4616).
+
+        smtplib encodes credentials as ASCII, and its UnicodeEncodeError names a character of the
+        password and its position: never let that (or any part of the secret) reach the output.
+        """
+        cfg = self.config
+        user, password = cfg.user or "", cfg.password or ""
+        if user.isascii() and password.isascii():
+            smtp.login(user, password)
+            return
+        try:
+            blob = b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DeliveryError(
+                f"{USER_ENV} or {PASSWORD_ENV} holds bytes that are not valid UTF-8 text; set it again"
+            ) from None
+        if not smtp.has_extn("auth"):
+            raise smtplib.SMTPNotSupportedError("no AUTH")
+        mechanisms = str(smtp.esmtp_features.get("auth", "")).upper().split()
+        if "PLAIN" not in mechanisms:
+            raise DeliveryError(
+                f"{USER_ENV} or {PASSWORD_ENV} has non-ASCII characters and {cfg.host} offers no AUTH PLAIN "
+                f"to send them as UTF-8 (it offers {' '.join(mechanisms) or 'nothing'}); use an ASCII password"
+            )
+        code, _reply = smtp.docmd("AUTH", "PLAIN " + base64.b64encode(blob).decode("ascii"))
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, b"authentication failed")
 
     def close(self) -> None:
         if self._smtp is not None:

@@ -1,8 +1,9 @@
 """The send ledger: `.newsletter/sends/issue-N.sqlite`, one row per subscriber of a real send.
 
-Every SMTP send is bracketed by two durable writes: `sending` before the transaction starts, its
-outcome after the server answers. SQLite in WAL mode with `synchronous=FULL` makes each commit
-durable (fsync) before we go on, so after any crash the ledger tells, for every address:
+Every SMTP send is bracketed by two writes: `sending` before the transaction starts (fsynced:
+SQLite WAL mode, `synchronous=FULL`), its outcome the instant the server answers (written at once,
+fsynced by the next `sending`; see `Ledger.answered`), so after any crash the ledger tells, for
+every address:
 
     sent       the server accepted the message (250 after DATA)         never sent again
     failed     the server refused it permanently (5xx)                  reported, not retried
@@ -13,20 +14,45 @@ durable (fsync) before we go on, so after any crash the ledger tells, for every 
                the server may or may not have accepted it ("in doubt")
 
 Only one message is in flight at a time, so one interruption leaves at most one row `sending`.
-To keep one fsync per message, the outcome of message i and the `sending` of message i+1 are one
-transaction (`advance`).
+The outcome is committed the moment the server has answered (`answered`), before the next message
+is rendered and before any `--rate` pause: the only window in which a kill leaves an accepted message
+marked `sending` (and so sent twice by `--resume`) is the server's answer plus that one commit.
+That costs two small commits per message instead of one, only one of them fsynced (the `begin`, which
+also makes the previous answer durable); see bench/bench_send_kill.py.
 
-The derived folder is git-ignored like the rest of `.newsletter/`, but unlike the caches this file
-is not rebuildable: deleting it forgets who already got an issue.
+The derived folder is git-ignored like the rest of `.newsletter/` (the ledger holds addresses,
+which never go into git), but unlike the caches this file is not rebuildable: deleting it forgets
+who already got an issue. Two guards make that loud instead of silent:
+
+- The *send record* `sends/issue-N.json` in the project (tracked by git, no addresses in it) is
+  written right after the first message of a send is recorded as `sending`, before it goes out,
+  and updated with the counts at the end of every run. It names the ledger's `send_id`. So
+  "a message may have gone out" implies "the record exists". When the record exists but the ledger
+  is missing (another machine, a deleted `.newsletter/`), empty (truncated file, dropped table),
+  from another send (a different `send_id`) or has fewer `sent` rows than the record counted, the
+  send stops with a message saying what to do (`check_record`). Why a separate tracked file: it
+  survives exactly what destroys the ledger (deleting the derived folder, cloning the repository
+  on another machine), and it carries nothing private.
+- `SendLock`: an OS lock (flock) on `issue-N.lock` next to the ledger, held for the whole run, so
+  two sends (or a send and a `--resume`) of one issue can never run at once; the kernel drops it
+  when the process dies, so a crash never leaves it stuck.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
+import json
+import os
+import secrets
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from ..errors import NewsletterError
 from ..models import now_timestamp
+from ..store.files import atomic_write
 
 SENT, FAILED, DEFERRED, PENDING, SENDING = "sent", "failed", "deferred", "pending", "sending"
 STATES = (SENT, FAILED, DEFERRED, PENDING, SENDING)
@@ -58,9 +84,30 @@ class Entry:
     updated: str
 
 
+RECORD_DIR = "sends"
+
+
+class LedgerError(NewsletterError):
+    """The send ledger cannot be read, or no longer matches the send record: nothing is sent."""
+
+
+class SendInProgress(NewsletterError):
+    """Another process is sending (or resuming) the same issue right now."""
+
+
 def ledger_path(derived_dir: Path, issue: int) -> Path:
     """Where the ledger of issue N lives."""
     return derived_dir / "sends" / f"issue-{issue}.sqlite"
+
+
+def record_path(root: Path, issue: int) -> Path:
+    """Where the tracked send record of issue N lives (`sends/issue-N.json` in the project)."""
+    return root / RECORD_DIR / f"issue-{issue}.json"
+
+
+def new_send_id() -> str:
+    """A random id tying a ledger to its send record."""
+    return secrets.token_hex(8)
 
 
 class Ledger:
@@ -68,11 +115,19 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(f"cannot open the send ledger {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("SELECT count(*) FROM sends").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(path, str(exc)) from None
 
     def close(self) -> None:
         self._db.close()
@@ -86,9 +141,12 @@ class Ledger:
     # -- reading ---------------------------------------------------------------------------------
 
     def entries(self) -> dict[str, Entry]:
-        """Every row, by key."""
-        rows = self._db.execute("SELECT key, email, state, message_id, attempts, detail, updated FROM sends")
-        return {row[0]: Entry(*row) for row in rows}
+        """Every row, by key; LedgerError when the file is damaged."""
+        try:
+            rows = self._db.execute("SELECT key, email, state, message_id, attempts, detail, updated FROM sends")
+            return {row[0]: Entry(*row) for row in rows}
+        except sqlite3.DatabaseError as exc:
+            raise damaged(self.path, str(exc)) from None
 
     def counts(self) -> dict[str, int]:
         """How many rows are in each state."""
@@ -112,15 +170,28 @@ class Ledger:
             self._sending(key, email, message_id)
 
     def finish(self, key: str, state: str, detail: str = "") -> None:
-        """Record the outcome of the message in flight."""
+        """Record the outcome of the message in flight (durable: fsync)."""
         with self._transaction():
             self._outcome(key, state, detail)
 
-    def advance(self, key: str, state: str, detail: str, next_key: str, next_email: str, next_id: str) -> None:
-        """`finish` this message and `begin` the next in one commit (one fsync instead of two)."""
-        with self._transaction():
-            self._outcome(key, state, detail)
-            self._sending(next_key, next_email, next_id)
+    def answered(self, key: str, state: str, detail: str = "") -> None:
+        """Record the server's answer at once, without waiting for the disk (see below).
+
+        The commit is written to the WAL (so it survives the process being killed) but not fsynced:
+        that keeps the in-doubt window down to the write itself. The next `begin` (synchronous=FULL)
+        fsyncs the WAL, this frame included, before the next message goes out, and `sync` does it at
+        the end of a run; so after a power loss at most this one message is sent again, as before.
+        """
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._transaction():
+                self._outcome(key, state, detail)
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
+    def sync(self) -> None:
+        """Make every commit durable (checkpoint: fsync of the WAL and the database)."""
+        self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
     def _sending(self, key: str, email: str, message_id: str) -> None:
         self._db.execute(
@@ -151,3 +222,121 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def damaged(path: Path, reason: str) -> LedgerError:
+    """The error for a ledger SQLite cannot read: say so, and what to do, in one line."""
+    return LedgerError(
+        f"the send ledger {path} is damaged ({reason}), so who already got this issue is unknown; "
+        "nothing was sent. Restore the file from a backup and run again with --resume"
+    )
+
+
+# -- the tracked send record ------------------------------------------------------------------------
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The send record at `path`, or None when there is none; LedgerError when it is unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LedgerError(
+            f"the send record {path} cannot be read ({exc}); restore it from git (`git checkout -- {path.name}`)"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("send_id"), str):
+        raise LedgerError(f"the send record {path} is not a record of this tool; restore it from git")
+    return data
+
+
+def write_record(path: Path, data: dict[str, Any]) -> None:
+    """Write the send record atomically (temp file, fsync, rename)."""
+    try:
+        atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise LedgerError(f"cannot write the send record {path}: {exc.strerror or exc}") from None
+
+
+def check_record(
+    record: dict[str, Any] | None, entries: dict[str, Entry] | None, send_id: str | None,
+    *, issue: int, ledger_file: Path, record_file: Path,
+) -> None:
+    """Stop (LedgerError) when the record says issue N went out but the ledger cannot say to whom.
+
+    `entries` is None when the ledger file does not exist; `send_id` is the ledger's own.
+    """
+    if record is None:
+        return
+    recorded_sent = int(record.get("sent", 0) or 0)
+    if entries is None:
+        problem = "does not exist (deleted, or the issue was sent from another machine)"
+    elif not entries:
+        problem = "is empty (truncated or its table dropped)"
+    elif send_id != record.get("send_id"):
+        problem = "belongs to another send (it was replaced)"
+    elif sum(e.state == SENT for e in entries.values()) < recorded_sent:
+        problem = f"has lost rows (the record counted {recorded_sent} delivered)"
+    else:
+        return
+    when = str(record.get("started", "?"))
+    raise LedgerError(
+        f"issue {issue} was already sent (record {record_file}, started {when}, {recorded_sent} delivered "
+        f"at the last count), but its ledger {ledger_file} {problem}, so who got it is unknown; nothing was "
+        "sent. Restore the ledger from a backup or from the machine that sent it, then run with --resume. "
+        f"Only to send the whole issue again to everyone on purpose: delete {record_file} and the ledger"
+    )
+
+
+# -- one send per issue at a time ------------------------------------------------------------------------
+
+
+class SendLock:
+    """An exclusive, non-blocking OS lock on `issue-N.lock` next to the ledger, held for a whole run.
+
+    flock is tied to the open file: the kernel releases it when the process exits or is killed, so
+    it never goes stale. The file is never deleted (a second process could lock a fresh inode while
+    the first still holds the old one); it holds the pid of the holder, for the message.
+    """
+
+    def __init__(self, path: Path, issue: int) -> None:
+        self.path = path
+        self.issue = issue
+        self._fd: int | None = None
+
+    def __enter__(self) -> SendLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise LedgerError(f"cannot open the send lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                who = f" (pid {holder})" if holder else ""
+                raise SendInProgress(
+                    f"issue {self.issue} is being sent right now by another process{who}; nothing was sent. "
+                    "Wait until it ends, then run with --resume if it reports anything left"
+                ) from None
+            raise LedgerError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""

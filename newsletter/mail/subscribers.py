@@ -115,7 +115,12 @@ def parse_csv(text: str, *, source: str = "subscribers.csv") -> LoadResult:
     address, an unknown status or an address seen before are reported (line number and reason)
     and skipped; for a duplicate the first row wins.
     """
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    text = text.lstrip("\ufeff")
+    first_line = text.split("\n", 1)[0]
+    # Excel's "Unicode Text" export is tab-separated UTF-16: take tabs when the header has no comma.
+    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
+    # newline=None: CR, LF and CRLF all end a row, as when the file is opened in text mode.
+    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=delimiter))
     columns = list(FIELDS)
     start = 0
     if rows and any(cell.strip().lower() in ("email", "e-mail", "email address") for cell in rows[0]):
@@ -128,7 +133,7 @@ def parse_csv(text: str, *, source: str = "subscribers.csv") -> LoadResult:
         line = index + 1
         if not any(cell.strip() for cell in row):
             continue
-        data = {name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(columns)}
+        data = {name: (restore_cell(row[i].strip()) if i < len(row) else "") for i, name in enumerate(columns)}
         raw_email = data.get("email", "")
         try:
             address = normalize_email(raw_email)
@@ -158,13 +163,32 @@ def _column_name(cell: str) -> str:
     return {"e_mail": "email", "email_address": "email", "subscribed": "subscribed_at"}.get(name, name)
 
 
+# A spreadsheet evaluates a cell that starts with one of these (=HYPERLINK(...), @SUM(...), +cmd|...).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading `'` before a formula start (OWASP's advice).
+
+    A cell that already starts with `'` gets one more, so `restore_cell` gives back exactly the text.
+    """
+    return "'" + value if value.startswith(FORMULA_START) or value.startswith("'") else value
+
+
+def restore_cell(value: str) -> str:
+    """The text `neutralize_cell` protected: one leading `'` dropped when a formula start or `'` follows."""
+    if value.startswith("'") and value[1:].startswith((*FORMULA_START, "'")):
+        return value[1:]
+    return value
+
+
 def dump_csv(subscribers: Iterable[Subscriber]) -> str:
-    """The CSV text of a list (header first, rows in the given order)."""
+    """The CSV text of a list (header first, rows in the given order), every cell neutralized."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(FIELDS)
     for sub in subscribers:
-        writer.writerow([sub.email, sub.name, sub.status, sub.subscribed_at])
+        writer.writerow([neutralize_cell(cell) for cell in (sub.email, sub.name, sub.status, sub.subscribed_at)])
     return buffer.getvalue()
 
 
@@ -199,8 +223,11 @@ class SubscriberList:
         In particular an address that unsubscribed or bounced stays so: a re-imported old export
         must not resubscribe people who left (that is reported instead).
         """
+        if not str(source).strip():
+            raise SubscriberError("the CSV path is empty; give the file to import, e.g. `subscribers import new.csv`")
         if not source.is_file():
-            raise SubscriberError(f"{source}: no such file")
+            kind = "a folder" if source.is_dir() else "no such file" if not source.exists() else "not a regular file"
+            raise SubscriberError(f"{source}: {kind}; give a CSV file to import")
         incoming = load_file(source)
         with write_lock(self.derived_dir):
             current = self.load()
@@ -249,15 +276,46 @@ class SubscriberList:
         return counts
 
 
+MAX_FILE_BYTES = 50_000_000
+
+
 def load_file(path: Path) -> LoadResult:
     """Read a subscriber CSV; a missing file is an empty list, an unreadable one SubscriberError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return LoadResult([], [])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SubscriberError(f"{path}: cannot read ({exc}); save it as UTF-8 CSV") from None
+    except OSError as exc:
+        raise SubscriberError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SubscriberError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; not a subscriber list")
+    text = decode_csv_bytes(data, path)
+    if "\x00" in text:
+        raise SubscriberError(f"{path}: contains NUL characters; not a text CSV (save it as UTF-8 CSV)")
     try:
         return parse_csv(text, source=path.name)
     except csv.Error as exc:
         raise SubscriberError(f"{path}: not valid CSV ({exc})") from None
+
+
+def decode_csv_bytes(data: bytes, path: Path) -> str:
+    """The text of a CSV file: UTF-8 (with or without BOM) or UTF-16 (BOM, or the NUL pattern of ASCII).
+
+    Nothing else is guessed: a legacy 8-bit file (cp1252 ...) would decode to plausible garbage in
+    names, so it is refused with what to do instead.
+    """
+    encoding = "utf-8"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif len(data) >= 4 and data[1:4:2] == b"\x00\x00" and data[0:4:2] != b"\x00\x00":
+        encoding = "utf-16-le"
+    elif len(data) >= 4 and data[0:4:2] == b"\x00\x00" and data[1:4:2] != b"\x00\x00":
+        encoding = "utf-16-be"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(
+            f"{path}: not valid {encoding.upper()} (byte {exc.start}); save it as UTF-8 CSV "
+            "(in a spreadsheet: CSV UTF-8)"
+        ) from None
