@@ -413,3 +413,93 @@ def test_feed_content_opened_as_html_runs_nothing(served: tuple[str, Path], chro
         _assert_nothing_ran(tab, dialogs, "feed content")
     finally:
         tab.context.close()  # type: ignore[attr-defined]
+
+
+def test_search_results_for_the_payloads_run_nothing(served: tuple[str, Path], chromium: object) -> None:
+    """Material renders search results (titles and text from search_index.json) as HTML."""
+    base, _ = served
+    tab, dialogs = _run_page(chromium, base, hover=False)
+    try:
+        tab.click(".md-search__input")  # type: ignore[attr-defined]
+        tab.locator(".md-search__input").press_sequentially("onerror", delay=30)  # type: ignore[attr-defined]
+        hit = tab.locator(".md-search-result__item a[href*='issues/005-']")  # type: ignore[attr-defined]
+        hit.first.wait_for(state="attached", timeout=15000)
+        tab.wait_for_timeout(300)  # type: ignore[attr-defined]
+        _assert_nothing_ran(tab, dialogs, "search results")
+        assert "<img src=x onerror=" in hit.first.inner_text()
+    finally:
+        tab.context.close()  # type: ignore[attr-defined]
+
+
+# -- the sanitizer itself -----------------------------------------------------------------------
+
+HOSTILE_FRAGMENTS = [
+    '<img src="http://127.0.0.1:1/x.png" onerror="window.__pwned=1">',
+    '<a href="javascript:window.__pwned=1">x</a>',
+    '<a href="JaVaScRiPt:window.__pwned=1">x</a>',
+    '<a href="javascript&colon;window.__pwned=1">x</a>',
+    '<a href="&#106;avascript:window.__pwned=1">x</a>',
+    '<a href="  javascript:window.__pwned=1">x</a>',
+    '<a href="\x01\x02javascript:window.__pwned=1">x</a>',
+    '<a href="java\tscript:window.__pwned=1">x</a>',
+    '<a href="java&#x0A;script:window.__pwned=1">x</a>',
+    '<a href="data:text/html,<script>window.__pwned=1</script>">x</a>',
+    '<a href="vbscript:msgbox(1)">x</a>',
+    '<img src="javascript:window.__pwned=1">',
+    '<svg onload="window.__pwned=1"><circle r="1"/></svg>',
+    '<details open ontoggle="window.__pwned=1">x</details>',
+    '<iframe srcdoc="<script>window.__pwned=1</script>"></iframe>',
+    '<p style="position:fixed;inset:0" onclick="window.__pwned=1" class="md-button" data-x="1">x</p>',
+    '<math><mtext><table><mglyph><style><img src=x onerror="window.__pwned=1">',
+    '<a href="https://ok.example/" onmouseover="window.__pwned=1" autofocus onfocus="window.__pwned=1">ok</a>',
+]
+
+
+@pytest.mark.parametrize("fragment", HOSTILE_FRAGMENTS)
+def test_sanitize_html_leaves_nothing_live(fragment: str) -> None:
+    from newsletter.markup import sanitize_html
+
+    for email in (False, True):
+        clean = sanitize_html(fragment, email=email)
+        assert not injection_problems(clean), (fragment, clean)
+        assert "__pwned" not in clean or "<" not in clean.split("__pwned")[0].rsplit(">", 1)[-1], clean
+
+
+def test_sanitize_html_keeps_what_the_extensions_write() -> None:
+    from newsletter.markup import sanitize_html
+
+    kept = [
+        '<h2 id="feature-stories">Feature stories</h2>',
+        '<div class="admonition note"><p class="admonition-title">Note</p><p>x</p></div>',
+        '<p>a<sup id="fnref:1"><a class="footnote-ref" href="#fn:1">1</a></sup></p>',
+        '<table><thead><tr><th style="text-align: left;">a</th></tr></thead></table>',
+        '<div class="highlight"><pre><span></span><code><span class="k">def</span></code></pre></div>',
+        '<p><a href="https://ok.example/">ok</a> <a href="mailto:e@example.org">mail</a> <a href="../x/">rel</a></p>',
+    ]
+    for fragment in kept:
+        assert sanitize_html(fragment).replace("text-align:left", "text-align: left;") == fragment
+
+
+@pytest.mark.parametrize("url, safe", [
+    ("https://ok.example/", True), ("http://ok.example/", True), ("mailto:e@example.org", True),
+    ("javascript:x", False), ("JAVASCRIPT:x", False), ("  javascript:x", False), ("\x00javascript:x", False),
+    ("java\tscript:x", False), ("java\nscript:x", False), ("data:text/html,x", False), ("vbscript:x", False),
+    ("file:///etc/passwd", False), ("https://ok.example/\x07", False), ("/relative", False), ("", False),
+])
+def test_is_safe_link(url: str, safe: bool) -> None:
+    from newsletter.markup import is_safe_link
+
+    assert is_safe_link(url) is safe
+    assert is_safe_link(url, relative=True) is (safe or url == "/relative")
+
+
+def test_title_html_is_inert_in_html_and_in_markdown() -> None:
+    import markdown
+
+    from newsletter.markup import title_html
+
+    title = title_html(TITLE)
+    assert "<" not in title and "[" not in title and "{" not in title and "*" not in title
+    rendered = markdown.markdown(f"# {title}", extensions=["attr_list"])
+    assert rendered.startswith("<h1>") and not injection_problems(rendered) and "<em>" not in rendered
+    assert "".join(_parse(rendered).text) == TITLE  # the reader sees exactly what was typed

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import markdown
-from markdown.treeprocessors import Treeprocessor
+import markdown  # type: ignore[import-untyped]
+from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
 
 from ..markup import is_safe_link, sanitize_html
 
@@ -220,7 +220,7 @@ class _TextWriter(HTMLParser):
 
     def _wrap(self, text: str, first: str, rest: str) -> str:
         prefix = "> " * self.quote
-        lines = []
+        lines: list[str] = []
         for piece in text.split("\n"):
             wrapped = textwrap.wrap(
                 piece.strip(),
