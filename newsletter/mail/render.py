@@ -3,13 +3,17 @@
 Pure: text in, text out (templates are read through a Jinja loader, nothing else is touched).
 
 The body is rendered with Python-Markdown and the extensions the site's default config uses
-(tables, fenced code), with three email-specific rules applied to the element tree:
+(tables, fenced code, attribute lists), with three email-specific rules applied to the element tree:
 
 - raw HTML in the Markdown is shown as text, never passed through (a title copied from a web page
   into a draft cannot smuggle markup or scripts into thousands of inboxes);
 - links keep only http(s) and mailto targets (relative ones are made absolute against the site URL;
   anything else, `javascript:` included, loses its href and stays as plain text);
 - images get an alt text and an explicit width that fits the 600px column.
+
+Then the fragment goes through the package's one sanitizer (`newsletter.markup.sanitize_html`, the
+allow-list the site and the feeds use), so an attribute list in a note (`{: onerror=… }`,
+`{: style=… }`) or anything the rules above missed never reaches an inbox.
 
 CSS is inlined with css-inline (see `inline_css`); the one `<style>` block keeps only its @media
 rules (phones, dark mode) for the clients that honour them. The HTML and text are rendered once per
@@ -29,8 +33,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import markdown
-from markdown.treeprocessors import Treeprocessor
+import markdown  # type: ignore[import-untyped]
+from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
+
+from ..markup import is_safe_link, sanitize_html
 
 # Placeholders substituted per subscriber. Plain alphanumerics: HTML escaping, CSS inlining and
 # Jinja autoescape leave them untouched, and they cannot occur in real text by accident.
@@ -41,7 +47,6 @@ CONTENT_WIDTH = 552  # the 600px column minus 2 × 24px padding
 TEXT_WIDTH = 72
 MORE_MARKER = re.compile(r"<!--\s*more\s*-->", re.I)
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
-SAFE_SCHEMES = ("http", "https", "mailto")
 
 
 @dataclasses.dataclass
@@ -66,17 +71,19 @@ class RenderedEmail:
 
 
 def safe_url(url: str, base_url: str = "") -> str | None:
-    """`url` if it is http(s) or mailto (relative ones resolved against `base_url`), else None."""
-    url = url.strip()
-    if not url or any(ord(c) < 32 for c in url):
+    """`url` if it is http(s) or mailto (relative ones resolved against `base_url`), else None.
+
+    Character references are decoded first: Python-Markdown keeps `&colon;` or `&#9;` in an href
+    as written, and mail clients decode them (`javascript&colon;…` is a javascript: link there).
+    """
+    url = html.unescape(url).strip()
+    if not is_safe_link(url, relative=True):
         return None
-    scheme = urlsplit(url).scheme.lower()
-    if not scheme:
+    if not urlsplit(url).scheme:
         if not base_url or url.startswith("#"):
             return None
         url = urljoin(base_url, url)
-        scheme = urlsplit(url).scheme.lower()
-    return url if scheme in SAFE_SCHEMES else None
+    return url if is_safe_link(url) else None
 
 
 class _EmailTree(Treeprocessor):
@@ -136,12 +143,14 @@ class _EmailTree(Treeprocessor):
 def markdown_to_html(body: str, *, base_url: str = "") -> str:
     """An issue body as an HTML fragment for email (see the module docstring for the rules)."""
     body = HTML_COMMENT.sub("", MORE_MARKER.sub("", body))
-    md = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    # attr_list as on the site, so `{: … }` in a note is consumed (and its attributes sanitized away)
+    # instead of showing up as literal text in both parts.
+    md = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists", "attr_list"], output_format="html")
     # Raw HTML is escaped, not interpreted: drop the parsers that would pass it through.
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     md.treeprocessors.register(_EmailTree(md, base_url), "email", 0)
-    return md.convert(body)
+    return sanitize_html(md.convert(body), email=True)
 
 
 def first_paragraph_text(body: str, limit: int = 140) -> str:
@@ -211,7 +220,7 @@ class _TextWriter(HTMLParser):
 
     def _wrap(self, text: str, first: str, rest: str) -> str:
         prefix = "> " * self.quote
-        lines = []
+        lines: list[str] = []
         for piece in text.split("\n"):
             wrapped = textwrap.wrap(
                 piece.strip(),

@@ -12,8 +12,7 @@ from .issues import check_issue_links, read_issues
 
 def project_checks(settings: Any) -> tuple[list[str], list[str]]:
     """(errors, warnings) for a project's catalog and issues; one line each, nothing raised."""
-    from ..store import identity
-    from ..store import Store
+    from ..store import Store, identity
 
     store = Store(settings.catalog_dir, settings.derived_dir)
     try:

@@ -102,10 +102,10 @@ def check_issue_links(
             continue
         for url in issue.links:
             found = identity.find_existing(identity_index, url)
-            item = items.get(found) if found else None
-            if item is not None and item.status != "published" and item.issue is None:
+            linked = items.get(found) if found else None
+            if linked is not None and linked.status != "published" and linked.issue is None:
                 warnings.append(
-                    f"{issue.src_uri} links {url} (item {item.id}, status {item.status}); "
+                    f"{issue.src_uri} links {url} (item {linked.id}, status {linked.status}); "
                     f"run `newsletter publish {issue.number}` to mark it published"
                 )
     return warnings

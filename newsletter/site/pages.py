@@ -2,8 +2,8 @@
 
 Nothing here touches files or mkdocs: items and issues in, a `SitePlan` (which pages exist, what
 each lists) and HTML strings out. Catalog text comes from strangers, so every piece of it goes
-through `html.escape`, and a link is written only for an http(s) URL (`safe_url`); anything else
-is shown as plain text. Listings are HTML, not Markdown, so no Markdown trick in a title can
+through `html.escape`, and a link is written only for an http(s) URL (`safe_url`, on top of the
+package's one link rule `newsletter.markup.is_safe_link`); anything else is shown as plain text. Listings are HTML, not Markdown, so no Markdown trick in a title can
 become a link or an image, and python-markdown never has to parse 20k resources.
 """
 
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ..markup import is_safe_link, link_scheme
 from ..models import KINDS, Item
 from .issues import Issue
 
@@ -70,6 +71,9 @@ def safe_url(url: object) -> str | None:
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or parts.netloc.startswith("@"):
+        return None
+    # The package-wide link rule as well (markup.is_safe_link: the scheme as a browser reads it).
+    if not is_safe_link(value) or link_scheme(value) not in ("http", "https"):
         return None
     return value
 

@@ -9,14 +9,20 @@ Events, in build order:
   load the catalog; add the catalog pages as virtual files (`File.generated`, no temp folder).
   Runs before Material's blog plugin (priority -50), which then sees only the public issues.
 - `on_nav`: put the catalog section in a sensible order (index, kinds, tags).
-- `on_page_content`: fill generated pages with their (escaped) HTML listings; add tags, related
-  resources and the subscribe call to action to issue pages; remember issue HTML for the feed.
+- `on_page_markdown`: page titles, descriptions and authors become escaped HTML text
+  (`markup.title_html`): the theme prints them unescaped and the blog feeds titles to Markdown.
+- `on_page_content`: fill generated pages with their (escaped) HTML listings; sanitize issue pages
+  (`markup.sanitize_html`: notes are Markdown from people, imports and other editors) and add
+  tags, related resources and the subscribe call to action; remember issue HTML for the feed.
+- `on_page_context`: sanitize the issue excerpts the blog plugin rendered for the home page and
+  archive views (it renders them with its own Markdown, past `on_page_content`).
 - `on_post_page`: advertise the feeds in every page's <head>.
 - `on_post_build`: write the RSS and Atom feeds.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import logging
 import os
 from pathlib import Path
@@ -29,6 +35,7 @@ from mkdocs.structure.nav import Navigation, Section
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from ..markup import sanitize_html, text_only, title_html
 from . import pages as P
 from .config import DRAFTS_ENV, NewsletterConfig
 from .feed import FeedEntry, FeedInfo, absolutize, atom_xml, rss_xml
@@ -72,7 +79,8 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         if not config.site_url and self.settings.site_url:
             config.site_url = self.settings.site_url.rstrip("/") + "/"
         if not config.site_description and self.settings.description:
-            config.site_description = self.settings.description
+            # Material writes it unescaped into <meta name="description" content="...">.
+            config.site_description = html_lib.escape(self.settings.description, quote=True)
         if self.config.stylesheet and STYLESHEET not in config.extra_css:
             config.extra_css.append(STYLESHEET)
         blog = config.plugins.get("material/blog")
@@ -102,8 +110,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
     def on_files(self, files: Files, *, config: Any) -> Files:
         if not self.config.enabled:
             return files
-        from ..store import identity
-        from ..store import Store
+        from ..store import Store, identity
 
         self.feed_entries = []
         self.urls = {}
@@ -172,6 +179,18 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
 
     # -- pages ---------------------------------------------------------------------------------
 
+    @event_priority(100)  # before the blog plugin builds excerpts from the title (-50)
+    def on_page_markdown(self, markdown: str, *, page: Page, config: Any, files: Files) -> str | None:
+        if not self.config.enabled:
+            return None
+        # Titles are text, but Material prints page.meta.title / page.title raw (<title>, header,
+        # nav, the issue's <h1>) and the blog plugin renders `# {title}` as Markdown on the home page.
+        for key in ("title", "description", "author"):
+            value = page.meta.get(key)
+            if isinstance(value, str):
+                page.meta[key] = title_html(value)
+        return None
+
     def _href(self, page: Page) -> P.Href:
         def href(src_uri: str) -> str:
             url = self.urls.get(src_uri)
@@ -202,7 +221,10 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
 
     def _issue_content(self, html: str, issue: Issue, page: Page, config: Any, href: P.Href) -> str:
         assert self.plan is not None
-        parts = [html]
+        # The issue body is curator text (notes from people, imports, other editors) rendered with
+        # attr_list and raw HTML on: only the allow-list survives, on the page and in the feeds.
+        parts = [sanitize_html(html)]
+        _sanitize_toc(page.toc)
         if not issue.published:
             parts.insert(0, '<div class="admonition warning"><p class="admonition-title">Draft</p>'
                             "<p>This issue is not published; only <code>--drafts</code> previews show it.</p></div>")
@@ -242,6 +264,19 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         feed = get_relative_url(self.config.feed_rss, page.url) if self.config.feed else None
         return P.subscribe_html(self.settings.name, url or None, feed)
 
+    @event_priority(-110)  # after the blog plugin rendered the excerpts of a view (-100)
+    def on_page_context(self, context: Any, *, page: Page, config: Any, nav: Navigation) -> Any:
+        if not self.config.enabled:
+            return context
+        for excerpt in context.get("posts") or ():
+            if getattr(excerpt, "content", None):
+                excerpt.content = sanitize_html(excerpt.content)
+            if getattr(excerpt, "more", None):
+                excerpt.more = sanitize_html(excerpt.more)
+            _sanitize_toc(getattr(excerpt, "toc", None))
+        _sanitize_toc(page.toc)  # a view's toc collects its excerpts' headlines
+        return context
+
     def on_post_page(self, output: str, *, page: Page, config: Any) -> str:
         if not self.config.enabled or not self.config.feed:
             return output
@@ -278,6 +313,14 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
             target = site / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
+
+
+def _sanitize_toc(toc: Any) -> None:
+    """Table-of-contents titles as escaped text: the theme prints them as HTML."""
+    for entry in toc or ():
+        if isinstance(getattr(entry, "title", None), str):
+            entry.title = text_only(entry.title)
+        _sanitize_toc(getattr(entry, "children", None))
 
 
 def _sections(items: list[Any]) -> list[Section]:
