@@ -44,6 +44,9 @@ _HTML_START = re.compile(
 _ALT_LINK = re.compile(rb"<link\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 _FEED_TYPES = (b"application/rss+xml", b"application/atom+xml", b"application/feed+json")
+# A character reference to a surrogate (&#xD800;, &#55296;) is not XML; feedparser's lenient parser
+# turns it into a lone surrogate and then fails encoding it. It becomes U+FFFD before parsing.
+_SURROGATE_REF = re.compile(rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*5[5-7][0-9]{3});")
 _DURATION = re.compile(r"^(?:(\d{1,4}):)?(?:(\d{1,4}):)?(\d{1,9})(?:\.\d{0,9})?$")
 
 
@@ -129,7 +132,12 @@ def _parse_xml_feed(body: bytes, *, url: str) -> ParsedFeed:
     # application/xml without charset makes feedparser trust the XML declaration (RFC 3023). No
     # content-location: feedparser would then rewrite relative permalink GUIDs into URLs, and keys
     # would change whenever the feed moves. Relative URLs are resolved here (xml:base, then `url`).
-    parsed = feedparser.parse(body, response_headers={"content-type": "application/xml"})
+    body = _SURROGATE_REF.sub(lambda m: b"&#xFFFD;" if _is_surrogate_ref(m.group()) else m.group(), body)
+    try:
+        parsed = feedparser.parse(body, response_headers={"content-type": "application/xml"})
+    except Exception as exc:  # a third-party parser on hostile bytes: whatever it raises, the feed is bad
+        reason = f"the XML parser failed ({type(exc).__name__})"
+        raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: {reason}") from None
     feed = parsed.get("feed", {})
     raw_entries = parsed.get("entries", [])
     reason = _bozo_reason(parsed)
@@ -213,6 +221,12 @@ def _xml_entry(raw: Any, audio_url: str, show: _FeedInfo) -> FeedEntry:
         meta.extra = _podcast_extra(show.title, audio_url, duration, link, guid, show.url)
     enclosure = audio_url or _any_enclosure(raw, base)
     return FeedEntry(key=entry_key(guid, link, raw.get("title", ""), enclosure), metadata=meta, link=link)
+
+
+def _is_surrogate_ref(ref: bytes) -> bool:
+    digits = ref[2:-1]
+    value = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+    return 0xD800 <= value <= 0xDFFF
 
 
 def _bozo_reason(parsed: Any) -> str:

@@ -306,9 +306,11 @@ def _split(url: str) -> _Parts:
         raise ValueError(f"not a URL: {len(raw)} characters is longer than the {MAX_URL_LENGTH} allowed")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in raw):
         raise ValueError(f"not a URL: {_preview(raw)} contains spaces or control characters")
-    if any("\ud800" <= ch <= "\udfff" for ch in raw):
-        # A lone surrogate is not a character: JSON "\ud800" escapes and undecodable argv bytes.
-        raise ValueError(f"not a URL: {_preview(raw)} contains an invalid character (a lone surrogate)")
+    if any("\ud800" <= ch <= "\udfff" or ch == "\ufffd" for ch in raw):
+        # A lone surrogate is not a character (JSON "\ud800" escapes, undecodable argv bytes), and U+FFFD is
+        # what a decoder left where it met one: either way the link is not the one its author meant.
+        raise ValueError(f"not a URL: {_preview(raw)} contains an invalid character (a lone surrogate "
+                         "or a decoding error)")
     try:
         split = urlsplit(raw)
     except ValueError as exc:
