@@ -328,8 +328,9 @@ class Feeds:
             for entry in take:
                 try:
                     item = entry_item(entry, sub)
-                except ValueError:
+                except ValueError as exc:
                     result.unusable += 1
+                    result.warnings.append(f"{old_url}: skipped entry {entry.key[:120]!r}: {exc}")
                     entries.append((entry.key, None))
                     continue
                 index = index or CatalogIndex(self.catalog)

@@ -2,7 +2,16 @@
 
 It keeps ETag / Last-Modified for conditional GETs, the last pull time and status, and the entry keys
 seen per feed. Deleting it loses nothing: the next pull re-fetches every feed, and exact dedupe by URL
-keeps already-cataloged entries out.
+keeps already-cataloged entries out. A damaged file (random bytes inside, not only a bad header) is
+found when it is opened and rebuilt, with one notice on stderr.
+
+What a reset does to the entries a first pull left out (decided, not an accident): the pull after a
+reset is a first pull again and takes the ``backlog`` newest entries of the feed. The entries left out
+the first time are older than every entry taken then (the cut is by date, newest first), so with the
+same backlog they are left out again; nothing comes back. Only a larger ``--backlog`` on the pull after
+a reset reaches further back, which is what that option asks for. Keeping the left-out keys in the
+tracked feeds.yaml instead would grow it by one line per skipped entry for every feed, in a file
+curators edit and merge by hand, to protect against a case that needs a deliberate option.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -49,20 +59,50 @@ class PullState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        problem = _damage(path)
+        if problem:
+            self._discard(problem)
         self.conn = open_disposable(path, _SCHEMA, _SCHEMA_VERSION)
 
     def close(self) -> None:
         self.conn.close()
 
+    def _discard(self, problem: str) -> None:
+        """Delete the damaged file (and its WAL) and say so once; the caller opens a fresh one."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        # Said here, below the CLI, because any command that opens the state may be the one to find
+        # the damage; it happens once, since the rebuilt file is healthy.
+        print(
+            f"note: the feeds' pull state {self.path} was damaged ({problem}); rebuilt it empty: every feed is "
+            "fetched in full once, and entries already in the catalog are not added again",
+            file=sys.stderr,
+        )
+
+    def _reopen(self, exc: sqlite3.DatabaseError) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+        self._discard(_one_line(exc))
+        self.conn = open_disposable(self.path, _SCHEMA, _SCHEMA_VERSION)
+
     def get(self, key: str) -> FeedState:
-        row = self.conn.execute(
-            "SELECT etag, last_modified, last_pull, last_ok, last_status, last_error FROM feeds WHERE key=?", (key,)
-        ).fetchone()
-        seen = self.conn.execute("SELECT count(*) FROM seen WHERE feed=?", (key,)).fetchone()[0]
+        try:
+            row = self.conn.execute(
+                "SELECT etag, last_modified, last_pull, last_ok, last_status, last_error FROM feeds WHERE key=?",
+                (key,),
+            ).fetchone()
+            seen = self.conn.execute("SELECT count(*) FROM seen WHERE feed=?", (key,)).fetchone()[0]
+        except sqlite3.DatabaseError as exc:  # damage the check at open could not see
+            self._reopen(exc)
+            return FeedState()
         return FeedState(*row, seen=seen) if row else FeedState(seen=seen)
 
     def seen_keys(self, key: str) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT entry FROM seen WHERE feed=?", (key,))}
+        try:
+            return {r[0] for r in self.conn.execute("SELECT entry FROM seen WHERE feed=?", (key,))}
+        except sqlite3.DatabaseError as exc:
+            self._reopen(exc)
+            return set()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -99,3 +139,28 @@ class PullState:
     def forget(self, conn: sqlite3.Connection, key: str) -> None:
         conn.execute("DELETE FROM seen WHERE feed=?", (key,))
         conn.execute("DELETE FROM feeds WHERE key=?", (key,))
+
+
+def _damage(path: Path) -> str | None:
+    """Why the existing file at ``path`` cannot be trusted (an integrity check fails), or None."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(path, timeout=60)
+    except sqlite3.DatabaseError as exc:
+        return _one_line(exc)
+    try:
+        # quick_check reads every page: the file is small, and random bytes inside a table are found
+        # only when that page is read, which would otherwise be in the middle of a pull.
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return _one_line(exc)
+    finally:
+        conn.close()
+    if rows and rows[0][0] == "ok":
+        return None
+    return _one_line(rows[0][0] if rows else "integrity check failed")
+
+
+def _one_line(problem: object) -> str:
+    return " ".join(str(problem).split())[:200]

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import SourceError
 from ..models import KINDS, Item, Metadata, normalize_tag, now_timestamp
 from ..sources import arxiv, crossref, feed, github, oembed, page
+from ..text import replace_surrogates
 from ..web import urls
 from ..web.fetch import Fetcher, Response
 
@@ -57,7 +58,8 @@ def prepare(raw: str) -> Prepared:
     text = raw.strip()
     if not text:
         raise ValueError("empty input")
-    url = urls.normalize_input(text)
+    # Credentials never reach the catalog: the stored `url` is published (site, feeds, email).
+    url = urls.strip_userinfo(urls.normalize_input(text))
     info = urls.classify(url)
     return Prepared(input=text, url=url, info=info)
 
@@ -156,7 +158,7 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
         raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     tags: list[str] = []
     for tag in [*options.tags, *meta.suggested_tags]:
-        norm = normalize_tag(tag)
+        norm = normalize_tag(replace_surrogates(tag))
         if norm and norm not in tags:
             tags.append(norm)
     # "feeds" (a page's advertised feeds) is a hint for the caller, not a property of the item
@@ -167,24 +169,36 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
         extra.setdefault("doi", prepared.info.doi)
     if prepared.info.handle and kind == "tweet":
         extra.setdefault("handle", prepared.info.handle)
+    # Sources clean what they parse; this is the last line of defence for every way in (add, import,
+    # feeds): no lone surrogate reaches a file, and no URL field keeps a user:password@.
+    extra = {k: _without_userinfo(v) for k, v in replace_surrogates(extra).items()}
     return Item(
         id=urls.item_id(canonical),
         kind=kind,
         url=prepared.url,
         canonical_url=canonical,
-        title=options.title or meta.title,
-        summary=options.summary or meta.summary,
-        authors=list(meta.authors),
-        published=meta.published,
-        site=meta.site or _site(prepared.url),
-        image=meta.image,
+        title=replace_surrogates(options.title or meta.title),
+        summary=replace_surrogates(options.summary or meta.summary),
+        authors=replace_surrogates(list(meta.authors)),
+        published=replace_surrogates(meta.published),
+        site=replace_surrogates(meta.site or _site(prepared.url)),
+        image=_without_userinfo(replace_surrogates(meta.image)),
         tags=tags,
         status="inbox",
         added=now_timestamp(),
         aliases=aliases,
-        note=options.note,
+        note=replace_surrogates(options.note),
         extra=extra,
     )
+
+
+def _without_userinfo(value: object) -> object:
+    """A URL-valued field without credentials; other values (and lists of them) unchanged."""
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return urls.strip_userinfo(value)
+    if isinstance(value, list):
+        return [_without_userinfo(v) for v in value]
+    return value
 
 
 def _usable_canonical(declared: str, prepared: Prepared) -> str | None:

@@ -14,10 +14,18 @@ from typing import Any
 import feedparser
 
 from newsletter.errors import SourceError
-from newsletter.models import Metadata, normalize_tag
-from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, coerce_date
-
-MAX_AUTHORS = 200
+from newsletter.models import Metadata
+from newsletter.sources.text import (
+    NAME_MAX,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    clean_inline,
+    clean_text,
+    coerce_date,
+    source_tags,
+    source_url,
+)
+from newsletter.text import MAX_AUTHORS, MAX_TAGS, TAG_MAX
 
 # New-style ids (0704.0001, 2106.09685) and old-style archive ids (hep-th/9901001, math.GT/0309136).
 _ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})"
@@ -89,7 +97,7 @@ def _paper(arxiv_id: str, entry: Any) -> Metadata:
         site="arXiv",
         canonical_url=f"https://arxiv.org/abs/{arxiv_id}",
         extra=extra,
-        suggested_tags=[normalize_tag(c) for c in categories if _CATEGORY.match(c)],
+        suggested_tags=source_tags([c for c in categories if _CATEGORY.match(c)]),
     )
 
 
@@ -103,14 +111,14 @@ def _categories(entry: Any) -> list[str]:
         term = str(tag.get("term") or "").strip()
         if term:
             terms.append(term)
-    return list(dict.fromkeys(terms))
+    return list(dict.fromkeys(t for t in terms if len(t) <= TAG_MAX))[:MAX_TAGS]
 
 
 def _pdf_url(entry: Any, arxiv_id: str) -> str:
     for link in entry.get("links", []):
         href = str(link.get("href") or "")
-        if link.get("title") == "pdf" and href.startswith(("http://", "https://")):
-            return "https://" + href.split("://", 1)[1]
+        if link.get("title") == "pdf" and source_url(href):
+            return "https://" + source_url(href).split("://", 1)[1]
     return f"https://arxiv.org/pdf/{arxiv_id}"
 
 

@@ -10,9 +10,8 @@ from typing import Any
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
-from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text
-
-MAX_AUTHORS = 200
+from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, source_url
+from newsletter.text import KEY_MAX, MAX_AUTHORS, clean_external
 
 # The heading most JATS abstracts start with; structured abstracts keep their section headings.
 _ABSTRACT_HEADING = re.compile(r"^\s*<jats:title>\s*abstract\s*</jats:title>", re.IGNORECASE)
@@ -48,7 +47,7 @@ def parse_work(data: bytes) -> Metadata:
     if body.get("status") != "ok" or body.get("message-type") != "work" or not isinstance(work, dict):
         detail = _snippet(json.dumps(work)[:300]) if work else body.get("status", "no status")
         raise SourceError(f"Crossref did not return a work ({detail}); check the DOI")
-    doi = str(work.get("DOI") or "").strip().lower()
+    doi = clean_external(work.get("DOI") or "", limit=KEY_MAX).lower()
     if not doi:
         raise SourceError("Crossref returned a work without a DOI; check the DOI")
 
@@ -125,10 +124,8 @@ def _pdf_url(links: Any) -> str:
     for link in links if isinstance(links, list) else []:
         if not isinstance(link, dict):
             continue
-        url = str(link.get("URL") or "").strip()
-        if str(link.get("content-type", "")).lower() == "application/pdf" and url.startswith(
-            ("http://", "https://")
-        ):
+        url = source_url(link.get("URL"))
+        if str(link.get("content-type", "")).lower() == "application/pdf" and url:
             return url
     return ""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -28,11 +27,11 @@ from xml.sax import SAXParseException
 import feedparser
 
 from newsletter.errors import SourceError
-from newsletter.models import Metadata, normalize_tag, parse_date
-from newsletter.sources.text import clean_text
+from newsletter.models import Metadata, parse_date
+from newsletter.sources.text import clean_text, load_json, source_names, source_tags, source_url
+from newsletter.text import KEY_MAX, SUMMARY_MAX, TITLE_MAX, clean_external
 
-TITLE_MAX = 500
-SUMMARY_MAX = 2000
+MAX_DURATION_S = 30 * 24 * 3600  # a longer "duration" is junk (and int() of 10k digits raises)
 
 _PODCAST_NAMESPACES = (
     "http://www.itunes.com/dtds/podcast-1.0.dtd",
@@ -45,7 +44,10 @@ _HTML_START = re.compile(
 _ALT_LINK = re.compile(rb"<link\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(rb"""([a-zA-Z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 _FEED_TYPES = (b"application/rss+xml", b"application/atom+xml", b"application/feed+json")
-_DURATION = re.compile(r"^(?:(\d+):)?(?:(\d+):)?(\d+)(?:\.\d*)?$")
+# A character reference to a surrogate (&#xD800;, &#55296;) is not XML; feedparser's lenient parser
+# turns it into a lone surrogate and then fails encoding it. It becomes U+FFFD before parsing.
+_SURROGATE_REF = re.compile(rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*5[5-7][0-9]{3});")
+_DURATION = re.compile(r"^(?:(\d{1,4}):)?(?:(\d{1,4}):)?(\d{1,9})(?:\.\d{0,9})?$")
 
 
 @dataclass
@@ -94,8 +96,8 @@ def parse_duration(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value) if value >= 0 else None
-    match = _DURATION.match(str(value).strip())
+        return int(value) if 0 <= value <= MAX_DURATION_S else None
+    match = _DURATION.match(str(value).strip()[:40])
     if not match:
         return None
     hours_or_minutes, minutes, seconds = match.groups()
@@ -103,16 +105,23 @@ def parse_duration(value: Any) -> int | None:
     total = 0
     for part in parts:
         total = total * 60 + part
-    return total
+    return total if total <= MAX_DURATION_S else None
 
 
 def entry_key(guid: str, link: str, title: str, enclosure: str) -> str:
-    """The stable identity of an entry within its feed (never depends on dates)."""
-    if guid.strip():
-        return guid.strip()
-    if link.strip():
-        return _normalize_link(link.strip())
-    digest = hashlib.sha256(f"{title.strip()}\n{enclosure.strip()}".encode()).hexdigest()[:20]
+    """The stable identity of an entry within its feed (never depends on dates).
+
+    Cleaned like every string from outside (a lone surrogate in a GUID would make it unstorable) and
+    capped at `KEY_MAX`; ordinary GUIDs and links come out unchanged.
+    """
+    guid = clean_external(guid, limit=KEY_MAX)
+    if guid:
+        return guid
+    link = clean_external(link, limit=KEY_MAX)
+    if link:
+        return _normalize_link(link)
+    raw = f"{title.strip()}\n{enclosure.strip()}"
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     return f"sha256:{digest}"
 
 
@@ -123,7 +132,12 @@ def _parse_xml_feed(body: bytes, *, url: str) -> ParsedFeed:
     # application/xml without charset makes feedparser trust the XML declaration (RFC 3023). No
     # content-location: feedparser would then rewrite relative permalink GUIDs into URLs, and keys
     # would change whenever the feed moves. Relative URLs are resolved here (xml:base, then `url`).
-    parsed = feedparser.parse(body, response_headers={"content-type": "application/xml"})
+    body = _SURROGATE_REF.sub(lambda m: b"&#xFFFD;" if _is_surrogate_ref(m.group()) else m.group(), body)
+    try:
+        parsed = feedparser.parse(body, response_headers={"content-type": "application/xml"})
+    except Exception as exc:  # a third-party parser on hostile bytes: whatever it raises, the feed is bad
+        reason = f"the XML parser failed ({type(exc).__name__})"
+        raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: {reason}") from None
     feed = parsed.get("feed", {})
     raw_entries = parsed.get("entries", [])
     reason = _bozo_reason(parsed)
@@ -143,13 +157,13 @@ def _parse_xml_feed(body: bytes, *, url: str) -> ParsedFeed:
     show = _FeedInfo(
         url=url,
         title=clean_text(feed.get("title", ""), TITLE_MAX),
-        image=_abs(feed_base, (feed.get("image") or {}).get("href", "") or feed.get("logo", "")),
+        image=source_url((feed.get("image") or {}).get("href", "") or feed.get("logo", ""), feed_base),
         authors=_author_names(feed),
         is_podcast=is_podcast,
     )
     return ParsedFeed(
         title=show.title,
-        site_url=_abs(feed_base, feed.get("link", "")),
+        site_url=source_url(feed.get("link", ""), feed_base),
         description=clean_text(feed.get("subtitle", "") or feed.get("summary", ""), SUMMARY_MAX),
         image=show.image,
         is_podcast=is_podcast,
@@ -173,21 +187,21 @@ class _FeedInfo:
 def _xml_entry(raw: Any, audio_url: str, show: _FeedInfo) -> FeedEntry:
     base = _base(raw, show.url)
     link = _abs(base, raw.get("link", ""))
-    guid = str(raw.get("id", "") or "").strip()
+    guid = clean_external(raw.get("id", "") or "", limit=KEY_MAX)
     published = _struct_date(raw.get("published_parsed") or raw.get("updated_parsed"))
     if published is None:
         published = parse_date(raw.get("published") or raw.get("updated"))
-    image = _abs(base, (raw.get("image") or {}).get("href", ""))
+    image = source_url((raw.get("image") or {}).get("href", ""), base)
     if not image:
         thumbs = raw.get("media_thumbnail") or []
-        image = _abs(base, thumbs[0].get("url", "")) if thumbs else ""
+        image = source_url(thumbs[0].get("url", ""), base) if thumbs else ""
     authors = _author_names(raw) or list(show.authors)
     summary = raw.get("summary", "") or _first_content(raw)
     if _ARXIV_LISTING.match(summary):
         # arXiv's listing feeds prefix every abstract with "arXiv:ID Announce Type: new Abstract:"
         # and put all authors, comma-separated, into one dc:creator.
         summary = _ARXIV_LISTING.sub("", summary, count=1)
-        authors = [name.strip() for joined in authors for name in joined.split(",") if name.strip()]
+        authors = source_names(name for joined in authors for name in joined.split(","))
     meta = Metadata(
         title=clean_text(raw.get("title", ""), TITLE_MAX),
         # feedparser files itunes:summary, description and content:encoded under "summary" (the
@@ -207,6 +221,12 @@ def _xml_entry(raw: Any, audio_url: str, show: _FeedInfo) -> FeedEntry:
         meta.extra = _podcast_extra(show.title, audio_url, duration, link, guid, show.url)
     enclosure = audio_url or _any_enclosure(raw, base)
     return FeedEntry(key=entry_key(guid, link, raw.get("title", ""), enclosure), metadata=meta, link=link)
+
+
+def _is_surrogate_ref(ref: bytes) -> bool:
+    digits = ref[2:-1]
+    value = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+    return 0xD800 <= value <= 0xDFFF
 
 
 def _bozo_reason(parsed: Any) -> str:
@@ -236,7 +256,7 @@ def _audio_enclosure(raw: Any, feed_url: str) -> str:
         kind = (enc.get("type") or "").lower()
         path = urlsplit(href).path.lower()
         if href and (kind.startswith("audio/") or (not kind and path.endswith(_AUDIO_EXTENSIONS))):
-            return _abs(feed_url, href)
+            return source_url(href, feed_url)
     return ""
 
 
@@ -264,24 +284,15 @@ _ARXIV_LISTING = re.compile(r"\s*arXiv:\S+\s+Announce Type:\s*[\w-]+\s*(?:Abstra
 
 
 def _author_names(obj: Any) -> list[str]:
-    names = []
-    for author in obj.get("authors") or []:
-        name = clean_text(author.get("name", "") or "", 200)
-        if name and name not in names:
-            names.append(name)
+    names = source_names(author.get("name", "") for author in obj.get("authors") or [] if isinstance(author, dict))
     if not names and obj.get("author"):
-        names.append(clean_text(obj["author"], 200))
+        names = source_names([obj["author"]])
     return names
 
 
 def _tags(raw_tags: list[Any]) -> list[str]:
-    tags: list[str] = []
-    for tag in raw_tags:
-        term = tag.get("term") if isinstance(tag, dict) else str(tag)
-        norm = normalize_tag(str(term or ""))
-        if norm and norm not in tags:
-            tags.append(norm)
-    return tags
+    terms = [tag.get("term") if isinstance(tag, dict) else tag for tag in raw_tags[:200]]
+    return source_tags([str(t) for t in terms if t])
 
 
 def _struct_date(value: time.struct_time | None) -> str | None:
@@ -297,24 +308,23 @@ def _struct_date(value: time.struct_time | None) -> str | None:
 
 
 def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
-    try:
-        doc = json.loads(body.decode("utf-8", errors="replace"))
-    except ValueError as exc:
-        raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: bad JSON ({exc})") from None
+    doc = load_json(body, what=f"{url} is not a valid RSS/Atom/JSON feed")
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise SourceError(f"{url} is not a valid RSS/Atom/JSON feed: JSON without a jsonfeed.org version")
-    items = [i for i in doc.get("items") or [] if isinstance(i, dict)]
+    raw_items = doc.get("items")
+    items = [i for i in raw_items if isinstance(i, dict)] if isinstance(raw_items, list) else []
     title = clean_text(_str(doc.get("title")), TITLE_MAX)
-    image = _abs(url, _str(doc.get("icon")) or _str(doc.get("favicon")))
+    image = source_url(_str(doc.get("icon")) or _str(doc.get("favicon")), url)
     authors = _json_authors(doc)
     audio = [_json_audio(item, url) for item in items]
     is_podcast = _mostly_audio([a[0] for a in audio])
     entries = []
     for item, (audio_url, duration) in zip(items, audio, strict=True):
         link = _abs(url, _str(item.get("url")) or _str(item.get("external_url")))
-        guid = _str(item.get("id"))
+        guid = clean_external(_str(item.get("id")), limit=KEY_MAX)
         date = parse_date(_str(item.get("date_published")) or _str(item.get("date_modified")))
-        raw_tags = [t for t in item.get("tags") or [] if isinstance(t, str)]
+        raw_tags = [t for t in (item.get("tags") if isinstance(item.get("tags"), list) else [])[:200]
+                    if isinstance(t, str)]
         meta = Metadata(
             title=clean_text(_str(item.get("title")), TITLE_MAX),
             summary=clean_text(
@@ -324,7 +334,7 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
             authors=_json_authors(item) or authors,
             published=date,
             site=title,
-            image=_abs(url, _str(item.get("image")) or _str(item.get("banner_image"))),
+            image=source_url(_str(item.get("image")) or _str(item.get("banner_image")), url),
             suggested_tags=_tags(raw_tags),
         )
         if is_podcast and audio_url:
@@ -335,7 +345,7 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
         entries.append(FeedEntry(key=key, metadata=meta, link=link))
     return ParsedFeed(
         title=title,
-        site_url=_abs(url, _str(doc.get("home_page_url"))),
+        site_url=source_url(_str(doc.get("home_page_url")), url),
         description=clean_text(_str(doc.get("description")), SUMMARY_MAX),
         image=image,
         is_podcast=is_podcast,
@@ -349,13 +359,7 @@ def _json_authors(obj: dict[str, Any]) -> list[str]:
     raw = obj.get("authors")
     if not isinstance(raw, list):
         raw = [obj["author"]] if isinstance(obj.get("author"), dict) else []
-    names = []
-    for author in raw:
-        if isinstance(author, dict):
-            name = clean_text(_str(author.get("name")), 200)
-            if name and name not in names:
-                names.append(name)
-    return names
+    return source_names(_str(author.get("name")) for author in raw if isinstance(author, dict))
 
 
 def _json_audio(item: dict[str, Any], feed_url: str) -> tuple[str, int | None]:
@@ -365,7 +369,7 @@ def _json_audio(item: dict[str, Any], feed_url: str) -> tuple[str, int | None]:
         href = _str(att.get("url"))
         kind = _str(att.get("mime_type")).lower()
         if href and (kind.startswith("audio/") or urlsplit(href).path.lower().endswith(_AUDIO_EXTENSIONS)):
-            return _abs(feed_url, href), parse_duration(att.get("duration_in_seconds"))
+            return source_url(href, feed_url), parse_duration(att.get("duration_in_seconds"))
     return "", None
 
 
@@ -375,7 +379,7 @@ def _json_audio(item: dict[str, Any], feed_url: str) -> tuple[str, int | None]:
 def _podcast_extra(
     show: str, audio_url: str, duration: int | None, link: str, guid: str, feed_url: str
 ) -> dict[str, Any]:
-    extra: dict[str, Any] = {"show": show, "audio_url": audio_url}
+    extra: dict[str, Any] = {"show": show, "audio_url": audio_url}  # both cleaned by the caller
     if duration is not None:
         extra["duration_s"] = duration
     if link:

@@ -15,17 +15,14 @@ Decisions:
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import quote
 
 from newsletter.errors import SourceError
-from newsletter.models import Metadata, normalize_tag, parse_date
-from newsletter.sources.text import clean_text
-
-TITLE_MAX = 500
-SUMMARY_MAX = 2000
+from newsletter.models import Metadata, parse_date
+from newsletter.sources.text import clean_text, load_json, source_tags, source_url
+from newsletter.text import LICENSE_MAX, MAX_TAGS, SHORT_MAX, SUMMARY_MAX, TAG_MAX, TITLE_MAX, clean_external
 
 _OWNER_REPO = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100})$")
 
@@ -49,15 +46,10 @@ def parse_repo(data: bytes) -> Metadata:
 
     Raises SourceError with GitHub's own message for error bodies (404, rate limit) and for garbage.
     """
-    try:
-        doc = json.loads(data.decode("utf-8", errors="replace"))
-    except ValueError:
-        raise SourceError(
-            "GitHub API returned something that is not JSON: check NEWSLETTER_GITHUB_API"
-        ) from None
+    doc = load_json(data, what="GitHub API returned something that is not JSON (check NEWSLETTER_GITHUB_API)")
     if not isinstance(doc, dict):
         raise SourceError("GitHub API returned unexpected JSON: expected a repository object")
-    full_name = _str(doc.get("full_name")).strip()
+    full_name = clean_external(_str(doc.get("full_name")), limit=TITLE_MAX)
     if not full_name:
         message = clean_text(_str(doc.get("message")), 300)
         if message:
@@ -66,31 +58,30 @@ def parse_repo(data: bytes) -> Metadata:
 
     owner = doc.get("owner") if isinstance(doc.get("owner"), dict) else {}
     licence = doc.get("license") if isinstance(doc.get("license"), dict) else {}
-    topics = [t for t in doc.get("topics") or [] if isinstance(t, str) and t.strip()]
+    # Topics are kept (cleaned, each at most TAG_MAX, at most MAX_TAGS of them) and become tags.
+    raw_topics = doc.get("topics") if isinstance(doc.get("topics"), list) else []
+    topics = [clean_external(t, limit=TAG_MAX + 1) for t in raw_topics[:200] if isinstance(t, str)]
+    topics = list(dict.fromkeys(t for t in topics if t and len(t) <= TAG_MAX))[:MAX_TAGS]
 
     extra: dict[str, Any] = {}
     stars = doc.get("stargazers_count")
     if isinstance(stars, int) and not isinstance(stars, bool):
         extra["stars"] = stars
-    language = clean_text(_str(doc.get("language")), 100)
+    language = clean_text(_str(doc.get("language")), SHORT_MAX)
     if language:
         extra["language"] = language
-    homepage = _str(doc.get("homepage")).strip()
-    if homepage.startswith(("https://", "http://")):
+    homepage = source_url(_str(doc.get("homepage")))
+    if homepage:
         extra["homepage"] = homepage
-    spdx = _str(licence.get("spdx_id")).strip()
-    if spdx and spdx.upper() != "NOASSERTION":
+    # An SPDX id is a short token; anything longer than LICENSE_MAX is not one, so it is left out whole.
+    spdx = clean_external(_str(licence.get("spdx_id")), limit=LICENSE_MAX + 1)
+    if spdx and len(spdx) <= LICENSE_MAX and spdx.upper() != "NOASSERTION":
         extra["license"] = spdx
     if topics:
         extra["topics"] = topics
 
-    login = clean_text(_str(owner.get("login")), 100)
-    avatar = _str(owner.get("avatar_url")).strip()
-    tags: list[str] = []
-    for topic in topics:
-        tag = normalize_tag(topic)
-        if tag and tag not in tags:
-            tags.append(tag)
+    login = clean_text(_str(owner.get("login")), SHORT_MAX)
+    avatar = source_url(_str(owner.get("avatar_url")))
     return Metadata(
         kind="repo",
         title=clean_text(full_name, TITLE_MAX),
@@ -99,9 +90,9 @@ def parse_repo(data: bytes) -> Metadata:
         published=parse_date(_str(doc.get("created_at"))),
         site="GitHub",
         image=avatar if avatar.startswith("https://") else "",
-        canonical_url=f"https://github.com/{full_name.lower()}",
+        canonical_url=f"https://github.com/{full_name.lower()}" if _OWNER_REPO.match(full_name) else "",
         extra=extra,
-        suggested_tags=tags,
+        suggested_tags=source_tags(topics),
     )
 
 

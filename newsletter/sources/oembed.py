@@ -18,7 +18,6 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -26,12 +25,11 @@ from urllib.parse import urlencode, urlsplit
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
-from newsletter.sources.text import clean_text
+from newsletter.sources.text import clean_text, load_json, source_url
+from newsletter.text import MAX_LINKS, NAME_MAX, SUMMARY_MAX, TEXT_MAX, TITLE_MAX, clean_external
 
-TITLE_MAX = 500
-SUMMARY_MAX = 2000
-TEXT_MAX = 10000
 TITLE_TEXT_CHARS = 80
+MARKUP_MAX = 200_000  # a tweet's oEmbed html is a few KB; html.parser never sees more than this
 
 _MONTHS = {
     name: number
@@ -45,7 +43,6 @@ _DATE = re.compile(r"^\s*([A-Za-z]+)\s+(\d{1,2}),\s*(\d{4})\s*$")
 _HANDLE = re.compile(r"\(@(\w{1,50})\)")
 # Tag-looking text (also escaped markup inside the tweet, once decoded) never reaches a catalog field.
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?][^>]*>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
 _TWITTER_HOSTS = ("twitter.com", "x.com")
 
 
@@ -68,16 +65,17 @@ def parse_tweet_oembed(data: bytes, *, status_url: str) -> Metadata:
             f"X (Twitter) oEmbed for {status_url} has no tweet HTML: the tweet may be deleted or private"
         )
     reader = _TweetReader()
-    reader.feed(markup)
+    reader.feed(markup[:MARKUP_MAX])
     reader.close()
 
     text = _clean_block("\n\n".join(p for p in (_clean_block(p) for p in reader.paragraphs) if p), TEXT_MAX)
     trailer = " ".join(reader.trailer.split())
-    name = clean_text(_str(doc.get("author_name")), 200) or _name_from_trailer(trailer)
+    name = clean_text(_str(doc.get("author_name")), NAME_MAX) or _name_from_trailer(trailer)
     handle = _handle(trailer, _str(doc.get("author_url")))
-    links = []
-    for href in reader.links:
-        if href not in links and _is_outbound(href):
+    links: list[str] = []
+    for raw_href in reader.links:
+        href = source_url(raw_href)  # no surrogates, no credentials, http(s) only
+        if href and href not in links and _is_outbound(href) and len(links) < MAX_LINKS:
             links.append(href)
 
     extra: dict[str, Any] = {}
@@ -102,14 +100,14 @@ def parse_youtube_oembed(data: bytes, *, video_url: str) -> Metadata:
     title = clean_text(_str(doc.get("title")), TITLE_MAX)
     if not title:
         raise SourceError(f"YouTube oEmbed for {video_url} has no title: check that the video exists")
-    channel = clean_text(_str(doc.get("author_name")), 200)
-    image = _str(doc.get("thumbnail_url")).strip()
+    channel = clean_text(_str(doc.get("author_name")), NAME_MAX)
+    image = source_url(_str(doc.get("thumbnail_url")))
     return Metadata(
         kind="video",
         title=title,
         authors=[channel] if channel else [],
         site="YouTube",
-        image=image if image.startswith(("https://", "http://")) else "",
+        image=image,
         extra={"channel": channel} if channel else {},
     )
 
@@ -218,7 +216,7 @@ def _handle(trailer: str, author_url: str) -> str:
 def _name_from_trailer(trailer: str) -> str:
     # "— Name (@handle)" -> "Name"
     before = trailer.split("(@", 1)[0] if "(@" in trailer else ""
-    return clean_text(before.strip().lstrip("\u2014-").strip(), 200)
+    return clean_text(before.strip().lstrip("\u2014-").strip(), NAME_MAX)
 
 
 def _is_outbound(href: str) -> bool:
@@ -229,8 +227,8 @@ def _is_outbound(href: str) -> bool:
 def _load(data: bytes, *, what: str, url: str) -> dict[str, Any]:
     text = data.decode("utf-8", errors="replace").strip()
     try:
-        doc = json.loads(text)
-    except ValueError:
+        doc = load_json(text, what=f"{what} for {url}")
+    except SourceError:
         snippet = clean_text(text, 80) or "an empty body"
         raise SourceError(f"{what} for {url} did not return JSON (got {snippet!r}): check the URL") from None
     if not isinstance(doc, dict):
@@ -259,9 +257,10 @@ def _with_query(api_base: str, params: dict[str, str]) -> str:
 
 
 def _clean_block(value: str, max_len: int = TEXT_MAX) -> str:
-    """Like `_clean` but keeps line breaks (at most one blank line in a row)."""
+    """Clean multi-line text: keeps line breaks (at most one blank line in a row), no tags."""
+    value = clean_external(value, limit=max_len * 2 + 64, multiline=True)
     value = _TAG_LIKE.sub("", value) if "<" in value else value
-    lines = [" ".join(_CONTROL.sub(" ", line).split()) for line in value.split("\n")]
+    lines = [" ".join(line.split()) for line in value.split("\n")]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return text if len(text) <= max_len else text[: max_len - 1].rstrip() + "\u2026"
 

@@ -19,9 +19,9 @@ from typing import Any
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
 from newsletter.sources.jsonld import JsonLd, first_str, looks_like_url
-from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, coerce_date
+from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, coerce_date, source_url
+from newsletter.text import MAX_AUTHORS
 
-MAX_AUTHORS = 200
 _MAX_META_VALUES = 500  # per key; citation_author lists of big collaborations stay whole
 _MAX_JSONLD_BLOCKS = 32
 _CAPTURE_MAX = 20_000  # characters of text kept for <title>, <h1> or a paragraph
@@ -397,18 +397,9 @@ def _strip_site(title: str, site: str) -> str:
 
 
 def _resolve(base: str, href: str) -> str:
-    """`href` made absolute against `base`; "" unless the result is an http(s) URL."""
+    """`href` made absolute against `base`; "" unless the result is an http(s) URL we can store."""
     href = "".join(href.split())[:4096]  # browsers drop whitespace inside URLs
-    if not href:
-        return ""
-    try:
-        url = urllib.parse.urljoin(base, href)
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return ""
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return ""
-    return url
+    return source_url(href, base) if href else ""
 
 
 def _first_url(base: str, candidates: list[str]) -> str:

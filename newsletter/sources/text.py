@@ -11,30 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import html
+import json
 import re
-import unicodedata
 from typing import Any
+from urllib.parse import urljoin
 
-from newsletter.models import parse_date
+from newsletter.errors import SourceError
+from newsletter.models import normalize_tag, parse_date
+from newsletter.text import MAX_AUTHORS, MAX_TAGS, NAME_MAX, SUMMARY_MAX, TAG_MAX, TITLE_MAX, clean_external
+from newsletter.web import urls
 
-TITLE_MAX = 500
-SUMMARY_MAX = 2000
-NAME_MAX = 200
-
-# Characters removed outright. C0/C1 controls (whitespace among them becomes a space instead),
-# bidi embeddings/overrides/isolates and marks (they can visually reorder a title: "Trojan Source"),
-# zero-width space, word joiner, BOM, soft hyphen and the two non-characters. ZWJ/ZWNJ (U+200C/D)
-# stay: emoji sequences and Indic/Persian scripts need them.
-_DROP = (
-    [c for c in range(0x20) if chr(c) not in "\t\n\r\f\v"]
-    + list(range(0x7F, 0xA0))
-    + [0x00AD, 0x061C, 0x200B, 0x200E, 0x200F, 0x2060, 0xFEFF, 0xFFFE, 0xFFFF]
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2066, 0x206A))
-)
-_TRANSLATE: dict[int, str | None] = {c: None for c in _DROP}
-_TRANSLATE[0x85] = " "  # NEL is a line break
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
+# The caps live in the kernel cleaner so one number governs a field everywhere; re-exported here.
+__all__ = [
+    "NAME_MAX", "SUMMARY_MAX", "TITLE_MAX", "clean_inline", "clean_text", "coerce_date", "load_json",
+    "source_names", "source_tags", "source_url",
+]
 
 # Markup is only removed when it clearly is markup, so a technical title such as
 # "The <dialog> element" survives while "<p>Hello</p>" or '<a href="x">y</a>' do not.
@@ -70,9 +61,9 @@ def clean_text(s: Any, max_len: int = SUMMARY_MAX, *, markup: bool = True) -> st
     if markup:
         text = html.unescape(text)
         text = _strip_markup(text)
-    text = text.translate(_TRANSLATE)
-    text = _SURROGATES.sub("", text)
-    text = unicodedata.normalize("NFC", text)
+    # The kernel cleaner does the character-level work (surrogates, controls, bidi, NFC); its own cap
+    # is set past the pre-cut so the word-boundary truncation below is the one that applies.
+    text = clean_external(text, limit=len(text) + 1)
     text = " ".join(text.split())
     return _truncate(text, max_len)
 
@@ -80,6 +71,73 @@ def clean_text(s: Any, max_len: int = SUMMARY_MAX, *, markup: bool = True) -> st
 def clean_inline(s: Any, max_len: int = TITLE_MAX, *, markup: bool = True) -> str:
     """`clean_text` with the title cap (500 characters): for titles, names and site names."""
     return clean_text(s, max_len, markup=markup)
+
+
+def source_tags(terms: Any, *, limit: int = MAX_TAGS) -> list[str]:
+    """Normalized, de-duplicated tags from a source's categories or topics, at most ``limit`` of them.
+
+    A term that is still longer than `TAG_MAX` once normalized is dropped rather than cut: half a
+    category names nothing, and a 300-character tag breaks file names in the site build.
+    """
+    if not isinstance(terms, (list, tuple)):
+        return []
+    tags: list[str] = []
+    for term in terms:
+        if len(tags) >= limit:
+            break
+        if not isinstance(term, str):
+            continue
+        tag = normalize_tag(clean_external(term, limit=TAG_MAX * 2 + 1))
+        if tag and len(tag) <= TAG_MAX and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def source_names(names: Any, *, limit: int = MAX_AUTHORS, markup: bool = True) -> list[str]:
+    """Clean, de-duplicated author names (each capped at `NAME_MAX`), at most ``limit`` of them."""
+    out: list[str] = []
+    for name in names or []:
+        if len(out) >= limit:
+            break
+        cleaned = clean_inline(name, NAME_MAX, markup=markup)
+        if cleaned and cleaned not in out:
+            out.append(cleaned)
+    return out
+
+
+def source_url(value: Any, base: str = "") -> str:
+    """An optional URL field from outside (image, homepage, enclosure): absolute http(s), or "".
+
+    Resolved against ``base``; refused (empty) when it has a lone surrogate, control characters or is
+    too long; any ``user:password@`` is removed, since whatever we store may be published.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    href = value.strip()
+    if base:
+        try:
+            href = urljoin(base, href)
+        except ValueError:
+            return ""
+    try:
+        urls.check_external_url(href)
+    except ValueError:
+        return ""
+    return urls.strip_userinfo(href)
+
+
+def load_json(data: bytes | str, *, what: str) -> Any:
+    """Parse a JSON answer from outside; ``SourceError("<what>: bad JSON (...)")`` when it cannot be read.
+
+    Absurd nesting (``[[[[...`` 100k deep) exhausts the parser's recursion: that is bad JSON too.
+    """
+    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise SourceError(f"{what}: bad JSON (nested too deeply to be a real answer)") from None
+    except ValueError as exc:
+        raise SourceError(f"{what}: bad JSON ({exc})") from None
 
 
 def coerce_date(value: Any) -> str | None:

@@ -3,8 +3,10 @@
 One `Fetcher` (one `httpx.AsyncClient`) serves a whole batch. Every request is bounded twice: by a
 global semaphore (``concurrency``) and by a per-host one (``per_host``) so a batch never hammers one
 site. Each attempt has connect/read timeouts plus a wall-clock deadline, bodies are streamed under a
-size cap, redirects are followed by hand (limit + loop detection + http(s) only), and transient
-failures are retried with exponential backoff and jitter, honouring ``Retry-After``.
+size cap counted on the decoded bytes of every content-coding layer (so a gzip-of-gzip bomb stops at
+the cap, not after inflating in memory), redirects are followed by hand (limit + loop detection +
+http(s) only), and transient failures are retried with exponential backoff and jitter, honouring
+``Retry-After``. The wall-clock limit is one budget per URL, shared by all its redirects and retries.
 
 Every failure becomes one `FetchError` line a curator can act on. `run_all` is the synchronous
 entry point the rest of the library uses for batches.
@@ -19,7 +21,8 @@ import email.utils
 import importlib.util
 import random
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Self, TypeVar
@@ -51,6 +54,13 @@ DRAIN_SECONDS = 1.0
 if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
     sys.modules["sniffio"] = None  # type: ignore[assignment]
 
+# Content codings we ask for and decode ourselves, one bounded piece at a time (see `_Decoder`).
+ACCEPT_ENCODING = "gzip, deflate"
+DECODE_PIECE = 65_536  # the most one decompression step may produce before its output is counted
+MAX_ENCODING_LAYERS = 2  # "gzip, gzip" is legal but already odd; more is only ever an attack
+# A validator we send back must be a visible-ASCII header value (RFC 9110 §8.8); a longer one is junk.
+VALIDATOR_MAX = 1024
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # 408 and 429 are the only 4xx worth repeating; other 4xx mean the request itself is wrong.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -73,7 +83,7 @@ class FetchSettings:
 
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
-    total_timeout: float = 60.0  # wall clock per request, guards against slow-drip servers
+    total_timeout: float = 60.0  # wall clock per URL (all hops and retries), guards against slow drips
     max_bytes: int = 5_000_000
     max_redirects: int = 10
     # httpx 0.28 gets slower per request above ~16-32 in flight on one client (perf-baselines.md §5;
@@ -252,7 +262,121 @@ def check_url(url: str) -> httpx.URL:
     return parsed
 
 
+def clean_validator(value: str | None) -> str | None:
+    """An ETag / Last-Modified value that can be sent back as a header, else None.
+
+    Servers send non-ASCII or absurd validators; httpx cannot encode them, and a stored one would break
+    every later conditional GET of the feed. Dropping it costs one unconditional fetch, nothing more.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if not value or len(value) > VALIDATOR_MAX or not all(" " <= ch <= "~" for ch in value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _TooBig(Exception):
+    """A decoded layer went past the byte cap."""
+
+
+class _Layer:
+    """One content coding, decoded incrementally: no call ever yields more than `DECODE_PIECE` bytes."""
+
+    def __init__(self, coding: str, cap: int) -> None:
+        self.coding = coding
+        self.cap = cap
+        self.produced = 0
+        self._first = True
+        self._obj: Any = self._new()
+
+    def _new(self, *, raw_deflate: bool = False) -> Any:
+        if self.coding == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if raw_deflate else zlib.MAX_WBITS)
+
+    def stream(self, pieces: Iterable[bytes], *, final: bool) -> Iterator[bytes]:
+        """Decode ``pieces`` (then, when ``final``, what is still buffered) in bounded steps."""
+        for data in pieces:
+            yield from self._feed(data)
+        if final:
+            yield from self._feed(b"")
+
+    def _feed(self, data: bytes) -> Iterator[bytes]:
+        if self._obj.eof:
+            if not (self.coding == "gzip" and data[:2] == b"\x1f\x8b"):
+                return  # trailing bytes after the stream: ignored, as browsers do
+            self._obj = self._new()  # the next member of a multi-member gzip body
+        while True:
+            try:
+                out = self._obj.decompress(data, DECODE_PIECE)
+            except zlib.error:
+                if self.coding == "deflate" and self._first:
+                    # "deflate" is zlib-wrapped by the spec, raw by many servers: retry the first bytes raw.
+                    self._first = False
+                    self._obj = self._new(raw_deflate=True)
+                    continue
+                raise
+            self._first = False
+            data = self._obj.unconsumed_tail
+            if out:
+                self.produced += len(out)
+                if self.produced > self.cap:
+                    raise _TooBig
+                yield out
+            if self._obj.eof:
+                rest = self._obj.unused_data
+                if self.coding == "gzip" and rest[:2] == b"\x1f\x8b":  # a multi-member gzip body
+                    self._obj = self._new()
+                    data = rest
+                    continue
+                return
+            if not data and len(out) < DECODE_PIECE:
+                return
+
+
+class _Decoder:
+    """The stack of content codings of one response, decoded with the cap counted at every layer."""
+
+    def __init__(self, header: str, cap: int) -> None:
+        codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        unknown = [c for c in codings if c not in ("gzip", "x-gzip", "deflate")]
+        if unknown:
+            raise ValueError(f"it is encoded as {unknown[0][:40]!r}, which was not asked for")
+        if len(codings) > MAX_ENCODING_LAYERS:
+            raise ValueError(f"it is compressed {len(codings)} times over")
+        # Codings are listed in the order they were applied: undo the last one first.
+        self.layers = [_Layer("gzip" if c == "x-gzip" else c, cap) for c in reversed(codings)]
+
+    def decode(self, chunk: bytes, *, final: bool = False) -> Iterator[bytes]:
+        stream: Iterable[bytes] = [chunk] if chunk else []
+        for layer in self.layers:
+            stream = layer.stream(stream, final=final)
+        return iter(stream)
+
+
 # --------------------------------------------------------------------------- Fetcher
+
+
+class _Budget:
+    """The wall-clock seconds one URL may still use, across its redirects, retries and retry waits.
+
+    Time spent queued for a concurrency slot is not charged: that wait is the batch's doing, not the
+    server's, and charging it would fail the tail of any large batch.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.total = seconds
+        self.left = seconds
+        self.requests = 0
+
+    def charge(self, seconds: float) -> None:
+        self.left -= seconds
+
 
 class Fetcher:
     """Async HTTP client for one batch. Use as ``async with Fetcher(settings) as f: await f.get(url)``."""
@@ -306,23 +430,28 @@ class Fetcher:
         if self._client is None:
             raise RuntimeError("Fetcher.get() called outside 'async with Fetcher()'")
         parsed = check_url(url)
-        req_headers = dict(headers or {})
+        req_headers = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
+        etag, last_modified = clean_validator(etag), clean_validator(last_modified)
         if etag:
             req_headers["If-None-Match"] = etag
         if last_modified:
             req_headers["If-Modified-Since"] = last_modified
+        budget = _Budget(self.settings.total_timeout)
         attempt = 0
         while True:
             try:
-                return await self._follow(url, parsed, req_headers)
+                return await self._follow(url, parsed, req_headers, budget)
             except _Retry as retry:
                 if attempt >= self.settings.retries:
                     raise retry.final(attempt) from None
                 delay = retry.delay if retry.delay is not None else self._backoff(attempt)
+                if delay >= budget.left:
+                    raise retry.final(attempt) from None  # the URL's time is up before the next try
                 attempt += 1
+                budget.charge(delay)
                 await asyncio.sleep(delay)  # outside the semaphores: waiting costs no slot
 
-    async def _follow(self, url: str, parsed: httpx.URL, headers: dict[str, str]) -> Response:
+    async def _follow(self, url: str, parsed: httpx.URL, headers: dict[str, str], budget: _Budget) -> Response:
         """One attempt: request ``url`` and follow its redirects."""
         current = parsed
         seen: dict[str, int] = {}
@@ -337,7 +466,7 @@ class Fetcher:
             hop_headers = headers
             if current.host != parsed.host:
                 hop_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            result = await self._hop(url, current, hop_headers)
+            result = await self._hop(url, current, hop_headers, budget)
             if isinstance(result, Response):
                 result.redirects = redirects
                 return result
@@ -346,25 +475,40 @@ class Fetcher:
         raise FetchError(f"too many redirects (more than {self.settings.max_redirects}) fetching {url}",
                          url=url)
 
-    async def _hop(self, url: str, current: httpx.URL, headers: dict[str, str]) -> Response | tuple[int, httpx.URL]:
+    async def _hop(self, url: str, current: httpx.URL, headers: dict[str, str],
+                   budget: _Budget) -> Response | tuple[int, httpx.URL]:
         """One request; returns the Response or, for a redirect, its (status, next URL)."""
         assert self._client is not None and self._global is not None
         s = self.settings
         host = current.host
         async with self._host_slot(host), self._global:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            budget.requests += 1
             try:
-                async with asyncio.timeout(s.total_timeout):
+                if budget.left <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(budget.left):
                     request = self._client.build_request("GET", current, headers=headers)
-                    resp = await self._client.send(request, stream=True)
+                    try:
+                        resp = await self._client.send(request, stream=True)
+                    except httpx.InvalidURL:
+                        # httpx builds the next request of a redirect even when not following it, and
+                        # fails on a Location such as "javascript:..." before we see the answer.
+                        raise FetchError(f"{current} redirects to a URL that is not http(s) or not valid; "
+                                         "open it in a browser to check", url=url) from None
                     try:
                         return await self._handle(url, str(current), host, resp)
                     finally:
                         await resp.aclose()
             except TimeoutError:
-                raise FetchError(f"gave up on {current} after {_secs(s.total_timeout)}: the server is "
+                spread = f" over {budget.requests} requests" if budget.requests > 1 else ""
+                raise FetchError(f"gave up on {url} after {_secs(budget.total)}{spread}: the server is "
                                  "sending too slowly (try again later)", url=url) from None
             except httpx.HTTPError as exc:
                 raise _transport_failure(exc, str(current), host, s) from None
+            finally:
+                budget.charge(loop.time() - started)
 
     async def _handle(
         self, url: str, current: str, host: str, resp: httpx.Response
@@ -390,7 +534,8 @@ class Fetcher:
         common = {
             "url": url, "final_url": str(resp.url), "status": status, "headers": headers,
             "content_type": mime_type(headers.get("content-type", "")),
-            "etag": headers.get("etag"), "last_modified": headers.get("last-modified"),
+            "etag": clean_validator(headers.get("etag")),
+            "last_modified": clean_validator(headers.get("last-modified")),
         }
         if status == 304:
             await self._drain(resp)
@@ -424,11 +569,31 @@ class Fetcher:
         declared = resp.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise too_big
+        try:
+            decoder = _Decoder(resp.headers.get("content-encoding", ""), cap)
+        except ValueError as exc:
+            raise FetchError(f"cannot read the response from {url}: {exc}", url=url,
+                             status=resp.status_code) from None
         body = bytearray()
-        async for chunk in resp.aiter_bytes():
-            body += chunk
-            if len(body) > cap:
-                raise too_big
+        try:
+            # Raw bytes, decoded here: httpx would inflate each layer of a chunk in full before we could
+            # count a single byte of it.
+            async for chunk in resp.aiter_raw():
+                if len(body) + len(chunk) > cap and not decoder.layers:
+                    raise too_big
+                for piece in decoder.decode(chunk):
+                    body += piece
+                    if len(body) > cap:
+                        raise too_big
+            for piece in decoder.decode(b"", final=True):
+                body += piece
+                if len(body) > cap:
+                    raise too_big
+        except _TooBig:
+            raise too_big from None
+        except zlib.error as exc:
+            raise FetchError(f"the response from {url} is damaged: its compressed body cannot be "
+                             f"decoded ({exc})", url=url, status=resp.status_code) from None
         return bytes(body)
 
 

@@ -26,11 +26,13 @@ __all__ = [
     "UrlInfo",
     "arxiv_id_from_doi",
     "canonicalize",
+    "check_external_url",
     "classify",
     "identity_key",
     "is_tracking_param",
     "item_id",
     "normalize_input",
+    "strip_userinfo",
 ]
 
 MAX_URL_LENGTH = 8192
@@ -217,6 +219,32 @@ def arxiv_id_from_doi(doi: str) -> str | None:
     return _normalize_arxiv_id(match.group("id")) if match else None
 
 
+def strip_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part; anything else is left exactly as it was.
+
+    Credentials in a link are a secret of whoever wrote it; what we store is published on the site, in
+    the feeds and in email, so every URL that comes in loses them (a URL that cannot be parsed is
+    returned unchanged, for the checks downstream to refuse).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = len(rest)
+    for stop in "/?#":
+        found = rest.find(stop)
+        if found != -1:
+            end = min(end, found)
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{rest[end:]}"
+
+
+def check_external_url(url: str) -> None:
+    """Raise ValueError (one clear line) unless ``url`` is an http(s) URL we can store and fetch."""
+    _split(url)
+
+
 def normalize_input(text: str) -> str:
     """Turn what a curator types into a URL: arXiv ids, DOIs and scheme-less hosts.
 
@@ -278,6 +306,11 @@ def _split(url: str) -> _Parts:
         raise ValueError(f"not a URL: {len(raw)} characters is longer than the {MAX_URL_LENGTH} allowed")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in raw):
         raise ValueError(f"not a URL: {_preview(raw)} contains spaces or control characters")
+    if any("\ud800" <= ch <= "\udfff" or ch == "\ufffd" for ch in raw):
+        # A lone surrogate is not a character (JSON "\ud800" escapes, undecodable argv bytes), and U+FFFD is
+        # what a decoder left where it met one: either way the link is not the one its author meant.
+        raise ValueError(f"not a URL: {_preview(raw)} contains an invalid character (a lone surrogate "
+                         "or a decoding error)")
     try:
         split = urlsplit(raw)
     except ValueError as exc:

@@ -1,0 +1,114 @@
+"""The one cleaner for strings that come from outside: pages, feeds, API answers, import files, argv.
+
+Text we do not control can hold lone surrogates (JSON's ``"\\ud800"``, ``surrogateescape``-decoded
+argv), which no UTF-8 writer accepts and which crash YAML, SQLite and the terminal far away from where
+they came in; control characters (terminal escapes, NUL); bidi overrides and invisible characters that
+make a title read differently than it is; and any amount of it. `clean_external` turns such a value
+into text every later stage can store and print, capped at a named limit.
+
+The limits below are the project's caps on fields from outside; sources import them from here so one
+number governs a field everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+__all__ = [
+    "AUTHOR_MAX",
+    "KEY_MAX",
+    "LICENSE_MAX",
+    "MAX_AUTHORS",
+    "MAX_LINKS",
+    "MAX_TAGS",
+    "NAME_MAX",
+    "REPLACEMENT",
+    "SHORT_MAX",
+    "SUMMARY_MAX",
+    "TAG_MAX",
+    "TEXT_MAX",
+    "TITLE_MAX",
+    "clean_external",
+    "has_lone_surrogate",
+    "replace_surrogates",
+]
+
+# -- named limits (characters, or entries for lists) ------------------------------------------------
+TITLE_MAX = 500  # a title, a site or show name
+SUMMARY_MAX = 2000  # a summary, an abstract, a feed description
+TEXT_MAX = 10_000  # a tweet's full text (multi-line)
+NAME_MAX = 200  # one person's or organisation's name
+AUTHOR_MAX = NAME_MAX
+MAX_AUTHORS = 200  # names kept per item (a 3,000-author physics paper keeps its first 200)
+TAG_MAX = 50  # one suggested tag (a feed category, a GitHub topic); longer ones are dropped, not cut
+MAX_TAGS = 20  # suggested tags kept per item
+LICENSE_MAX = 100  # a licence identifier (SPDX ids are short)
+SHORT_MAX = 100  # other one-word fields: a programming language, a handle
+KEY_MAX = 2000  # a feed entry's identity (GUID or link)
+MAX_LINKS = 50  # outbound links kept from a tweet
+
+REPLACEMENT = "\ufffd"
+
+# Characters removed outright: C0/C1 controls (line breaks and tabs become spaces on one line), bidi
+# embeddings/overrides/isolates and marks (they visually reorder a title: "Trojan Source"), zero-width
+# space, word joiner, BOM, soft hyphen and the non-characters U+FFFE/U+FFFF. ZWJ/ZWNJ (U+200C/D) stay:
+# emoji sequences and Indic/Persian scripts need them.
+_DROP = (
+    [c for c in range(0x20) if chr(c) not in "\t\n\r"]
+    + list(range(0x7F, 0xA0))
+    + [0x00AD, 0x061C, 0x200B, 0x200E, 0x200F, 0x2060, 0xFEFF, 0xFFFE, 0xFFFF]
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+)
+_INLINE: dict[int, str | None] = {c: None for c in _DROP}
+_INLINE.update({c: " " for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029)})
+_MULTILINE: dict[int, str | None] = {c: None for c in _DROP}
+_MULTILINE.update({c: "\n" for c in (0x0B, 0x0C, 0x85, 0x2028, 0x2029)})
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_external(value: Any, *, limit: int, multiline: bool = False) -> str:
+    """``value`` as storable, printable text of at most ``limit`` characters.
+
+    Lone surrogates become U+FFFD; control, bidi-control and invisible characters are removed (a line
+    break, CR or tab becomes a space, or is kept as a line break / tab when ``multiline``; CR LF becomes
+    LF); the result is NFC-normalized, stripped, and cut to ``limit`` with a final "…" when longer.
+    None gives "". Linear in the input, and it never looks further than a small multiple of ``limit``.
+    """
+    if value is None or limit <= 0:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    # Only a bounded prefix can survive the cap; NFC composes at most a few code points into one.
+    text = text[: limit * 4 + 64]
+    text = _SURROGATE.sub(REPLACEMENT, text)
+    if multiline:
+        text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_MULTILINE)
+    else:
+        text = text.translate(_INLINE)
+    text = unicodedata.normalize("NFC", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def has_lone_surrogate(value: str) -> bool:
+    """True when ``value`` holds a surrogate code point, which no UTF-8 encoder accepts."""
+    return _SURROGATE.search(value) is not None
+
+
+def replace_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (also inside lists and dicts) made U+FFFD.
+
+    The last line of defence before something is stored: it changes nothing else.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub(REPLACEMENT, value) if has_lone_surrogate(value) else value
+    if isinstance(value, list):
+        return [replace_surrogates(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(replace_surrogates(v) for v in value)
+    if isinstance(value, dict):
+        return {replace_surrogates(k): replace_surrogates(v) for k, v in value.items()}
+    return value
