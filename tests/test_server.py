@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server_fixtures import LIST_TOKEN, Service, run_service
+from tests.test_server_support import LIST_TOKEN, Service, run_service
 
 ADDRESS = "Ann.Example@example.org"
 
@@ -177,3 +177,44 @@ def test_pages_escape_the_list_name(service: Service) -> None:
         page = client.get("/subscribe").text
     assert "Test &lt;Weekly&gt;" in page and "<Weekly>" not in page
     assert 'name="website"' in page and "<script" not in page
+
+
+def test_cli_serves_and_reads_server_section(tmp_path: Path) -> None:
+    """`python -m newsletter server` as a subprocess: [server] settings apply, --port overrides, no secret = exit 2."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_server_support import SECRET, free_port
+
+    (tmp_path / "newsletter.toml").write_text(
+        '[newsletter]\nname = "CLI List"\n[server]\nport = 1\ndb = "data/list.sqlite3"\nrate_limit = 2\n')
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("NEWSLETTER_SECRET", None)
+    cmd = [sys.executable, "-m", "newsletter", "-C", str(tmp_path), "server"]
+    missing = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "NEWSLETTER_SECRET" in missing.stderr
+
+    port = free_port()
+    proc = subprocess.Popen([*cmd, "--port", str(port)], env={**env, "NEWSLETTER_SECRET": SECRET},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/subscribe")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        assert "CLI List" in answer.text
+        codes = [httpx.post(f"http://127.0.0.1:{port}/subscribe", data={"email": f"x{i}@example.org"}).status_code
+                 for i in range(3)]
+        assert codes == [200, 200, 429]
+        assert (tmp_path / "data" / "list.sqlite3").exists()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "x0@example.org" not in err and "/subscribe" not in err  # no addresses, no access log
