@@ -218,3 +218,14 @@ def test_cli_serves_and_reads_server_section(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert "x0@example.org" not in err and "/subscribe" not in err  # no addresses, no access log
+
+
+def test_database_reopens_in_wal_mode(tmp_path: Path) -> None:
+    from newsletter.server.db import Database
+
+    path = tmp_path / "list.sqlite3"
+    Database(path).import_rows([{"email": "a@example.org"}])
+    again = Database(path)  # a second start over an existing file
+    assert [s.email for s in again.list("active")] == ["a@example.org"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

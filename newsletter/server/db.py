@@ -81,8 +81,9 @@ class Database:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Outside any transaction: SQLite cannot switch journal mode inside one.
+        self._conn().execute("PRAGMA journal_mode=WAL")
         with self._tx() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
             for statement in SCHEMA:
                 conn.execute(statement)
 
