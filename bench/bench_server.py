@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         db = Database(db_path)
         rows = [{"email": f"s{i}@example.org", "status": "active"} for i in range(n * runs_needed)]
         db.import_rows(rows)
-        ids = [s.id for s in db.list("active")]
+        ids = [s.id for s in db.subscribers("active")]
         db.close()
         keyring = Keyring(SECRET)
         import socket

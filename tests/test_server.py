@@ -85,7 +85,8 @@ def test_signup_confirm_unsubscribe_round_trip(service: Service) -> None:
         assert again.status_code == 200
         assert status_of(service, ADDRESS) == "unsubscribed"
         # A confirm link from the old mail does not resubscribe an unsubscribed address.
-        provider.post(link)
+        stale = provider.post(link)
+        assert stale.status_code == 400 and "Subscribed" not in stale.text
         assert status_of(service, ADDRESS) == "unsubscribed"
 
 
@@ -226,6 +227,6 @@ def test_database_reopens_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "list.sqlite3"
     Database(path).import_rows([{"email": "a@example.org"}])
     again = Database(path)  # a second start over an existing file
-    assert [s.email for s in again.list("active")] == ["a@example.org"]
+    assert [s.email for s in again.subscribers("active")] == ["a@example.org"]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -209,7 +209,7 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
                     "reply to any issue asking to be removed.</p>", list_name=name, status=400)
 
     async def healthz(request: Request) -> Response:
-        store.list("__none__")  # the database answers
+        store.subscribers("__none__")  # the database answers
         return PlainTextResponse("ok")
 
     # -- the API (bearer token) ---------------------------------------------------------------
@@ -231,7 +231,7 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
         status = request.query_params.get("status")
         if status is not None and status not in STATUSES:
             return JSONResponse({"error": f"status must be one of {', '.join(STATUSES)}"}, status_code=400)
-        return JSONResponse({"subscribers": [s.as_dict() for s in store.list(status)]})
+        return JSONResponse({"subscribers": [s.as_dict() for s in store.subscribers(status)]})
 
     async def api_import(request: Request) -> Response:
         if not authorized(request):

@@ -110,7 +110,7 @@ class Database:
             _sql("SELECT * FROM subscribers WHERE email = ?"), (normalize_email(email),)).fetchone()
         return Subscriber(*row) if row else None
 
-    def list(self, status: str | None = None) -> list[Subscriber]:
+    def subscribers(self, status: str | None = None) -> list[Subscriber]:
         if status is None:
             rows = self._conn().execute(_sql("SELECT * FROM subscribers ORDER BY created_at, id")).fetchall()
         else:
@@ -150,14 +150,17 @@ class Database:
             return sub, sub.status == "unconfirmed"
 
     def confirm(self, subscriber_id: str) -> bool:
-        """unconfirmed → active (a confirmed signup); True when the subscriber exists."""
+        """unconfirmed → active (a confirmed signup); True when the subscriber is active afterwards.
+
+        An old confirm link never undoes an unsubscribe, bounce or complaint.
+        """
         with self._tx() as conn:
             row = conn.execute(_sql("SELECT status FROM subscribers WHERE id = ?"), (subscriber_id,)).fetchone()
             if row is None:
                 return False
             if row[0] == "unconfirmed":
                 _set_status(conn, subscriber_id, "active", "confirmed")
-            return True
+            return row[0] in ("unconfirmed", "active")
 
     def unsubscribe(self, subscriber_id: str, how: str = "link") -> bool:
         """Any non-suppressed status → unsubscribed (idempotent); True when the subscriber exists."""
