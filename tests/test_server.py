@@ -230,3 +230,13 @@ def test_database_reopens_in_wal_mode(tmp_path: Path) -> None:
     assert [s.email for s in again.subscribers("active")] == ["a@example.org"]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_confirmation_mail_is_limited_per_address(service: Service) -> None:
+    """Signups for one victim's address (as if from many IPs) send at most 2 confirmations an hour."""
+    with httpx.Client(base_url=service.url) as client:
+        answers = {client.post("/subscribe", data={"email": "victim@example.org"}).text for _ in range(5)}
+        client.post("/subscribe", data={"email": "marker@example.org"})
+    assert len(answers) == 1
+    service.inbox.wait_for(3)
+    assert [m["To"] for m in service.inbox.messages].count("victim@example.org") == 2

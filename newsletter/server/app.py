@@ -37,6 +37,7 @@ log = logging.getLogger("newsletter.server")
 HONEYPOT = "website"  # hidden from people by CSS; bots that fill every field fill it in
 EMAIL_RE = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 MAX_FORM_BYTES = 4096
+CONFIRMATIONS_PER_HOUR = 2
 
 STYLE = """
 :root{color-scheme:light dark;--fg:#1f2328;--muted:#5b616b;--bg:#fff;--accent:#4051b5;--border:#d7dae0}
@@ -132,6 +133,8 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
     """
     store = db or Database(settings.db)
     limiter = RateLimiter(settings.rate_limit, settings.rate_window)
+    # Per address too: signups from many IPs must not turn the service into a mail bomb for one inbox.
+    resends = RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0)
     name = settings.list_name
 
     def checked_inbox(background: BackgroundTask | None = None) -> HTMLResponse:
@@ -171,7 +174,7 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
             # The same answer as a real signup: a bot learns nothing, a typo gets no mail.
             return checked_inbox()
         sub, needs_mail = store.add_unconfirmed(email, form.get("name", "")[:200])
-        if not needs_mail:
+        if not needs_mail or not resends.allow(sub.id):
             return checked_inbox()
         return checked_inbox(BackgroundTask(send_confirmation, settings, keyring, sub.id, sub.email))
 
