@@ -348,5 +348,7 @@ from .mail import email, subscribers  # noqa: E402
 main.add_command(email)
 main.add_command(subscribers)
 
+__import__("newsletter.cli.server", fromlist=["register"]).register(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
