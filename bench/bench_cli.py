@@ -222,6 +222,9 @@ def sample_copy(dest: Path) -> Path:
         shutil.copytree(ROOT / name, dest / name)
     for name in ("newsletter.toml", "feeds.yaml"):
         shutil.copy(ROOT / name, dest / name)
+    # The derived cache, as the curator's first command builds it (the warm-ups embed the items).
+    subprocess.run([sys.executable, "-m", "newsletter", "-C", str(dest), "list"], cwd=ROOT, env=ENV, check=True,
+                   stdout=subprocess.DEVNULL)
     return dest
 
 
