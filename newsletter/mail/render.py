@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import markdown  # type: ignore[import-untyped]
-from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
+import markdown
+from markdown.treeprocessors import Treeprocessor
 
 from ..markup import is_safe_link, sanitize_html
 

@@ -531,20 +531,20 @@ class Fetcher:
                                  status=status)
             await self._drain(resp)
             return status, target
-        common = {
-            "url": url, "final_url": str(resp.url), "status": status, "headers": headers,
-            "content_type": mime_type(headers.get("content-type", "")),
-            "etag": clean_validator(headers.get("etag")),
-            "last_modified": clean_validator(headers.get("last-modified")),
-        }
+        def respond(content: bytes, not_modified: bool = False) -> Response:
+            return Response(url=url, final_url=str(resp.url), status=status, headers=headers, content=content,
+                            content_type=mime_type(headers.get("content-type", "")), not_modified=not_modified,
+                            etag=clean_validator(headers.get("etag")),
+                            last_modified=clean_validator(headers.get("last-modified")))
+
         if status == 304:
             await self._drain(resp)
-            return Response(content=b"", not_modified=True, **common)
+            return respond(b"", not_modified=True)
         if not 200 <= status < 300:
             retry_after = parse_retry_after(headers.get("retry-after"))
             await self._drain(resp)  # a retry or the next URL of the batch can reuse the connection
             raise _status_failure(status, current, host, retry_after, s)
-        return Response(content=await self._read_capped(resp, current), **common)
+        return respond(await self._read_capped(resp, current))
 
     async def _drain(self, resp: httpx.Response) -> None:
         """Read a small unwanted body so its connection goes back to the pool; never raises."""
