@@ -31,8 +31,6 @@ import httpx
 
 from newsletter.errors import FetchError, NewsletterError
 from newsletter.web.charset import decode_body, mime_type
-from newsletter.web.charset import header_charset as header_charset  # re-exported
-from newsletter.web.charset import sniff_charset as sniff_charset  # re-exported
 
 from ..version import __version__
 
@@ -64,17 +62,6 @@ VALIDATOR_MAX = 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # 408 and 429 are the only 4xx worth repeating; other 4xx mean the request itself is wrong.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Connection-level failures that are worth another try (GET is idempotent).
-RETRY_EXCEPTIONS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.PoolTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
 
 
 @dataclass(frozen=True)
