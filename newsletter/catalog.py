@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, find_project, load_settings
-from .errors import CatalogError, ItemNotFound, NewsletterError
+from .errors import CatalogError, ItemNotFound, NewsletterError, ProjectError
 from .models import KINDS, STATUSES, Item, Metadata, normalize_tag
 from .store import Snapshot, Store, identity
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .issues.publish import Problem, PublishResult
     from .issues.suggest import Suggestion
     from .mail.campaign import EmailOptions, EmailReport
+    from .media.figures import Figure
     from .semantic import SemanticEngine
     from .web.fetch import FetchSettings
 
@@ -292,6 +293,27 @@ class Catalog:
         from .issues import draft
 
         return draft.write_draft(self, options or draft.DraftOptions(), engine=engine)
+
+    def add_figure(self, source: Path | str, *, issue: int | None = None, alt: str) -> Figure:
+        """Copy an image into an issue's assets folder (resized, re-encoded, EXIF gone); see media.figures.
+
+        `issue` defaults to the open draft, else the next issue. Returns the Markdown to paste.
+        """
+        from .issues import files as issue_files
+        from .media.figures import add_figure
+
+        if issue is None:
+            known = issue_files.list_issues(self.settings.issues_dir)
+            last = known[-1] if known else None
+            if last is not None and last.status == issue_files.STATUS_DRAFT and last.number:
+                issue = last.number
+            else:
+                issue = max((i.number or 0 for i in known), default=0) + 1
+        if issue < 1:
+            raise ProjectError(f"issue numbers start at 1, not {issue}")
+        image = Path(source)
+        with self.writing():
+            return add_figure(self.settings, image, issue, alt=alt)
 
     def suggestions(
         self, *, min_confidence: float = 0.0, engine: SemanticEngine | None = None, progress: Progress | None = None

@@ -40,12 +40,13 @@ def _engine(ctx: Context, *, sync: bool = False, show_progress: bool = False) ->
 @click.option("--max", "max_total", type=click.IntRange(min=1), default=None, help="At most N entries in all.")
 @click.option("--date", default=None, help="The issue's date (default: today).")
 @click.option("--update", is_flag=True, help="Add new items to an existing draft, keeping every edit.")
+@click.option("--no-images", is_flag=True, help="Do not download feature items' images (none are shown).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
 def draft(
     ctx: Context, number: int | None, title: str | None, since: str | None, max_total: int | None,
-    date: str | None, update: bool, as_json: bool,
+    date: str | None, update: bool, no_images: bool, as_json: bool,
 ) -> None:
     """Write the next issue's draft from the inbox and shortlist; print its path.
 
@@ -56,13 +57,16 @@ def draft(
 
     options = drafting.DraftOptions(
         issue=number, title=title, since=_date(since), max_total=max_total, date=_date(date), update=update,
+        images=not no_images,
     )
     result = drafting.write_draft(ctx.catalog, options, engine=_engine(ctx))
     for line in result.left_out:
         click.echo(line, err=True)
+    for line in result.image_errors:
+        click.echo(f"warning: image not shown: {line}", err=True)
     if as_json:
         emit_json({"path": str(result.path), "issue": result.number, "action": result.action,
-                   "added": result.added, "left_out": result.left_out})
+                   "added": result.added, "left_out": result.left_out, "image_errors": result.image_errors})
         return
     if result.action == "unchanged":
         click.echo(f"no new items for issue {result.number}; {result.path} unchanged", err=True)

@@ -55,6 +55,7 @@ class EmailOptions:
     starttls: bool | None = None
     retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
     reconnect_delays: tuple[float, ...] = (1.0, 5.0, 15.0)
+    force: bool = False  # send although checks failed (images missing from the built site)
 
     @property
     def mode(self) -> str:
@@ -175,11 +176,26 @@ class Prepared:
         return message.to_bytes(msg), msg_id
 
 
-def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Prepared:
-    """Read and render issue `number` with the project's templates."""
+def prepare(settings: Settings, number: int, *, secret_value: str | None, images_built: bool = True) -> Prepared:
+    """Read and render issue `number` with the project's templates.
+
+    The issue's local images are loaded from the published site; with `images_built` an image the
+    built site (site_dir) lacks is an error (each reader would get a broken picture).
+    """
     from ..issues.files import find_issue
+    from ..media.email import email_images
 
     issue = find_issue(settings.issues_dir, number)
+    docs_dir, site_dir = site_folders(settings)[1:3]
+    pictures = email_images(issue.path, issue.body, docs_dir=docs_dir, site_dir=site_dir if images_built else None,
+                            site_url=settings.site_url)
+    if pictures.missing and images_built:
+        where = "set site_url in newsletter.toml and " if not settings.site_url else ""
+        raise NewsletterError(
+            f"issue {number} shows {len(pictures.missing)} image(s) the built site does not have "
+            f"({', '.join(pictures.missing[:3])}); {where}run `newsletter build` and deploy the site first, "
+            "or send with --force"
+        )
     mail = MailSettings.from_settings(settings)
     if not mail.sender_email:
         raise NewsletterError("newsletter.toml has no sender address: set email under [sender]")
@@ -189,7 +205,7 @@ def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Pre
         "language": settings.language, "sender_email": mail.sender_email, "subscribe_url": settings.subscribe_url,
     }
     rendered = render.render_issue(
-        number=number, title=issue.title, date=issue.date, body=issue.body, newsletter=info,
+        number=number, title=issue.title, date=issue.date, body=pictures.body, newsletter=info,
         templates_dir=settings.templates_dir, web_url=web_url,
     )
     envelope = message.Envelope(
@@ -207,7 +223,7 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
     progress = progress or (lambda done, total: None)
     real_send = mode in ("smtp", "mbox") and not options.test_to
     secret_value = tokens.load_secret(required=real_send)
-    prepared = prepare(settings, options.issue, secret_value=secret_value)
+    prepared = prepare(settings, options.issue, secret_value=secret_value, images_built=not options.force)
     if real_send and not prepared.mail.unsubscribe_url:
         raise NewsletterError(
             "no unsubscribe link: set [newsletter] site_url or [email] unsubscribe_url in newsletter.toml"

@@ -39,6 +39,7 @@ from ..markup import sanitize_html, text_only, title_html
 from . import pages as P
 from .config import DRAFTS_ENV, NewsletterConfig
 from .feed import FeedEntry, FeedInfo, absolutize, atom_xml, rss_xml
+from .images import responsive_images
 from .issues import Issue, read_issues
 
 log = logging.getLogger("mkdocs.plugins.newsletter")
@@ -223,7 +224,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         assert self.plan is not None
         # The issue body is curator text (notes from people, imports, other editors) rendered with
         # attr_list and raw HTML on: only the allow-list survives, on the page and in the feeds.
-        parts = [sanitize_html(html)]
+        parts = [responsive_images(sanitize_html(html), page.url, Path(config.docs_dir))]
         _sanitize_toc(page.toc)
         if not issue.published:
             parts.insert(0, '<div class="admonition warning"><p class="admonition-title">Draft</p>'
