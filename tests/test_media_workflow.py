@@ -58,7 +58,7 @@ def test_figure_add_refuses_an_svg_and_writes_nothing(project: Path) -> None:
     result = cli(project, "figure", "add", str(DATA / "disguised.png"), "--issue", "5", "--alt", "x")
     assert result.exit_code == 1
     assert "SVG" in result.stderr and result.stderr.count("\n") == 1
-    assert not (project / "content" / "assets" / "figures").exists()
+    assert not (project / "content" / "assets" / "figures" / "005").exists()
 
 
 def test_check_reports_missing_alt_missing_file_and_hotlinks(project: Path) -> None:
@@ -174,3 +174,19 @@ def test_draft_no_images_downloads_nothing(project: Path) -> None:
         assert result.exit_code == 0, result.output
         assert "![" not in Path(result.stdout.strip()).read_text(encoding="utf-8")
         assert server.hits["/og.png"] == 0
+
+
+def test_published_item_gets_a_thumbnail_on_the_catalog_pages(project: Path) -> None:
+    with LoopbackServer() as server:
+        server.add("/og.png", body=(DATA / "wide-chart.png").read_bytes(), content_type="image/png")
+        item = add_feature_item(project, "Serving at scale, illustrated", server.url("/og.png"))
+        drafted = cli(project, "draft", "--date", "2025-03-14")
+        assert drafted.exit_code == 0, drafted.output
+    assert cli(project, "publish", "5", "--date", "2025-03-14").exit_code == 0
+    site = build_site(project, project / "site")
+    page = site / "catalog" / "posts" / "index.html"  # links are listed under "Posts and articles"
+    thumbs = re.findall(r'<article class="nl-item nl-has-thumb"[^>]*><img class="nl-thumb" src="([^"]+)"[^>]*>'
+                        rf'<h3 id="item-{item.id}"', page.read_text(encoding="utf-8"))
+    assert len(thumbs) == 1, "the published item has no thumbnail"
+    assert thumbs[0].endswith("-600.webp") and (page.parent / thumbs[0]).resolve().is_file()
+    assert not (site / "assets" / "images" / "index.json").exists()  # bookkeeping is not published

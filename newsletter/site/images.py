@@ -11,10 +11,13 @@ from __future__ import annotations
 import html as html_lib
 import posixpath
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..media.library import IMAGES_FOLDER, ImageIndex
 from ..media.images import read_size, small_variant
+from ..models import Item
 
 IMG_TAG = re.compile(r"<img\b([^>]*?)\s*/?>", re.IGNORECASE)
 ATTR = re.compile(r'([a-zA-Z-]+)="([^"]*)"')
@@ -62,3 +65,22 @@ def responsive_images(fragment: str, page_url: str, docs_dir: Path) -> str:
         return f"<img {rendered}>"
 
     return IMG_TAG.sub(rewrite, fragment)
+
+
+def item_thumbnails(items: Iterable[Item], docs_dir: Path) -> dict[str, tuple[str, int, int]]:
+    """item id → (docs path, width, height) of the smallest local copy of its image, for catalog pages.
+
+    Only images `draft` (or `fetch_images`) already stored count: building the site never downloads.
+    """
+    folder = docs_dir / IMAGES_FOLDER
+    index = ImageIndex.load(folder)
+    found: dict[str, tuple[str, int, int]] = {}
+    for item in items:
+        stored = index.stored.get(item.image) if item.image else None
+        if stored is None:
+            continue
+        name = stored.small or stored.name
+        size = read_size(folder / name)
+        if size is not None:
+            found[item.id] = ((IMAGES_FOLDER / name).as_posix(), size[0], size[1])
+    return found

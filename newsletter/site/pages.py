@@ -222,6 +222,8 @@ class SitePlan:
     kind_counts: dict[str, int]
     tag_pages: bool
     month_pages: bool
+    # item id → (docs path, width, height) of its local image copy, shown as a thumbnail
+    thumbnails: dict[str, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def index_src(self) -> str:
@@ -337,8 +339,14 @@ def item_html(item: Item, plan: SitePlan, href: Href, *, summary_chars: int, hea
     featured = issue_links_html(catalog.featured.get(item.id, ()), catalog.issues, href)
     if featured:
         meta.append(f'<span class="nl-featured">Featured in {featured}</span>')
+    thumb = ""
+    if item.id in plan.thumbnails and (src_href := href(plan.thumbnails[item.id][0])):
+        _, width, height = plan.thumbnails[item.id]
+        # Decorative: the title next to it says what it is, so the alt text is empty (not read twice).
+        thumb = (f'<img class="nl-thumb" src="{esc(src_href)}" alt="" width="{width}" height="{height}" '
+                 'loading="lazy" decoding="async">')
     parts = [
-        f'<article class="nl-item" data-kind="{esc(item.kind)}">',
+        f'<article class="nl-item{" nl-has-thumb" if thumb else ""}" data-kind="{esc(item.kind)}">{thumb}',
         f'<{heading} id="item-{esc(item.id)}" class="nl-item-title">{link(url, title, external=True)}</{heading}>',
         f'<p class="nl-meta">{" · ".join(meta)}</p>',
     ]

@@ -32,6 +32,9 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", re.S | re.M)
 TEMP_PREFIX = ".tmp-"
+# The process's umask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def slugify(text: str, max_len: int = 60) -> str:
@@ -96,6 +99,13 @@ def atomic_write(path: Path, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=path.parent)
     data = text.encode("utf-8") if isinstance(text, str) else text
     try:
+        # mkstemp makes the file 0600; a replaced file keeps its mode, a new one gets the mode any
+        # file the user creates gets (the site's web server must be able to read published images).
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
