@@ -8,9 +8,6 @@ test-artifacts/images/ (git-ignored).
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,20 +17,13 @@ import pytest
 
 from newsletter.config import load_settings
 from newsletter.mail import campaign
+from tests.browser import CHROMIUM, chromium, serve_folder
 from tests.test_site import build_site, copy_sample
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "images"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ISSUE_1 = "issues/001-serving-llms-without-melting-your-gpus/"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -42,31 +32,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
     root = copy_sample(tmp_path_factory.mktemp("images") / "gazette")
     site = root / "site"
     site.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    toml = root / "newsletter.toml"
-    toml.write_text(toml.read_text(encoding="utf-8").replace('site_url = "https://gazette.example.org/"',
-                                                             f'site_url = "{base}"'), encoding="utf-8")
-    build_site(root, site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_folder(site) as base:
+        # The email's images come from site_url: point it at the loopback copy of the site.
+        toml = root / "newsletter.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace('site_url = "https://gazette.example.org/"',
+                                                                 f'site_url = "{base}"'), encoding="utf-8")
+        build_site(root, site)
         yield root, base
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as instance:
+        yield instance
 
 
 def open_page(browser: Any, url: str, width: int, *, block_images: bool = False) -> tuple[Any, list[str], list[str]]:
@@ -135,6 +113,7 @@ def test_email_loads_the_figure_from_the_site(browser: Any, served: tuple[Path, 
         state = figure_state(page)
         assert state["natural"] > 0 and state["current"].endswith("continuous-batching-600.webp")
         assert not failed, failed
+        assert all(u.startswith("file:") or urlsplit(u).hostname == "127.0.0.1" for u in requests)
         assert no_overflow(page), f"the email overflows at {width}px"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"email-issue-1-{width}.png"), full_page=True)
