@@ -20,7 +20,18 @@ from ..errors import NewsletterError
 from ..version import __version__
 
 # Also imported from here by the command modules and tests: keep these names importable from cli.
-from .common import Context, check_similar, echo_similar, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from . import envelope
+from .common import (
+    Context,
+    check_similar,
+    echo_similar,
+    emit_batch,
+    emit_json,
+    fail,
+    handles_errors,
+    pass_ctx,
+    progress_bar,
+)
 
 KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
@@ -114,13 +125,14 @@ def add(
     for result in failed:
         click.echo(f"error: {result.input}: {result.error}", err=True)
     if as_json:
-        emit_json(
+        emit_batch(
+            [envelope.entry(r.input, r.status, r.item, similar=r.similar) for r in results if r.status != "failed"],
+            [envelope.failure(r.input, r.error or "failed") for r in failed],
             {
-                "results": [r.to_json() for r in results],
+                "inputs": len(results),
                 "added": sum(r.status == "added" for r in results),
                 "existing": sum(r.status == "exists" for r in results),
-                "failed": len(failed),
-            }
+            },
         )
     else:
         for result in results:
@@ -145,7 +157,7 @@ def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, a
     for problem in catalog.snapshot().problems:
         click.echo(f"warning: {problem}", err=True)
     if as_json:
-        emit_json([item.to_dict() for item in items])
+        emit_json({"items": [envelope.item_json(item) for item in items], "count": len(items)})
         return
     out = sys.stdout
     for item in items:
@@ -165,7 +177,7 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
     """Show one item (by id, id prefix or URL)."""
     item = ctx.catalog.get(ref)
     if as_json:
-        emit_json(item.to_dict())
+        emit_json({"item": envelope.item_json(item)})
         return
     data = item.to_dict(include_note=False)
     for key, value in data.items():
@@ -249,8 +261,9 @@ def _item_line(item: Any, score: float | None = None) -> str:
     return f"{item.id}  {shown}{item.kind:<7} {date:<10}  {item.display_title()}{issue}"
 
 
-def _scored_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
-    return [{**item.to_dict(include_note=False), "score": score} for item, score in pairs]
+def _matches_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
+    """Ranked items as `--json` matches: the full item object and its score, best first."""
+    return [{"score": score, "item": envelope.item_json(item)} for item, score in pairs]
 
 
 @main.command()
@@ -269,7 +282,7 @@ def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None
         fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
     found = ctx.catalog.search(query, k=k, kind=kind, since=parse_date(since) if since else None)
     if as_json:
-        emit_json(_scored_json(found))
+        emit_json({"query": query, "matches": _matches_json(found)})
         return
     for item, _score in found:  # fused rank scores mean nothing to a reader: the order says it all
         click.echo(_item_line(item))
@@ -288,7 +301,7 @@ def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> 
     """Items closest in meaning to one item (from stored embeddings: no model load)."""
     found = ctx.catalog.related(ref, k=k, kind=kind)
     if as_json:
-        emit_json(_scored_json(found))
+        emit_json({"id": ctx.catalog.get(ref).id, "matches": _matches_json(found)})
         return
     for item, score in found:
         click.echo(_item_line(item, score))
@@ -308,7 +321,7 @@ def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
     groups = catalog.duplicate_groups(threshold=threshold)
     items = catalog.snapshot().items
     if as_json:
-        emit_json([{**g, "items": [items[i].to_dict(include_note=False) for i in g["ids"]]} for g in groups])
+        emit_json({"groups": [{**g, "items": [envelope.item_json(items[i]) for i in g["ids"]]} for g in groups]})
         return
     for number, group in enumerate(groups, 1):
         click.echo(f"group {number}  (score {group['score']:.2f})")
@@ -326,6 +339,54 @@ def merge(ctx: Context, keep: str, dup: str) -> None:
     """Merge DUP into KEEP: tags and notes united, DUP's URL resolves to KEEP from now on."""
     kept, merged = ctx.catalog.merge(keep, dup)
     click.echo(f"merged {merged.id} into {kept.id}  {kept.display_title()}")
+
+
+def _set_status_many(ctx: Context, refs: tuple[str, ...], status: str, as_json: bool) -> None:
+    """Set one status on many items; each id succeeds or fails alone (exit 1 if any failed)."""
+    catalog = ctx.catalog
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for ref in refs:
+        try:
+            before = catalog.get(ref)
+            item = catalog.set_status(ref, status)
+        except NewsletterError as exc:
+            errors.append(envelope.failure(ref, str(exc)))
+            if not as_json:
+                click.echo(f"error: {ref}: {exc}", err=True)
+            continue
+        outcome = "unchanged" if before.status == status else "changed"
+        results.append(envelope.entry(ref, outcome, item))
+        if not as_json:
+            click.echo(f"{item.id}  {status:<11} {item.display_title()}")
+    if as_json:
+        emit_batch(results, errors, {
+            "inputs": len(refs),
+            "changed": sum(r["result"] == "changed" for r in results),
+            "unchanged": sum(r["result"] == "unchanged" for r in results),
+        })
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True, metavar="ID...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_ctx
+@handles_errors
+def shortlist(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
+    """Mark items as shortlisted: `draft` puts them first in their section of the next issue."""
+    _set_status_many(ctx, refs, "shortlisted", as_json)
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True, metavar="ID...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_ctx
+@handles_errors
+def skip(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
+    """Mark items as skipped: they stay in the catalog but no draft offers them."""
+    _set_status_many(ctx, refs, "skipped", as_json)
 
 
 from .sources import register_commands  # noqa: E402

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import click
 
-from ..errors import NewsletterError
+from ..errors import ArgumentError, NewsletterError
+from . import envelope
 
 
 class Context:
@@ -44,24 +44,49 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def command_name() -> str:
+    """The running command's name as typed, without the program: "add", "feeds pull"."""
+    ctx = click.get_current_context(silent=True)
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.command.name or ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clear line on stderr and exit code 1."""
+    """Turn library errors into one clear line on stderr: exit code 2 for a bad argument, else 1.
+
+    Under `--json` the same message also goes to stdout as a JSON document (`ok: false, error`), so
+    a script always gets one document to parse.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except NewsletterError as exc:
-            fail(str(exc))
+            if kwargs.get("as_json"):
+                emit_json(envelope.error_document(command_name(), str(exc)), header=False)
+            fail(str(exc), 2 if isinstance(exc, ArgumentError) else 1)
         except KeyboardInterrupt:
             fail("interrupted; everything reported as saved is saved", 130)
 
     return wrapper
 
 
-def emit_json(data: Any) -> None:
-    """Write one JSON document to stdout (and nothing else)."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+def emit_json(data: dict[str, Any], *, header: bool = True) -> None:
+    """Write one JSON document to stdout (and nothing else), headed by `schema` and `command`."""
+    if header:
+        data = envelope.document(command_name(), **data)
+    click.echo(envelope.dumps(data))
+
+
+def emit_batch(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]], totals: dict[str, int], **extra: Any
+) -> None:
+    """Write the batch envelope (see `envelope.batch`) for the running command."""
+    click.echo(envelope.dumps(envelope.batch(command_name(), results, errors, totals, **extra)))
 
 
 @contextlib.contextmanager

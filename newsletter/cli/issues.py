@@ -61,7 +61,7 @@ def draft(
     for line in result.left_out:
         click.echo(line, err=True)
     if as_json:
-        emit_json({"path": str(result.path), "issue": result.number, "action": result.action,
+        emit_json({"issue": result.number, "path": str(result.path), "action": result.action,
                    "added": result.added, "left_out": result.left_out})
         return
     if result.action == "unchanged":
@@ -164,7 +164,7 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
         engine = _engine(ctx, sync=True)
     problems = publishing.check(ctx.catalog, number, engine=engine)
     if as_json:
-        emit_json({"issue": number, "problems": [p.to_json() for p in problems]})
+        emit_json({"issue": number, "ok": not problems, "problems": [p.to_json() for p in problems]})
     else:
         for p in problems:
             click.echo(f"line {p.line}: {p.kind}: {p.message}", err=True)
@@ -186,7 +186,9 @@ def publish(ctx: Context, number: int, date: str | None, as_json: bool) -> None:
 
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:
-        emit_json(result.to_json())
+        data = result.to_json()
+        number = data.pop("number")  # `issue` everywhere (draft, check, email) means the issue number
+        emit_json({"issue": number, **data})
         return
     for url in result.unmatched:
         click.echo(f"note: not in the catalog, left as a plain link: {url}", err=True)

@@ -132,7 +132,7 @@ def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
         click.echo(f"warning: {problem}", err=True)
     rows = [s for s in loaded.subscribers if status is None or s.status == status]
     if as_json:
-        emit_json([s.to_dict() for s in rows])
+        emit_json({"subscribers": [s.to_dict() for s in rows], "count": len(rows)})
         return
     for sub in rows:
         click.echo(f"{sub.email:<40} {sub.status:<12} {sub.subscribed_at[:10]:<10}  {sub.name}".rstrip())

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from .common import check_similar, echo_similar, emit_json, fail, handles_errors, progress_bar
+from . import envelope
+from .common import check_similar, echo_similar, emit_batch, emit_json, fail, handles_errors, progress_bar
 
 FEED_KIND_CHOICES = ("podcast", "link")
 FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
@@ -25,6 +26,22 @@ def _feeds(ctx: Any) -> Any:
 
 
 _NO_SIMILAR_HELP = "Skip the near-duplicate check of the new items (no model load)."
+
+
+def _subscription_entry(result: Any) -> dict[str, Any]:
+    """A subscribe outcome (added / exists) as a batch result: the subscription object, not an item."""
+    sub = result.subscription.to_dict() if result.subscription else None
+    return {"input": result.input, "result": result.status, "subscription": sub, "entries": result.entries,
+            "note": result.note or None}
+
+
+def _feed_json(result: Any) -> dict[str, Any]:
+    """One feed's pull, for `feeds pull --json`'s `feeds` list (its new items are in `results`)."""
+    return {
+        "url": result.url, "title": result.title, "status": result.status, "added": len(result.new),
+        "existing": result.existing, "left_out": result.left_out, "unusable": result.unusable,
+        "moved_to": result.moved_to, "error": result.error or None, "warnings": result.warnings,
+    }
 
 
 @click.group("feeds")
@@ -42,8 +59,16 @@ def feeds_add(ctx: Any, url: str, kind: str | None, as_json: bool) -> None:
     """Subscribe to a feed (a web page is searched for the feed it advertises)."""
     (result,) = _feeds(ctx).add([(url, kind, "")])
     if as_json:
-        emit_json(result.to_json())
-    elif result.status == "added":
+        ok = result.status != "failed"
+        emit_batch(
+            [_subscription_entry(result)] if ok else [],
+            [] if ok else [envelope.failure(url, result.error or "failed")],
+            {"inputs": 1, "added": int(result.status == "added"), "existing": int(result.status == "exists")},
+        )
+        if not ok:
+            sys.exit(1)
+        return
+    if result.status == "added":
         sub = result.subscription
         if result.note:
             click.echo(f"note: {result.note}", err=True)
@@ -64,18 +89,16 @@ def feeds_list(ctx: Any, as_json: bool) -> None:
     """List subscriptions with their last pull, status and entries seen."""
     rows = _feeds(ctx).status()
     if as_json:
-        emit_json(
-            [
-                {
-                    **sub.to_dict(),
-                    "last_pull": st.last_pull,
-                    "last_status": "gone" if sub.gone else st.last_status,
-                    "last_error": st.last_error,
-                    "entries_seen": st.seen,
-                }
-                for sub, st in rows
-            ]
-        )
+        emit_json({"feeds": [
+            {
+                **sub.to_dict(),
+                "last_pull": st.last_pull,
+                "last_status": "gone" if sub.gone else st.last_status,
+                "last_error": st.last_error,
+                "entries_seen": st.seen,
+            }
+            for sub, st in rows
+        ]})
         return
     for sub, st in rows:
         status = "gone" if sub.gone else (st.last_status or "never pulled")
@@ -148,15 +171,21 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
             )
     failed = [r for r in results if r.failed]
     if as_json:
-        emit_json(
+        emit_batch(
+            [
+                envelope.entry(r.url, "added", item, similar=r.similar.get(item.id, []))
+                for r in results
+                for item in r.new
+            ],
+            [envelope.failure(r.url, r.error or r.status) for r in failed],
             {
-                "feeds": [r.to_json() for r in results],
-                "new": sum(len(r.new) for r in results),
+                "feeds": len(results),
+                "added": sum(len(r.new) for r in results),
                 "existing": sum(r.existing for r in results),
                 "not_modified": sum(r.status == "not_modified" for r in results),
                 "left_out": sum(r.left_out for r in results),
-                "errors": len(failed),
-            }
+            },
+            feeds=[_feed_json(r) for r in results],
         )
     else:
         echo_similar(new_items, similar)
@@ -198,7 +227,21 @@ def import_(
     for failure in sorted(report.failed, key=lambda f: f.line):
         click.echo(f"error: {file.name}: {failure}", err=True)
     if as_json:
-        emit_json(report.to_json())
+        emit_batch(
+            [envelope.entry(item.url, "added", item, similar=report.similar.get(item.id, [])) for item in report.new],
+            # a feed that could not be subscribed is one of these too (its OPML line)
+            [envelope.failure(f.text, f.reason, line=f.line) for f in sorted(report.failed, key=lambda f: f.line)],
+            {
+                "rows": report.rows,
+                "added": len(report.new),
+                "existing": report.existing,
+                "repeated": report.repeated,
+                "subscribed": sum(r.status == "added" for r in report.feeds),
+            },
+            file=report.file,
+            format=report.format,
+            subscriptions=[_subscription_entry(r) for r in report.feeds if r.status != "failed"],
+        )
     else:
         for result in report.feeds:
             if result.status == "added":
