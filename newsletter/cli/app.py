@@ -24,6 +24,7 @@ from . import envelope
 from .common import (
     Context,
     check_similar,
+    echo,
     echo_similar,
     emit_batch,
     emit_json,
@@ -32,6 +33,7 @@ from .common import (
     pass_ctx,
     progress_bar,
 )
+from .terminal import one_line
 
 KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
@@ -65,8 +67,8 @@ def init(directory: str, name: str | None) -> None:
     from ..project import init_project
 
     root = init_project(Path(directory), name=name)
-    click.echo(f"created a newsletter project in {root}")
-    click.echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
+    echo(f"created a newsletter project in {root}")
+    echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
 
 
 @main.command()
@@ -101,18 +103,18 @@ def add(
     from ..ingest.route import AddOptions
 
     if no_fetch and not title and len(inputs) == 1:
-        click.echo("note: --no-fetch without --title stores the URL as the title", err=True)
+        echo("note: --no-fetch without --title stores the URL as the title", err=True)
     options = AddOptions(kind=kind, tags=list(tags), note=note, title=title, summary=summary, fetch=not no_fetch)
     def report_saved(result: Any) -> None:
         # Printed the moment the file is durable: what this line reports survives a crash.
         if not as_json:
-            click.echo(f"added  {result.item.id}  {result.item.kind:<7} {result.item.display_title()}")
+            echo(f"added  {result.item.id}  {result.item.kind:<7} {one_line(result.item.display_title())}")
             sys.stdout.flush()
             from ..feeds import subscribe_hint
 
             hint = subscribe_hint(ctx.catalog, result.item)
             if hint:
-                click.echo(hint, err=True)
+                echo(hint, err=True)
 
     with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
         results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
@@ -123,7 +125,7 @@ def add(
             result.similar = similar.get(result.item.id, [])
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
-        click.echo(f"error: {result.input}: {result.error}", err=True)
+        echo(f"error: {one_line(result.input)}: {one_line(result.error)}", err=True)
     if as_json:
         emit_batch(
             [envelope.entry(r.input, r.status, r.item, similar=r.similar) for r in results if r.status != "failed"],
@@ -137,7 +139,7 @@ def add(
     else:
         for result in results:
             if result.status == "exists":
-                click.echo(f"exists {result.item.id}  already in the catalog: {result.item.display_title()}")
+                echo(f"exists {result.item.id}  already in the catalog: {one_line(result.item.display_title())}")
         echo_similar(added, similar)
     if failed:
         sys.exit(1)
@@ -155,17 +157,16 @@ def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, a
     catalog = ctx.catalog
     items = catalog.list(kind=kind, status=status, tag=tag)
     for problem in catalog.snapshot().problems:
-        click.echo(f"warning: {problem}", err=True)
+        echo(f"warning: {problem}", err=True)
     if as_json:
         emit_json({"items": [envelope.item_json(item) for item in items], "count": len(items)})
         return
-    out = sys.stdout
     for item in items:
         issue = f"#{item.issue}" if item.issue else ""
-        title = item.display_title().replace("\n", " ")
-        out.write(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {item.added[:10]}  {title}\n")
+        title = one_line(item.display_title())
+        echo(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {one_line(item.added[:10])}  {title}")
     if sys.stderr.isatty():
-        click.echo(f"{len(items)} item(s)", err=True)
+        echo(f"{len(items)} item(s)", err=True)
 
 
 @main.command()
@@ -185,11 +186,11 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
             continue
         if isinstance(value, list):
             value = ", ".join(map(str, value))
-        click.echo(f"{key + ':':<14} {value}")
+        echo(f"{key + ':':<14} {one_line(value)}")
     if item.note:
-        click.echo("")
-        click.echo(item.note)
-    click.echo(f"\nfile: {ctx.catalog.path_of(item.id)}", err=True)
+        echo("")
+        echo(item.note)
+    echo(f"\nfile: {ctx.catalog.path_of(item.id)}", err=True)
 
 
 @main.command()
@@ -215,17 +216,17 @@ def edit(ctx: Context, ref: str) -> None:
                 fail(f"editor exited with status {status}; nothing saved")
             text = draft.read_text(encoding="utf-8")
             if text == dump_item(item):
-                click.echo("no changes")
+                echo("no changes")
                 return
             try:
                 saved = catalog.save_edited(item.id, text)
                 break
             except NewsletterError as exc:
-                click.echo(f"error: {exc}", err=True)
+                echo(f"error: {exc}", err=True)
                 if not sys.stdin.isatty() or not click.confirm("edit again?", default=True):
                     keep_draft = True
                     fail(f"not saved; your edit is kept in {draft}")
-        click.echo(f"saved {saved.id}  {saved.display_title()}")
+        echo(f"saved {saved.id}  {one_line(saved.display_title())}")
     finally:
         if not keep_draft:
             draft.unlink(missing_ok=True)
@@ -240,7 +241,7 @@ def edit(ctx: Context, ref: str) -> None:
 def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
     """Add tags to an item (or --remove them)."""
     item = ctx.catalog.tag(ref, list(tags), remove=remove)
-    click.echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
+    echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
 
 
 @main.command()
@@ -250,7 +251,7 @@ def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
 def rm(ctx: Context, ref: str) -> None:
     """Remove an item from the catalog (its file is deleted; git keeps the history)."""
     item = ctx.catalog.remove(ref)
-    click.echo(f"removed {item.id}  {item.display_title()}")
+    echo(f"removed {item.id}  {one_line(item.display_title())}")
 
 
 def _item_line(item: Any, score: float | None = None) -> str:
@@ -258,7 +259,7 @@ def _item_line(item: Any, score: float | None = None) -> str:
     date = item.published or item.added[:10] or "----------"
     issue = f"  (issue {item.issue})" if item.issue else ""
     shown = f"{score:.3f} " if score is not None else ""
-    return f"{item.id}  {shown}{item.kind:<7} {date:<10}  {item.display_title()}{issue}"
+    return f"{item.id}  {shown}{item.kind:<7} {one_line(date):<10}  {one_line(item.display_title())}{issue}"
 
 
 def _matches_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
@@ -285,9 +286,9 @@ def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None
         emit_json({"query": query, "matches": _matches_json(found)})
         return
     for item, _score in found:  # fused rank scores mean nothing to a reader: the order says it all
-        click.echo(_item_line(item))
+        echo(_item_line(item))
     if not found:
-        click.echo("no results", err=True)
+        echo("no results", err=True)
 
 
 @main.command()
@@ -304,7 +305,7 @@ def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> 
         emit_json({"id": ctx.catalog.get(ref).id, "matches": _matches_json(found)})
         return
     for item, score in found:
-        click.echo(_item_line(item, score))
+        echo(_item_line(item, score))
 
 
 @main.command()
@@ -324,10 +325,10 @@ def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
         emit_json({"groups": [{**g, "items": [envelope.item_json(items[i]) for i in g["ids"]]} for g in groups]})
         return
     for number, group in enumerate(groups, 1):
-        click.echo(f"group {number}  (score {group['score']:.2f})")
+        echo(f"group {number}  (score {group['score']:.2f})")
         for item_id in group["ids"]:
-            click.echo(f"  {_item_line(items[item_id])}")
-    click.echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
+            echo(f"  {_item_line(items[item_id])}")
+    echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
 
 
 @main.command()
@@ -338,7 +339,7 @@ def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
 def merge(ctx: Context, keep: str, dup: str) -> None:
     """Merge DUP into KEEP: tags and notes united, DUP's URL resolves to KEEP from now on."""
     kept, merged = ctx.catalog.merge(keep, dup)
-    click.echo(f"merged {merged.id} into {kept.id}  {kept.display_title()}")
+    echo(f"merged {merged.id} into {kept.id}  {one_line(kept.display_title())}")
 
 
 def _set_status_many(ctx: Context, refs: tuple[str, ...], status: str, as_json: bool) -> None:
@@ -353,12 +354,12 @@ def _set_status_many(ctx: Context, refs: tuple[str, ...], status: str, as_json: 
         except NewsletterError as exc:
             errors.append(envelope.failure(ref, str(exc)))
             if not as_json:
-                click.echo(f"error: {ref}: {exc}", err=True)
+                echo(f"error: {ref}: {exc}", err=True)
             continue
         outcome = "unchanged" if before.status == status else "changed"
         results.append(envelope.entry(ref, outcome, item))
         if not as_json:
-            click.echo(f"{item.id}  {status:<11} {item.display_title()}")
+            echo(f"{item.id}  {status:<11} {one_line(item.display_title())}")
     if as_json:
         emit_batch(results, errors, {
             "inputs": len(refs),

@@ -17,6 +17,7 @@ import click
 
 from ..errors import ArgumentError, NewsletterError
 from . import envelope
+from .terminal import one_line, safe
 
 
 class Context:
@@ -38,9 +39,18 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def echo(message: object = "", *, err: bool = False) -> None:
+    """Write one human-mode line: the one place the CLI prints text, so every line is terminal-safe.
+
+    Titles, URLs and messages that echo an input are untrusted: `terminal.safe` drops escape
+    sequences, control characters and bidi overrides (JSON output has its own escaping).
+    """
+    click.echo(safe(message), err=err)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one error line (no traceback) and exit."""
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {one_line(message)}", err=True)
     sys.exit(code)
 
 
@@ -132,7 +142,7 @@ def check_similar(catalog: Any, items: list[Any], *, as_json: bool) -> dict[str,
             catalog.sync_semantic(progress=progress)
             found = catalog.similar_to_many(items)
         except (NewsletterError, OSError, ImportError, RuntimeError) as exc:
-            click.echo(f"warning: near-duplicate check skipped: {exc}", err=True)
+            echo(f"warning: near-duplicate check skipped: {one_line(exc)}", err=True)
             return {}
     return {item.id: similar for item, similar in zip(items, found, strict=True) if similar}
 
@@ -141,7 +151,7 @@ def echo_similar(items: list[Any], similar: dict[str, list[dict[str, Any]]]) -> 
     """One line per match: "ID  looks like TITLE (0.91) — featured in issue N"."""
     for item in items:
         for match in similar.get(item.id, []):
-            line = f"{item.id}  looks like {match['title']} ({match['score']:.2f})"
+            line = f"{item.id}  looks like {one_line(match['title'])} ({match['score']:.2f})"
             if match.get("issue"):
                 line += f" — featured in issue {match['issue']}"
-            click.echo(line)
+            echo(line)

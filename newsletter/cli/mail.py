@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from .common import emit_json, handles_errors, progress_bar
+from .common import echo, emit_json, handles_errors, progress_bar
+from .terminal import one_line
 
 
 def _settings(ctx: Any) -> Any:
@@ -88,9 +89,9 @@ def email(
         report = campaign.run(settings, options, progress=progress)
     for stream, line in campaign.describe(report):
         if stream == "err":
-            click.echo(line, err=True)
+            echo(line, err=True)
         elif not as_json:
-            click.echo(line)
+            echo(line)
     if as_json:
         emit_json(campaign.summary_json(report))
     if not report.ok:
@@ -116,8 +117,8 @@ def subscribers_import(ctx: Any, csv_path: str) -> None:
         raise click.BadParameter("the path is empty; give the CSV file to import", param_hint="CSV")
     report = _subscriber_list(ctx).import_csv(Path(csv_path))
     for problem in report.problems:
-        click.echo(f"warning: {problem}", err=True)
-    click.echo(f"imported {len(report.added)} new subscriber(s), {report.unchanged} already on the list")
+        echo(f"warning: {problem}", err=True)
+    echo(f"imported {len(report.added)} new subscriber(s), {report.unchanged} already on the list")
 
 
 @subscribers.command("list")
@@ -129,13 +130,13 @@ def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
     """List subscribers (every status unless --status)."""
     loaded = _subscriber_list(ctx).load()
     for problem in loaded.problems:
-        click.echo(f"warning: {problem}", err=True)
+        echo(f"warning: {problem}", err=True)
     rows = [s for s in loaded.subscribers if status is None or s.status == status]
     if as_json:
         emit_json({"subscribers": [s.to_dict() for s in rows], "count": len(rows)})
         return
     for sub in rows:
-        click.echo(f"{sub.email:<40} {sub.status:<12} {sub.subscribed_at[:10]:<10}  {sub.name}".rstrip())
+        echo(f"{sub.email:<40} {sub.status:<12} {sub.subscribed_at[:10]:<10}  {one_line(sub.name)}".rstrip())
 
 
 @subscribers.command("count")
@@ -148,9 +149,9 @@ def subscribers_count(ctx: Any, as_json: bool) -> None:
     if as_json:
         emit_json(counts)
         return
-    click.echo(str(counts["active"]))
+    echo(str(counts["active"]))
     if sys.stderr.isatty():
-        click.echo(f"{counts['unsubscribed']} unsubscribed, {counts['bounced']} bounced", err=True)
+        echo(f"{counts['unsubscribed']} unsubscribed, {counts['bounced']} bounced", err=True)
 
 
 @subscribers.command("unsubscribe")
@@ -160,4 +161,4 @@ def subscribers_count(ctx: Any, as_json: bool) -> None:
 def subscribers_unsubscribe(ctx: Any, address: str) -> None:
     """Mark EMAIL as unsubscribed (it is never mailed again; the row stays for the record)."""
     sub = _subscriber_list(ctx).set_status(address, "unsubscribed")
-    click.echo(f"unsubscribed {sub.email}")
+    echo(f"unsubscribed {sub.email}")

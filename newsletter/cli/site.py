@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from .common import fail, handles_errors
+from .common import echo, fail, handles_errors
+from .terminal import safe
 
 MKDOCS_FILE = "mkdocs.yml"
 
@@ -39,18 +40,25 @@ def _prepare(settings: Any, verbose: bool) -> tuple[Path, int]:
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     errors, warnings = project_checks(settings)
     for line in errors:
-        click.echo(f"error: {line}", err=True)
+        echo(f"error: {line}", err=True)
     for line in warnings:
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     _log_to_stderr(verbose)
     return config_file, len(errors)
+
+
+class _SafeFormatter(logging.Formatter):
+    """mkdocs' messages quote page titles and file names from the project: terminal-safe them too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe(super().format(record))
 
 
 def _log_to_stderr(verbose: bool) -> None:
     logger = logging.getLogger("mkdocs")
     if not any(getattr(h, "_newsletter", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+        handler.setFormatter(_SafeFormatter("%(levelname)-7s -  %(message)s"))
         handler._newsletter = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
@@ -97,9 +105,9 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
                 os.environ.pop(DRAFTS_ENV, None)
             else:
                 os.environ[DRAFTS_ENV] = previous
-    click.echo(f"built the site in {cfg.site_dir}")
+    echo(f"built the site in {cfg.site_dir}")
     if errors:
-        click.echo(f"error: {errors} catalog file(s) could not be read; the site lacks them (see above)", err=True)
+        echo(f"error: {errors} catalog file(s) could not be read; the site lacks them (see above)", err=True)
         sys.exit(1)
 
 

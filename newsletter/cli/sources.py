@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from . import envelope
-from .common import check_similar, echo_similar, emit_batch, emit_json, fail, handles_errors, progress_bar
+from .common import check_similar, echo, echo_similar, emit_batch, emit_json, fail, handles_errors, progress_bar
+from .terminal import one_line
 
 FEED_KIND_CHOICES = ("podcast", "link")
 FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
@@ -71,12 +72,13 @@ def feeds_add(ctx: Any, url: str, kind: str | None, as_json: bool) -> None:
     if result.status == "added":
         sub = result.subscription
         if result.note:
-            click.echo(f"note: {result.note}", err=True)
-        click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url}, {result.entries} entries)")
-        click.echo("next: newsletter feeds pull")
+            echo(f"note: {result.note}", err=True)
+        shown = one_line(sub.title or sub.url)
+        echo(f"subscribed  {sub.kind:<7} {shown}  ({one_line(sub.url)}, {result.entries} entries)")
+        echo("next: newsletter feeds pull")
     elif result.status == "exists":
         sub = result.subscription
-        click.echo(f"already subscribed: {sub.title or sub.url} ({sub.url})")
+        echo(f"already subscribed: {one_line(sub.title or sub.url)} ({one_line(sub.url)})")
     if result.status == "failed":
         fail(f"{url}: {result.error}")
 
@@ -103,9 +105,10 @@ def feeds_list(ctx: Any, as_json: bool) -> None:
     for sub, st in rows:
         status = "gone" if sub.gone else (st.last_status or "never pulled")
         when = (st.last_pull or "")[:16].replace("T", " ")
-        click.echo(f"{sub.kind:<7} {status:<12} {when:<16} {st.seen:>5} seen  {sub.title or '-'}  {sub.url}")
+        shown = f"{one_line(sub.title or '-')}  {one_line(sub.url)}"
+        echo(f"{sub.kind:<7} {status:<12} {when:<16} {st.seen:>5} seen  {shown}")
     if sys.stderr.isatty():
-        click.echo(f"{len(rows)} feed(s)", err=True)
+        echo(f"{len(rows)} feed(s)", err=True)
 
 
 @feeds.command("rm")
@@ -115,7 +118,7 @@ def feeds_list(ctx: Any, as_json: bool) -> None:
 def feeds_rm(ctx: Any, url: str) -> None:
     """Unsubscribe from a feed (items it brought in stay in the catalog)."""
     sub = _feeds(ctx).remove(url)
-    click.echo(f"unsubscribed  {sub.title or sub.url}  ({sub.url})")
+    echo(f"unsubscribed  {one_line(sub.title or sub.url)}  ({one_line(sub.url)})")
 
 
 @feeds.command("pull")
@@ -139,7 +142,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
 
     def report_saved(item: Any) -> None:
         if not as_json:  # printed once the file is durable
-            click.echo(f"added  {item.id}  {item.kind:<7} {item.display_title()}")
+            echo(f"added  {item.id}  {item.kind:<7} {one_line(item.display_title())}")
 
     with progress_bar("pulling feeds", enabled=not as_json) as progress:
         results = _feeds(ctx).pull(
@@ -153,17 +156,17 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
     for r in results:
         r.similar = {item.id: similar[item.id] for item in r.new if item.id in similar}
     for r in results:
-        name = r.title or r.url
+        name = one_line(r.title or r.url)
         if r.moved_to:
-            click.echo(f"note: {name}: moved permanently to {r.moved_to}; subscription updated", err=True)
+            echo(f"note: {name}: moved permanently to {r.moved_to}; subscription updated", err=True)
         if r.status == "error":
-            click.echo(f"error: {name}: {r.error}", err=True)
+            echo(f"error: {name}: {one_line(r.error)}", err=True)
         elif r.status == "gone":
-            click.echo(f"{'error' if r.error else 'note'}: {name}: {r.error or r.warnings[0]}", err=True)
+            echo(f"{'error' if r.error else 'note'}: {name}: {one_line(r.error or r.warnings[0])}", err=True)
         for warning in r.warnings if r.status != "gone" else []:
-            click.echo(f"warning: {warning}", err=True)
+            echo(f"warning: {one_line(warning)}", err=True)
         if r.left_out:
-            click.echo(
+            echo(
                 f"note: {name}: first pull took the newest {len(r.new) + r.existing + r.unusable}, "
                 f"left out {r.left_out} older entr{'y' if r.left_out == 1 else 'ies'} "
                 "(use --backlog N on a first pull to take more)",
@@ -191,7 +194,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
         echo_similar(new_items, similar)
         new = sum(len(r.new) for r in results)
         unchanged = sum(r.status == "not_modified" for r in results)
-        click.echo(
+        echo(
             f"{len(results)} feed(s): {new} new item(s), {sum(r.existing for r in results)} already cataloged, "
             f"{unchanged} unchanged, {len(failed)} failed"
         )
@@ -225,7 +228,7 @@ def import_(
     if not no_similar:
         report.similar = check_similar(ctx.catalog, report.new, as_json=as_json)
     for failure in sorted(report.failed, key=lambda f: f.line):
-        click.echo(f"error: {file.name}: {failure}", err=True)
+        echo(f"error: {file.name}: {failure}", err=True)
     if as_json:
         emit_batch(
             [envelope.entry(item.url, "added", item, similar=report.similar.get(item.id, [])) for item in report.new],
@@ -246,9 +249,9 @@ def import_(
         for result in report.feeds:
             if result.status == "added":
                 sub = result.subscription
-                click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url})")
+                echo(f"subscribed  {sub.kind:<7} {one_line(sub.title or sub.url)}  ({one_line(sub.url)})")
         echo_similar(report.new, report.similar)
-        click.echo(
+        echo(
             f"{report.format}: {len(report.new)} new, {report.duplicates} duplicate(s) "
             f"({report.existing} already in the catalog, {report.repeated} repeated in the file), "
             f"{len(report.failed)} failed"
