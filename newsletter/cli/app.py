@@ -21,6 +21,7 @@ from ..version import __version__
 
 # Also imported from here by the command modules and tests: keep these names importable from cli.
 from . import envelope
+from .args import not_utf8, printable, undecodable, unit_interval, usable_tag
 from .common import (
     Context,
     check_similar,
@@ -31,6 +32,7 @@ from .common import (
     fail,
     handles_errors,
     pass_ctx,
+    per_item,
     progress_bar,
 )
 from .terminal import one_line
@@ -55,6 +57,8 @@ def main(ctx: click.Context, directory: str | None) -> None:
     The weekly loop: `add` and `feeds pull` all week, `draft`, edit the Markdown, `publish`,
     `build` the site and send the `email`.
     """
+    if directory is not None and undecodable(directory):
+        fail(str(not_utf8("-C", directory)), 2)
     ctx.obj = Context(directory)
 
 
@@ -83,6 +87,7 @@ def init(directory: str, name: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_ctx
 @handles_errors
+@per_item("inputs")
 def add(
     ctx: Context,
     inputs: tuple[str, ...],
@@ -100,6 +105,7 @@ def add(
     Each input is fetched (pages, arXiv, Crossref, oEmbed, GitHub), canonicalized and checked
     against the catalog: an input that is already there is reported, never added twice.
     """
+    from ..catalog import AddResult
     from ..ingest.route import AddOptions
 
     if no_fetch and not title and len(inputs) == 1:
@@ -116,8 +122,13 @@ def add(
             if hint:
                 echo(hint, err=True)
 
-    with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
-        results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
+    # An input that is not UTF-8 (bytes from a broken script) fails alone; the others are added.
+    unreadable = [AddResult(printable(raw), "failed", error="not valid UTF-8 text; check the encoding of the "
+                            "terminal or script") for raw in inputs if undecodable(raw)]
+    readable = [raw for raw in inputs if not undecodable(raw)]
+    with progress_bar("adding", enabled=not as_json and len(readable) > 1) as progress:
+        results = ctx.catalog.add(readable, options, progress=progress, on_result=report_saved) if readable else []
+    results = [*results, *unreadable]
     added = [r.item for r in results if r.status == "added"]
     similar = {} if no_similar else check_similar(ctx.catalog, added, as_json=as_json)
     for result in results:
@@ -154,6 +165,7 @@ def add(
 @handles_errors
 def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, as_json: bool) -> None:
     """List catalog items, newest first."""
+    usable_tag(tag)
     catalog = ctx.catalog
     items = catalog.list(kind=kind, status=status, tag=tag)
     for problem in catalog.snapshot().problems:
@@ -240,6 +252,8 @@ def edit(ctx: Context, ref: str) -> None:
 @handles_errors
 def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
     """Add tags to an item (or --remove them)."""
+    for value in tags:
+        usable_tag(value, "TAG")
     item = ctx.catalog.tag(ref, list(tags), remove=remove)
     echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
 
@@ -309,13 +323,14 @@ def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> 
 
 
 @main.command()
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--threshold", type=float, default=None,
               help="Pair score needed to call two items duplicates (default: tuned on the dev set).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
 def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
     """Groups of near-duplicate items (the same work as paper, post, tweet, episode...)."""
+    threshold = unit_interval(threshold, "--threshold")
     catalog = ctx.catalog
     with progress_bar("embedding", enabled=not as_json) as progress:
         catalog.sync_semantic(progress=progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -17,6 +18,7 @@ import click
 
 from ..errors import ArgumentError, NewsletterError
 from . import envelope
+from .args import check_text
 from .terminal import one_line, safe
 
 
@@ -74,15 +76,56 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_text(kwargs, _param_names(), skip=getattr(func, "per_item_params", ()))
             return func(*args, **kwargs)
         except NewsletterError as exc:
             if kwargs.get("as_json"):
                 emit_json(envelope.error_document(command_name(), str(exc)), header=False)
             fail(str(exc), 2 if isinstance(exc, ArgumentError) else 1)
+        except BrokenPipeError:
+            # `newsletter list | head`: the reader left; say nothing (and let nothing flush into the
+            # closed pipe at exit), like any Unix tool.
+            with contextlib.suppress(OSError, ValueError):  # no real stdout (tests): nothing to silence
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
+        except OSError as exc:
+            # The last net: a file system that says no (a device path, a full disk, permissions)
+            # is one line naming the file, never a traceback. Library code raises its own errors first.
+            where = f"{exc.filename}: " if exc.filename else ""
+            message = f"{where}{exc.strerror or exc}"
+            if kwargs.get("as_json"):
+                emit_json(envelope.error_document(command_name(), message), header=False)
+            fail(message)
         except KeyboardInterrupt:
             fail("interrupted; everything reported as saved is saved", 130)
 
     return wrapper
+
+
+def per_item(*params: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark parameters the command checks one input at a time (so one bad input fails alone).
+
+    Put it below `@handles_errors`, which otherwise refuses the whole command when any argument is
+    not UTF-8 text.
+    """
+
+    def mark(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.per_item_params = params  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def _param_names() -> dict[str, str]:
+    """Parameter name -> how a user types it (`--tag`, `QUERY`), for error messages."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    return {
+        p.name: (p.opts[0] if isinstance(p, click.Option) else p.human_readable_name)
+        for p in ctx.command.params
+        if p.name
+    }
 
 
 def emit_json(data: dict[str, Any], *, header: bool = True) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .args import issue_number, unit_interval
 from .common import Context, echo, emit_json, fail, handles_errors, pass_ctx, progress_bar
 
 
@@ -54,6 +55,7 @@ def draft(
     """
     from ..issues import draft as drafting
 
+    issue_number(number, "--issue")
     options = drafting.DraftOptions(
         issue=number, title=title, since=_date(since), max_total=max_total, date=_date(date), update=update,
     )
@@ -74,7 +76,7 @@ def draft(
 @click.command()
 @click.option("--accept", is_flag=True, help="Accept every suggestion (at or above --min-confidence).")
 @click.option("--reject", is_flag=True, help="Reject every suggestion (they are not offered again).")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--min-confidence", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
@@ -89,6 +91,7 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
 
     if accept and reject:
         fail("--accept and --reject exclude each other", 2)
+    unit_interval(min_confidence, "--min-confidence")
     catalog = ctx.catalog
     items = catalog.items()
     engine = _engine(ctx, sync=True, show_progress=not as_json)
@@ -159,6 +162,7 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
     """Report problems in issue NUMBER before publishing (exit 1 if there are any)."""
     from ..issues import publish as publishing
 
+    issue_number(number, "NUMBER")
     engine = None
     if not no_semantic:
         engine = _engine(ctx, sync=True)
@@ -184,6 +188,7 @@ def publish(ctx: Context, number: int, date: str | None, as_json: bool) -> None:
     """Mark every catalog item linked from issue NUMBER as published in it (idempotent)."""
     from ..issues import publish as publishing
 
+    issue_number(number, "NUMBER")
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:
         data = result.to_json()

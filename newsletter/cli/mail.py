@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from ..errors import ArgumentError
+from .args import issue_number
 from .common import echo, emit_json, handles_errors, progress_bar
 from .terminal import one_line
 
@@ -70,11 +72,12 @@ def email(
     """
     from ..mail import campaign, deliver
 
+    issue_number(number, "NUMBER")
     if sum(x is not None for x in (out, mbox, smtp)) != 1:
-        raise click.UsageError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")
+        raise ArgumentError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")
     for option, value in (("--out", out), ("--mbox", mbox)):
         if value is not None and not value.strip():  # Path("") would silently mean the current folder
-            raise click.BadParameter("the path is empty", param_hint=option)
+            raise ArgumentError(f"{option}: the path is empty")
     options = campaign.EmailOptions(
         issue=number, out=Path(out) if out else None, mbox=Path(mbox) if mbox else None, smtp=smtp,
         subscribers_path=subscribers_path, resume=resume, test_to=test_to, rate=rate, dry_run=dry_run,
@@ -83,8 +86,8 @@ def email(
     settings = _settings(ctx)
     try:
         campaign.check_destination(settings, options)
-    except deliver.OutputPathError as exc:
-        raise click.BadParameter(str(exc).split(" ", 1)[1], param_hint="--out" if out else "--mbox") from None
+    except deliver.OutputPathError as exc:  # inside the site, a device, a FIFO ...: a usage error
+        raise ArgumentError(str(exc)) from None
     with progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
         report = campaign.run(settings, options, progress=progress)
     for stream, line in campaign.describe(report):
@@ -114,7 +117,7 @@ def subscribers_import(ctx: Any, csv_path: str) -> None:
     unsubscribed or bounced are never resubscribed by an import.
     """
     if not csv_path.strip():  # Path("") would silently mean the current folder
-        raise click.BadParameter("the path is empty; give the CSV file to import", param_hint="CSV")
+        raise ArgumentError("CSV: the path is empty; give the CSV file to import")
     report = _subscriber_list(ctx).import_csv(Path(csv_path))
     for problem in report.problems:
         echo(f"warning: {problem}", err=True)

@@ -65,6 +65,41 @@ def _log_to_stderr(verbose: bool) -> None:
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def _site_dir(settings: Any, value: str) -> Path:
+    """The folder `build -d` may write: creatable, and not one mkdocs' clean-up would destroy.
+
+    mkdocs empties the site folder before writing it, so `-d` must not be the project, a folder
+    holding it, one of its source folders, or a non-empty folder that is not an earlier build.
+    """
+    from ..errors import ArgumentError
+
+    if not value.strip():
+        raise ArgumentError("-d: the path is empty")
+    target = Path(os.path.realpath(value))
+    root = Path(os.path.realpath(settings.root))
+    sources = [Path(os.path.realpath(p)) for p in (settings.content_dir, settings.catalog_dir, root / "templates")]
+    if target == root or target in root.parents:
+        raise ArgumentError(f"-d {value}: that folder holds the project; the build would empty it")
+    if any(target == folder or folder in target.parents for folder in sources):
+        raise ArgumentError(f"-d {value} is inside the project's sources; write the site elsewhere (site/)")
+    if target == Path.home():
+        raise ArgumentError(f"-d {value} is your home folder; the build would empty it")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArgumentError(f"-d {value}: cannot create the site folder there ({exc.strerror or exc})") from None
+    if not target.is_dir():
+        raise ArgumentError(f"-d {value} is not a folder")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ArgumentError(f"-d {value}: the folder is not writable")
+    visible = [entry for entry in target.iterdir() if not entry.name.startswith(".")]
+    if visible and not (target / "index.html").exists():
+        raise ArgumentError(
+            f"-d {value} is a folder with other files in it; the build would empty it (use a new or a site folder)"
+        )
+    return target
+
+
 @click.command("build")
 @click.option("-d", "--site-dir", type=click.Path(file_okay=False), default=None,
               help="Write the site here (default: mkdocs.yml's site_dir, usually site/).")
@@ -82,10 +117,10 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
     from ..site.config import DRAFTS_ENV
 
     settings = _settings(ctx)
-    config_file, errors = _prepare(settings, verbose)
     overrides: dict[str, Any] = {"strict": True} if strict else {}
-    if site_dir:
-        overrides["site_dir"] = str(Path(site_dir).resolve())
+    if site_dir is not None:
+        overrides["site_dir"] = str(_site_dir(settings, site_dir))
+    config_file, errors = _prepare(settings, verbose)
     previous = os.environ.get(DRAFTS_ENV)
     if drafts:
         os.environ[DRAFTS_ENV] = "1"
