@@ -6,6 +6,7 @@ Heavy imports (httpx, the model) happen inside commands, so `newsletter --help` 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
@@ -210,11 +211,25 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
 @pass_ctx
 @handles_errors
 def edit(ctx: Context, ref: str) -> None:
-    """Edit one item in $EDITOR; the file is validated before it is saved."""
-    from ..store.files import dump_item
+    """Edit one item in $EDITOR; the file is validated before it is saved.
+
+    If the item's file changes while the editor is open (a `tag`, a `git pull`, the other curator),
+    nothing is overwritten: your text is kept next to it as `<item>.md.edit` to merge by hand.
+    """
+    from ..errors import CatalogError, ItemChanged
+    from ..store.files import dump_item, parse_item
 
     catalog = ctx.catalog
-    item = catalog.get(ref)
+    item_id = catalog.get(ref).id
+    path = catalog.path_of(item_id)
+    # The hash is of the bytes the edit starts from, read once: what the editor shows is parsed
+    # from exactly these bytes, so a change made a moment before opening counts as well.
+    raw = path.read_bytes()
+    opened_sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        item = parse_item(raw.decode("utf-8"), source=str(path))
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path} is not UTF-8 text; fix the file first") from None
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     fd, name = tempfile.mkstemp(suffix=".md", prefix=f"newsletter-{item.id}-")
     draft = Path(name)
@@ -231,10 +246,17 @@ def edit(ctx: Context, ref: str) -> None:
                 echo("no changes")
                 return
             try:
-                saved = catalog.save_edited(item.id, text)
+                saved = catalog.save_edited(item.id, text, expected_sha256=opened_sha256)
                 break
+            except ItemChanged:
+                kept = _keep_edit(path, text)
+                fail(
+                    f"{path.name} changed on disk while you were editing it (a `tag`, a git pull or another "
+                    f"editor); nothing was saved. Your text is kept in {kept}: merge it into {path} "
+                    f"(e.g. `diff {shlex.quote(str(path))} {shlex.quote(str(kept))}`), then delete it"
+                )
             except NewsletterError as exc:
-                echo(f"error: {exc}", err=True)
+                echo(f"error: {one_line(exc)}", err=True)
                 if not sys.stdin.isatty() or not click.confirm("edit again?", default=True):
                     keep_draft = True
                     fail(f"not saved; your edit is kept in {draft}")
@@ -242,6 +264,22 @@ def edit(ctx: Context, ref: str) -> None:
     finally:
         if not keep_draft:
             draft.unlink(missing_ok=True)
+
+
+def _keep_edit(path: Path, text: str) -> Path:
+    """Write the curator's text next to the item as `<item>.md.edit` (never over an earlier one).
+
+    The catalog reads only `*.md` files, so the kept text is not an item; the curator merges it.
+    """
+    from ..store.files import atomic_write
+
+    kept = path.with_name(path.name + ".edit")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = path.with_name(f"{path.name}.edit.{n}")
+    atomic_write(kept, text)
+    return kept
 
 
 @main.command()
