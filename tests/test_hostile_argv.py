@@ -10,6 +10,7 @@ through the same `main` entry with a list of arguments.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -197,3 +198,29 @@ def test_email_out_inside_the_content_tree_is_refused(project: Path) -> None:
     assert code == 2
     assert "`newsletter build` publishes" in one_error_line(err)
     assert tree(project) == before  # no .eml (addresses, signed tokens) next to the issues
+
+
+def test_a_tag_too_long_to_be_a_file_name_is_refused(project: Path) -> None:
+    before = tree(project)
+    for args in (("tag", ITEM_ID, "a" * 300), ("add", "--no-fetch", "--tag", "b" * 51, "https://example.org/long")):
+        code, _, err = run(project, *args)
+        assert code == 2 and "a tag has at most 50" in one_error_line(err), args
+    assert tree(project) == before
+
+
+def test_an_empty_search_and_a_nan_rate_are_usage_errors(project: Path, tmp_path: Path) -> None:
+    code, out, err = run(project, "search", "  ")
+    assert code == 2 and out == "" and "QUERY is empty" in one_error_line(err)
+    code, _, err = run(project, "email", "4", "--out", str(tmp_path / "mail"), "--rate", "nan")
+    assert code == 2 and "--rate must be a number of messages per second above 0" in one_error_line(err)
+    assert not (tmp_path / "mail").exists()
+
+
+def test_clicks_own_usage_errors_are_one_line_too(project: Path) -> None:
+    code, out, err = run(project, "search", "-k", "0", "x")
+    assert code == 2 and out == ""
+    assert "Invalid value for '-k'" in one_error_line(err) and "--help`)" in err
+    code, out, err = run(project, "list", "--kind", "blog", "--json")
+    assert code == 2 and "'blog' is not one of" in one_error_line(err)
+    doc = json.loads(out)  # under --json, still one document on stdout
+    assert doc["schema"] == 1 and doc["command"] == "list" and doc["ok"] is False

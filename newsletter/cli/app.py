@@ -22,9 +22,10 @@ from ..version import __version__
 
 # Also imported from here by the command modules and tests: keep these names importable from cli.
 from . import envelope
-from .args import not_utf8, printable, undecodable, unit_interval, usable_tag
+from .args import not_utf8, printable, query_text, undecodable, unit_interval, usable_tag
 from .common import (
     Context,
+    Shell,
     check_similar,
     echo,
     echo_similar,
@@ -42,7 +43,7 @@ KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Shell, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-C",
     "directory",
@@ -109,6 +110,8 @@ def add(
     from ..catalog import AddResult
     from ..ingest.route import AddOptions
 
+    for value in tags:
+        usable_tag(value)
     if no_fetch and not title and len(inputs) == 1:
         echo("note: --no-fetch without --title stores the URL as the title", err=True)
     options = AddOptions(kind=kind, tags=list(tags), note=note, title=title, summary=summary, fetch=not no_fetch)
@@ -331,6 +334,7 @@ def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None
     """Search the catalog by meaning and by exact words (names like "hnswlib" too)."""
     from ..models import parse_date
 
+    query_text(query)
     if since and parse_date(since) is None:
         fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
     found = ctx.catalog.search(query, k=k, kind=kind, since=parse_date(since) if since else None)

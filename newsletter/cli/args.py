@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ArgumentError
 from ..models import normalize_tag
+from ..text import TAG_MAX
 
 # Python decodes argv with surrogateescape: each byte that is not UTF-8 becomes U+DC80..U+DCFF.
 _ESCAPED_BYTES = range(0xDC80, 0xDD00)
@@ -84,8 +85,27 @@ def usable_tag(value: str | None, name: str = "--tag") -> str | None:
     """A tag that still says something once normalized ('!!!' would match every item as '')."""
     if value is None:
         return None
-    if not normalize_tag(value):
+    tag = normalize_tag(value)
+    if not tag:
         raise ArgumentError(
             f"{name} {value!r} has no usable characters (tags are letters, digits, '-', '+', '#', '.')"
         )
+    if len(tag) > TAG_MAX:  # tags become file names on the site: a long one breaks `build`
+        raise ArgumentError(f"{name} is {len(tag)} characters long; a tag has at most {TAG_MAX}")
+    return value
+
+
+def positive_rate(value: float | None, name: str) -> float | None:
+    """A rate limit: a finite number above 0 (NaN passes click's range check and breaks sleeping)."""
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise ArgumentError(f"{name} must be a number of messages per second above 0, got {value}")
+    return value
+
+
+def query_text(value: str, name: str = "QUERY") -> str:
+    """A search query with something in it (an empty one would list arbitrary "matches")."""
+    if not value.strip():
+        raise ArgumentError(f"{name} is empty; say what to search for")
     return value

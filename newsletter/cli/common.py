@@ -1,8 +1,9 @@
-"""Helpers every command module shares: the context, one-line errors, JSON output, progress bars.
+"""Helpers every command module shares: the context, one-line errors, output, progress bars.
 
-They live apart from cli.py so that the command modules (cli_sources, cli_email, ...) can import
-them when they load: cli.py imports those modules to register their commands, so importing cli.py
-from them would be a cycle. cli.py re-exports these names.
+Output goes through two doors only: `echo` for human-mode text (terminal-safe, see `terminal`) and
+`emit_json` / `emit_batch` for `--json` (the versioned contract, see `envelope`). Argument checks
+live in `args`. These helpers live apart from app.py so that the command modules (sources, mail,
+...) can import them when they load: app.py imports those modules to register their commands.
 """
 
 from __future__ import annotations
@@ -41,6 +42,32 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+class Shell(click.Group):
+    """The root command: click's own usage errors (a bad option value, a missing argument) become
+    one `error:` line with exit code 2 like every other error, instead of click's three-line
+    usage block; under `--json` stdout still gets one JSON document.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:  # a caller that handles click's exceptions itself
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else (prog_name or "newsletter")
+            if "--json" in argv:
+                name = command_name_of(exc.ctx)
+                emit_json(envelope.error_document(name, exc.format_message()), header=False)
+            fail(f"{exc.format_message()} (see `{command} --help`)", exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            fail("aborted", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 def echo(message: object = "", *, err: bool = False) -> None:
     """Write one human-mode line: the one place the CLI prints text, so every line is terminal-safe.
 
@@ -58,7 +85,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def command_name() -> str:
     """The running command's name as typed, without the program: "add", "feeds pull"."""
-    ctx = click.get_current_context(silent=True)
+    return command_name_of(click.get_current_context(silent=True))
+
+
+def command_name_of(ctx: click.Context | None) -> str:
+    """The name of the command `ctx` runs, without the program."""
     names: list[str] = []
     while ctx is not None and ctx.parent is not None:
         names.append(ctx.command.name or ctx.info_name or "")

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..errors import ArgumentError
-from .args import issue_number
+from .args import issue_number, positive_rate
 from .common import echo, emit_json, handles_errors, progress_bar
 from .terminal import one_line
 
@@ -73,6 +73,7 @@ def email(
     from ..mail import campaign, deliver
 
     issue_number(number, "NUMBER")
+    positive_rate(rate, "--rate")
     if sum(x is not None for x in (out, mbox, smtp)) != 1:
         raise ArgumentError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")
     for option, value in (("--out", out), ("--mbox", mbox)):

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from . import envelope
+from .args import usable_tag
 from .common import check_similar, echo, echo_similar, emit_batch, emit_json, fail, handles_errors, progress_bar
 from .terminal import one_line
 
@@ -222,6 +223,8 @@ def import_(
     """
     from ..ingest.pipeline import ImportOptions
 
+    for value in tags:
+        usable_tag(value)
     options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
     with progress_bar("importing", enabled=not as_json) as progress:
         report = ctx.catalog.import_file(file, options, progress=progress)
