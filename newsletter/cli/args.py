@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError
-from ..models import normalize_tag
-from ..text import TAG_MAX
 
 # Python decodes argv with surrogateescape: each byte that is not UTF-8 becomes U+DC80..U+DCFF.
 _ESCAPED_BYTES = range(0xDC80, 0xDD00)
@@ -83,6 +81,9 @@ def issue_number(value: int | None, name: str) -> int | None:
 
 def usable_tag(value: str | None, name: str = "--tag") -> str | None:
     """A tag that still says something once normalized ('!!!' would match every item as '')."""
+    from ..models import normalize_tag  # here, not at import: `newsletter --help` stays light
+    from ..text import TAG_MAX
+
     if value is None:
         return None
     tag = normalize_tag(value)

@@ -18,12 +18,12 @@ Within schema 1 fields are only ever added, never renamed, removed or given anot
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..models import Item
+if TYPE_CHECKING:  # the models load with the first command that needs them, not for `--help`
+    from ..models import Item
 
 SCHEMA = 1
 
@@ -82,5 +82,7 @@ def error_document(command: str, message: str) -> dict[str, Any]:
 
 def dumps(data: Any) -> str:
     """The document as text: UTF-8 JSON, indented, with terminal-unsafe characters escaped."""
+    import json  # only commands that print JSON pay for it
+
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
