@@ -9,6 +9,7 @@ import click
 
 from .args import issue_number, unit_interval
 from .common import Context, echo, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from .terminal import one_line
 
 
 def _date(value: str | None) -> str | None:
@@ -118,7 +119,7 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
         return
     if not accept and not reject and not sys.stdin.isatty():
         for s in found:
-            echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {s.title[:60]}")
+            echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {one_line(s.title)[:60]}")
         echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide", err=True)
         return
     if not found and not accept and not reject:
@@ -131,7 +132,7 @@ def _prompt_loop(found: list[Any]) -> tuple[list[Any], list[Any]]:
     """Ask about each suggestion; Ctrl-D or Ctrl-C stops like `q`, keeping the answers already given."""
     accepted, rejected = [], []
     for n, s in enumerate(found):
-        echo(f"\n{s.title}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
+        echo(f"\n{one_line(s.title)}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
         try:
             answer = click.prompt(
                 "  accept? [y]es [n]o [a]ll [q]uit", type=click.Choice(list("ynaq")), show_choices=False
