@@ -12,13 +12,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, find_project, load_settings
-from .errors import CatalogError, ItemNotFound, NewsletterError, ProjectError
+from .errors import CatalogError, ItemChanged, ItemNotFound, NewsletterError, ProjectError
 from .models import KINDS, STATUSES, Item, Metadata, normalize_tag
 from .store import Snapshot, Store, identity
 
@@ -420,12 +421,29 @@ class Catalog:
         with self.store.locked():
             yield
 
-    def update(self, item: Item) -> Item:
-        """Save a changed item in place (same file); its id must already exist."""
+    def update(self, item: Item, *, expected_sha256: str | None = None) -> Item:
+        """Save a changed item in place (same file); its id must already exist.
+
+        With `expected_sha256` (the SHA-256 of the file's bytes when the caller read it, e.g. when
+        an editor opened it), the file is checked under the lock first: if anything changed it since
+        (a `tag`, a `git pull`, another editor), nothing is written and `ItemChanged` is raised, so
+        their change is not silently reverted.
+        """
         with self.writing():
             snap = self.snapshot(refresh=True)
             if item.id not in snap.items:
                 raise ItemNotFound(f"no item {item.id!r} in the catalog (removed meanwhile?)")
+            if expected_sha256 is not None:
+                path = self.settings.catalog_dir / snap.paths[item.id]
+                try:
+                    current = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError as exc:
+                    raise CatalogError(f"cannot read {path}: {exc.strerror or exc}") from None
+                if current != expected_sha256:
+                    raise ItemChanged(
+                        f"{path} changed on disk since it was read (another command, a git pull or "
+                        "another editor); nothing was saved", path=str(path),
+                    )
             self.store.save(item, snap.paths[item.id])
             snap.items[item.id] = item
         return item
@@ -504,14 +522,17 @@ class Catalog:
         self.snapshot(refresh=True)
         return dataclasses.replace(self.get(ref))
 
-    def save_edited(self, item_id: str, text: str) -> Item:
-        """Validate an edited item file text and save it; the id and path cannot change."""
+    def save_edited(self, item_id: str, text: str, *, expected_sha256: str | None = None) -> Item:
+        """Validate an edited item file text and save it; the id and path cannot change.
+
+        `expected_sha256`: see `update` (raises `ItemChanged` if the file changed since it was read).
+        """
         from .store.files import parse_item
 
         edited = parse_item(text, source=f"edited item {item_id}")
         if edited.id != item_id:
             raise CatalogError(f"the id changed from {item_id} to {edited.id}; ids are fixed, change it back")
-        return self.update(edited)
+        return self.update(edited, expected_sha256=expected_sha256)
 
     # -- meaning: near-duplicates, related items, search ---------------------------------------
 

@@ -93,7 +93,7 @@ def test_import_adds_new_reports_problems_and_never_resubscribes(project: Path) 
 
 
 def test_list_json_count_and_unsubscribe(project: Path) -> None:
-    listed = json.loads(run(project, "subscribers", "list", "--json").stdout)
+    listed = json.loads(run(project, "subscribers", "list", "--json").stdout)["subscribers"]
     assert [s["email"] for s in listed][:2] == ["ann@example.org", "Bob@example.com"]
     assert set(listed[0]) == {"email", "name", "status", "subscribed_at"}
     assert run(project, "subscribers", "count").stdout.strip() == "3"
@@ -101,7 +101,8 @@ def test_list_json_count_and_unsubscribe(project: Path) -> None:
     assert result.exit_code == 0 and "unsubscribed Bob@example.com" in result.stdout
     assert run(project, "subscribers", "count").stdout.strip() == "2"
     counts = json.loads(run(project, "subscribers", "count", "--json").stdout)
-    assert counts == {"active": 2, "unsubscribed": 2, "bounced": 1, "total": 5}
+    assert counts == {"schema": 1, "command": "subscribers count", "active": 2, "unsubscribed": 2, "bounced": 1,
+                      "total": 5}
     missing = run(project, "subscribers", "unsubscribe", "nobody@example.org")
     assert missing.exit_code == 1 and missing.stderr.startswith("error: nobody@example.org is not on the list")
 

@@ -12,7 +12,10 @@ from typing import Any
 
 import click
 
-from .common import emit_json, handles_errors, progress_bar
+from ..errors import ArgumentError
+from .args import issue_number, positive_rate
+from .common import echo, emit_json, handles_errors, progress_bar
+from .terminal import one_line
 
 
 def _settings(ctx: Any) -> Any:
@@ -71,11 +74,13 @@ def email(
     """
     from ..mail import campaign, deliver
 
+    issue_number(number, "NUMBER")
+    positive_rate(rate, "--rate")
     if sum(x is not None for x in (out, mbox, smtp)) != 1:
-        raise click.UsageError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")
+        raise ArgumentError("choose exactly one destination: --out DIR, --mbox FILE or --smtp HOST:PORT")
     for option, value in (("--out", out), ("--mbox", mbox)):
         if value is not None and not value.strip():  # Path("") would silently mean the current folder
-            raise click.BadParameter("the path is empty", param_hint=option)
+            raise ArgumentError(f"{option}: the path is empty")
     options = campaign.EmailOptions(
         issue=number, out=Path(out) if out else None, mbox=Path(mbox) if mbox else None, smtp=smtp,
         subscribers_path=subscribers_path, resume=resume, test_to=test_to, rate=rate, dry_run=dry_run,
@@ -84,15 +89,15 @@ def email(
     settings = _settings(ctx)
     try:
         campaign.check_destination(settings, options)
-    except deliver.OutputPathError as exc:
-        raise click.BadParameter(str(exc).split(" ", 1)[1], param_hint="--out" if out else "--mbox") from None
+    except deliver.OutputPathError as exc:  # inside the site, a device, a FIFO ...: a usage error
+        raise ArgumentError(str(exc)) from None
     with progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
         report = campaign.run(settings, options, progress=progress)
     for stream, line in campaign.describe(report):
         if stream == "err":
-            click.echo(line, err=True)
+            echo(line, err=True)
         elif not as_json:
-            click.echo(line)
+            echo(line)
     if as_json:
         emit_json(campaign.summary_json(report))
     if not report.ok:
@@ -115,11 +120,11 @@ def subscribers_import(ctx: Any, csv_path: str) -> None:
     unsubscribed or bounced are never resubscribed by an import.
     """
     if not csv_path.strip():  # Path("") would silently mean the current folder
-        raise click.BadParameter("the path is empty; give the CSV file to import", param_hint="CSV")
+        raise ArgumentError("CSV: the path is empty; give the CSV file to import")
     report = _subscriber_list(ctx).import_csv(Path(csv_path))
     for problem in report.problems:
-        click.echo(f"warning: {problem}", err=True)
-    click.echo(f"imported {len(report.added)} new subscriber(s), {report.unchanged} already on the list")
+        echo(f"warning: {problem}", err=True)
+    echo(f"imported {len(report.added)} new subscriber(s), {report.unchanged} already on the list")
 
 
 @subscribers.command("list")
@@ -131,13 +136,13 @@ def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
     """List subscribers (every status unless --status)."""
     loaded = _subscriber_list(ctx).load()
     for problem in loaded.problems:
-        click.echo(f"warning: {problem}", err=True)
+        echo(f"warning: {problem}", err=True)
     rows = [s for s in loaded.subscribers if status is None or s.status == status]
     if as_json:
-        emit_json([s.to_dict() for s in rows])
+        emit_json({"subscribers": [s.to_dict() for s in rows], "count": len(rows)})
         return
     for sub in rows:
-        click.echo(f"{sub.email:<40} {sub.status:<12} {sub.subscribed_at[:10]:<10}  {sub.name}".rstrip())
+        echo(f"{sub.email:<40} {sub.status:<12} {sub.subscribed_at[:10]:<10}  {one_line(sub.name)}".rstrip())
 
 
 @subscribers.command("count")
@@ -150,9 +155,9 @@ def subscribers_count(ctx: Any, as_json: bool) -> None:
     if as_json:
         emit_json(counts)
         return
-    click.echo(str(counts["active"]))
+    echo(str(counts["active"]))
     if sys.stderr.isatty():
-        click.echo(f"{counts['unsubscribed']} unsubscribed, {counts['bounced']} bounced", err=True)
+        echo(f"{counts['unsubscribed']} unsubscribed, {counts['bounced']} bounced", err=True)
 
 
 @subscribers.command("unsubscribe")
@@ -162,4 +167,4 @@ def subscribers_count(ctx: Any, as_json: bool) -> None:
 def subscribers_unsubscribe(ctx: Any, address: str) -> None:
     """Mark EMAIL as unsubscribed (it is never mailed again; the row stays for the record)."""
     sub = _subscriber_list(ctx).set_status(address, "unsubscribed")
-    click.echo(f"unsubscribed {sub.email}")
+    echo(f"unsubscribed {sub.email}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import Context, emit_json, handles_errors, pass_ctx
+from .common import Context, echo, emit_json, handles_errors, pass_ctx
 
 
 @click.group()
@@ -27,14 +27,14 @@ def figure_add(ctx: Context, file: Path, number: int | None, alt: str, as_json: 
     The copy is at most 1200 px wide (plus a 600 px one for email and phones), WebP, without EXIF.
     """
     if not alt.strip():
-        click.echo("warning: no --alt text; `newsletter check` will ask for it", err=True)
+        echo("warning: no --alt text; `newsletter check` will ask for it", err=True)
     result = ctx.catalog.add_figure(file, issue=number, alt=alt)
     if as_json:
         emit_json({"path": str(result.path), "markdown": result.markdown, **result.image.to_json()})
         return
-    click.echo(f"saved {result.path} ({result.image.width}×{result.image.height}, "
+    echo(f"saved {result.path} ({result.image.width}×{result.image.height}, "
                f"{result.image.size // 1000} kB)", err=True)
-    click.echo(result.markdown)
+    echo(result.markdown)
 
 
 def register(main: click.Group) -> None:
