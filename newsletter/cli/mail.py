@@ -25,7 +25,22 @@ def _subscriber_list(ctx: Any) -> Any:
     from ..mail.subscribers import FILE_NAME, SubscriberList
 
     settings = _settings(ctx)
-    return SubscriberList(settings.root / FILE_NAME, settings.derived_dir)
+    local = SubscriberList(settings.root / FILE_NAME, settings.derived_dir)
+    for warning in local.warnings():
+        click.echo(f"warning: {warning}", err=True)
+    return local
+
+
+def _list_client(ctx: Any) -> Any:
+    """The list server's API client when `[list] server` is set, else None (the local CSV)."""
+    from ..mail.listserver import ListClient
+
+    return ListClient.from_settings(_settings(ctx))
+
+
+def _ask(issue: int, subject: str, count: int) -> bool:
+    # The count only: addresses never go to the terminal (screen sharing, scrollback, recordings).
+    return click.confirm(f"Send issue {issue} to {count:,} subscriber(s)?", default=False, err=True)
 
 
 @click.command("email")
@@ -43,6 +58,9 @@ def _subscriber_list(ctx: Any) -> Any:
 @click.option("--rate", type=click.FloatRange(min=0.01), default=None, help="At most N messages per second.")
 @click.option("--dry-run", is_flag=True, help="Check everything and say what would happen; send nothing.")
 @click.option("--starttls/--no-starttls", default=None, help="Require / never use STARTTLS (default: when offered).")
+@click.option("--force", is_flag=True, help="Send to the list even if the issue is a draft or `check` finds problems.")
+@click.option("--yes", "-y", "assume_yes", is_flag=True,
+              help="Do not ask before sending to the list (needed when not on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.pass_obj
 @handles_errors
@@ -58,6 +76,8 @@ def email(
     rate: float | None,
     dry_run: bool,
     starttls: bool | None,
+    force: bool,
+    assume_yes: bool,
     as_json: bool,
 ) -> None:
     """Render issue NUMBER as email and export it (--out, --mbox) or send it (--smtp).
@@ -66,6 +86,10 @@ def email(
     with --resume to deliver exactly the messages that were not accepted. Sending to subscribers
     needs NEWSLETTER_SECRET (it signs the unsubscribe links); SMTP credentials come from
     NEWSLETTER_SMTP_USER and NEWSLETTER_SMTP_PASSWORD.
+
+    A send to the list refuses an unpublished issue or one `newsletter check` finds problems in
+    (--force overrides, and says so), then asks on a terminal with the recipient count; elsewhere
+    it needs --yes. --test-to, --out, --mbox and --dry-run need neither.
     """
     from ..mail import campaign, deliver
 
@@ -77,15 +101,19 @@ def email(
     options = campaign.EmailOptions(
         issue=number, out=Path(out) if out else None, mbox=Path(mbox) if mbox else None, smtp=smtp,
         subscribers_path=subscribers_path, resume=resume, test_to=test_to, rate=rate, dry_run=dry_run,
-        starttls=starttls,
+        starttls=starttls, force=force,
     )
+    list_send = smtp is not None and not test_to and not dry_run
+    if list_send and not assume_yes and not sys.stdin.isatty():
+        raise click.UsageError("sending to the list needs --yes when not run on a terminal (nothing was sent)")
     settings = _settings(ctx)
     try:
         campaign.check_destination(settings, options)
     except deliver.OutputPathError as exc:
         raise click.BadParameter(str(exc).split(" ", 1)[1], param_hint="--out" if out else "--mbox") from None
     with progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
-        report = campaign.run(settings, options, progress=progress)
+        report = campaign.run(settings, options, progress=progress, checker=_checker(ctx),
+                              confirm=None if assume_yes or not list_send else _ask)
     for stream, line in campaign.describe(report):
         if stream == "err":
             click.echo(line, err=True)
@@ -95,6 +123,15 @@ def email(
         emit_json(campaign.summary_json(report))
     if not report.ok:
         sys.exit(1)
+
+
+def _checker(ctx: Any) -> Any:
+    """`newsletter check N` without the near-duplicate pass (no model load just to send)."""
+
+    def problems(number: int) -> list[str]:
+        return [f"line {p.line}: {p.message}" for p in ctx.catalog.check(number, near_duplicates=False)]
+
+    return problems
 
 
 @click.group("subscribers")
@@ -114,6 +151,21 @@ def subscribers_import(ctx: Any, csv_path: str) -> None:
     """
     if not csv_path.strip():  # Path("") would silently mean the current folder
         raise click.BadParameter("the path is empty; give the CSV file to import", param_hint="CSV")
+    client = _list_client(ctx)
+    if client is not None:
+        from ..mail.subscribers import SubscriberError, load_file
+
+        path = Path(csv_path)
+        if not path.is_file():
+            raise SubscriberError(f"{path}: no such file; give a CSV file to import")
+        loaded = load_file(path)
+        for problem in loaded.problems:
+            click.echo(f"warning: {problem}", err=True)
+        rows = [{"email": s.email, "name": s.name, "status": s.status} for s in loaded.subscribers]
+        counts = client.import_rows(rows) if rows else {"added": 0, "updated": 0, "unchanged": 0}
+        click.echo(f"imported {counts.get('added', 0)} new subscriber(s), {counts.get('updated', 0)} updated, "
+                   f"{counts.get('unchanged', 0)} unchanged on the list server")
+        return
     report = _subscriber_list(ctx).import_csv(Path(csv_path))
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
@@ -121,12 +173,24 @@ def subscribers_import(ctx: Any, csv_path: str) -> None:
 
 
 @subscribers.command("list")
-@click.option("--status", type=click.Choice(("active", "unsubscribed", "bounced")), default=None)
+@click.option("--status", type=click.Choice(("unconfirmed", "active", "unsubscribed", "bounced", "complained")),
+              default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the subscribers as JSON.")
 @click.pass_obj
 @handles_errors
 def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
     """List subscribers (every status unless --status)."""
+    client = _list_client(ctx)
+    if client is not None:
+        found = client.subscribers(status)
+        if as_json:
+            emit_json([{"email": r.get("email", ""), "name": r.get("name", ""), "status": r.get("status", ""),
+                        "subscribed_at": r.get("created_at", "")} for r in found])
+            return
+        for row in found:
+            click.echo(f"{row.get('email', ''):<40} {row.get('status', ''):<12} "
+                       f"{str(row.get('created_at', ''))[:10]:<10}  {row.get('name', '')}".rstrip())
+        return
     loaded = _subscriber_list(ctx).load()
     for problem in loaded.problems:
         click.echo(f"warning: {problem}", err=True)
@@ -144,7 +208,15 @@ def subscribers_list(ctx: Any, status: str | None, as_json: bool) -> None:
 @handles_errors
 def subscribers_count(ctx: Any, as_json: bool) -> None:
     """Print how many active subscribers there are (the people an issue goes to)."""
-    counts = _subscriber_list(ctx).counts()
+    client = _list_client(ctx)
+    if client is not None:
+        from ..server.db import STATUSES
+
+        rows = client.subscribers()
+        counts = {status: sum(r.get("status") == status for r in rows) for status in STATUSES}
+        counts["total"] = len(rows)
+    else:
+        counts = _subscriber_list(ctx).counts()
     if as_json:
         emit_json(counts)
         return
@@ -159,5 +231,10 @@ def subscribers_count(ctx: Any, as_json: bool) -> None:
 @handles_errors
 def subscribers_unsubscribe(ctx: Any, address: str) -> None:
     """Mark EMAIL as unsubscribed (it is never mailed again; the row stays for the record)."""
+    client = _list_client(ctx)
+    if client is not None:
+        client.unsubscribe(address)
+        click.echo("unsubscribed (on the list server)")
+        return
     sub = _subscriber_list(ctx).set_status(address, "unsubscribed")
     click.echo(f"unsubscribed {sub.email}")

@@ -30,9 +30,17 @@ import yaml
 from ..config import DERIVED_DIR, Settings
 from ..errors import NewsletterError
 from ..store.files import slugify
-from . import deliver, ledger, message, render, subscribers, tokens
+from . import deliver, dkimsign, ledger, listserver, message, render, subscribers, tokens
 
 Progress = Callable[[int, int], None]
+# (issue number, subject, recipient count) -> go ahead? Asked once, just before a real send.
+Confirm = Callable[[int, str, int], bool]
+# issue number -> one line per problem `newsletter check` finds (empty: ready to send).
+Checker = Callable[[int], list[str]]
+
+
+class SendRefused(NewsletterError):
+    """A send to the list that must not happen as asked (a draft, a failing check, not confirmed)."""
 
 
 class AlreadySent(NewsletterError):
@@ -53,6 +61,7 @@ class EmailOptions:
     rate: float | None = None
     dry_run: bool = False
     starttls: bool | None = None
+    force: bool = False
     retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
     reconnect_delays: tuple[float, ...] = (1.0, 5.0, 15.0)
 
@@ -84,6 +93,7 @@ class EmailReport:
     problems: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     aborted: str = ""
+    bounced: int = 0
     dry_run: bool = False
     dev_tokens: bool = False
     preview: str = ""
@@ -102,6 +112,8 @@ class MailSettings:
     unsubscribe_mailto: str
     sender_name: str
     sender_email: str
+    list_server: str = ""
+    dkim: dkimsign.DkimSigner | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
@@ -116,8 +128,10 @@ class MailSettings:
             message.check_list_id(list_id)
         except ValueError as exc:
             raise NewsletterError(f"newsletter.toml: [email] list_id: {exc}") from None
-        unsubscribe = str(table.get("unsubscribe_url") or (urljoin(settings.site_url, "unsubscribe")
-                                                           if settings.site_url else ""))
+        list_server = listserver.ListSettings.from_settings(settings).server
+        # With a list server, each link is the server's /unsubscribe/<token> (from its API).
+        unsubscribe = str(table.get("unsubscribe_url") or (f"{list_server}/unsubscribe" if list_server else "")
+                          or (urljoin(settings.site_url, "unsubscribe") if settings.site_url else ""))
         return cls(
             list_id=list_id,
             unsubscribe_url=_setting_url(unsubscribe, "[email] unsubscribe_url (or [newsletter] site_url)"),
@@ -125,6 +139,8 @@ class MailSettings:
                                                 "[email] unsubscribe_mailto"),
             sender_name=settings.sender_name or settings.name,
             sender_email=sender_email,
+            list_server=list_server,
+            dkim=dkimsign.from_settings(table, root=settings.root),
         )
 
 
@@ -164,7 +180,7 @@ class Prepared:
 
     def message_bytes(self, sub: subscribers.Subscriber, *, unique_id: bool = False) -> tuple[bytes, str]:
         """One subscriber's message as wire bytes, and its Message-ID."""
-        url = self.signer.url(sub.email) if self.mail.unsubscribe_url else ""
+        url = self.unsubscribe_url(sub)
         page, text = self.rendered.personalize(unsubscribe_url=url, recipient=sub.email)
         domain = self.envelope.sender_email.rpartition("@")[2] or "localhost"
         msg_id = message.message_id(self.envelope.issue, self.envelope.list_id, sub.email, domain, unique=unique_id)
@@ -172,7 +188,17 @@ class Prepared:
             self.envelope, to_email=sub.email, to_name=sub.name, text=text, html=page,
             unsubscribe_url=url, msg_id=msg_id,
         )
-        return message.to_bytes(msg), msg_id
+        data = message.to_bytes(msg)
+        if self.mail.dkim is not None:
+            data = self.mail.dkim.sign(data)
+        return data, msg_id
+
+    def unsubscribe_url(self, sub: subscribers.Subscriber) -> str:
+        """The subscriber's one-click link: the list server's signed one, or the local signer's."""
+        if self.mail.list_server:
+            # A test copy or preview has no server token: its link says so instead of unsubscribing anyone.
+            return sub.unsubscribe_url or f"{self.mail.list_server}/unsubscribe/test-copy"
+        return self.signer.url(sub.email) if self.mail.unsubscribe_url else ""
 
 
 def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Prepared:
@@ -200,13 +226,23 @@ def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Pre
     return Prepared(rendered, envelope, signer, mail)
 
 
-def run(settings: Settings, options: EmailOptions, *, progress: Progress | None = None) -> EmailReport:
-    """Render issue N and export or send it as `options` say; see the module docstring."""
+def run(settings: Settings, options: EmailOptions, *, progress: Progress | None = None,
+        checker: Checker | None = None, confirm: Confirm | None = None) -> EmailReport:
+    """Render issue N and export or send it as `options` say; see the module docstring.
+
+    A send to the list (`--smtp` without `--test-to`) is guarded: the issue must be published and
+    `checker` (when given) must find nothing, unless `options.force`; then `confirm` (when given)
+    is asked with the recipient count and must say yes. SendRefused otherwise, before anything is sent.
+    """
     mode = options.mode
     check_destination(settings, options)
     progress = progress or (lambda done, total: None)
     real_send = mode in ("smtp", "mbox") and not options.test_to
-    secret_value = tokens.load_secret(required=real_send)
+    list_send = mode == "smtp" and not options.test_to
+    mail_settings = MailSettings.from_settings(settings)
+    # With a list server the links come signed from it: the CLI needs no NEWSLETTER_SECRET.
+    secret_value = tokens.load_secret(required=real_send and not mail_settings.list_server)
+    forced = _guard(settings, options, checker) if list_send else []
     prepared = prepare(settings, options.issue, secret_value=secret_value)
     if real_send and not prepared.mail.unsubscribe_url:
         raise NewsletterError(
@@ -214,11 +250,17 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
         )
     destination = str(options.out or options.mbox or options.smtp)
     report = EmailReport(options.issue, prepared.rendered.subject, mode, destination, dry_run=options.dry_run,
-                         dev_tokens=prepared.signer.is_dev)
-    recipients = _recipients(settings, options, report)
+                         dev_tokens=prepared.signer.is_dev and not prepared.mail.list_server)
+    report.problems.extend(forced)
+    use_server = prepared.mail.list_server and not options.test_to
+    client = listserver.ListClient.from_settings(settings) if use_server else None
+    recipients = _recipients(settings, options, report, client)
     report.recipients = len(recipients)
-    if mode == "smtp" and not options.test_to:
-        _send_with_ledger(settings, options, prepared, recipients, report, progress)
+    if list_send:
+        if not options.dry_run and confirm is not None and not confirm(options.issue, report.subject, len(recipients)):
+            raise SendRefused(f"issue {options.issue} not sent (not confirmed)")
+        marker = _bounce_marker(settings, options, client, report)
+        _send_with_ledger(settings, options, prepared, recipients, report, progress, marker)
         return report
     if options.dry_run:
         return report
@@ -251,6 +293,52 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
         assert options.mbox is not None
         deliver.write_mbox(options.mbox, messages(), sender=prepared.envelope.sender_email)
     return report
+
+
+def _guard(settings: Settings, options: EmailOptions, checker: Checker | None) -> list[str]:
+    """Refuse a send to the list of a draft or of an issue `check` finds problems in, unless forced.
+
+    Returns the warnings a forced send carries (printed, so the override is never silent).
+    """
+    from ..issues.files import find_issue
+
+    issue = find_issue(settings.issues_dir, options.issue)
+    reasons: list[str] = []
+    if issue.status != "published":
+        reasons.append(f"issue {options.issue} is not published (status {issue.status}; "
+                       f"`newsletter publish {options.issue}` first)")
+    problems = checker(options.issue) if checker is not None else []
+    if problems:
+        reasons.append(f"`newsletter check {options.issue}` finds {len(problems)} problem(s), the first: "
+                       f"{message.header_text(problems[0], 200)}")
+    if reasons and not options.force:
+        raise SendRefused("; ".join(reasons) + "; nothing was sent (--force sends anyway)")
+    return [f"--force: sending although {reason}" for reason in reasons]
+
+
+BounceMarker = Callable[[subscribers.Subscriber, str], None]
+
+
+def _bounce_marker(settings: Settings, options: EmailOptions, client: listserver.ListClient | None,
+                   report: EmailReport) -> BounceMarker:
+    """Marks an address `bounced` on the list (server or CSV) when the SMTP server refused it for good.
+
+    A failure to mark is a warning, never the end of the batch: the send ledger has the refusal too.
+    """
+    path = options.subscribers_path or settings.root / subscribers.FILE_NAME
+    local = subscribers.SubscriberList(path, settings.derived_dir)
+
+    def mark(sub: subscribers.Subscriber, detail: str) -> None:
+        try:
+            if client is not None:
+                client.set_status(sub.email, "bounced", f"smtp {detail}"[:200])
+            else:
+                local.set_status(sub.email, "bounced")
+            report.bounced += 1
+        except NewsletterError as exc:
+            report.problems.append(f"could not mark a refused address bounced: {exc}")
+
+    return mark
 
 
 def check_destination(settings: Settings, options: EmailOptions) -> None:
@@ -302,13 +390,17 @@ class _MkdocsLoader(yaml.SafeLoader):
 _MkdocsLoader.add_multi_constructor("", lambda loader, suffix, node: None)
 
 
-def _recipients(settings: Settings, options: EmailOptions, report: EmailReport) -> list[subscribers.Subscriber]:
+def _recipients(settings: Settings, options: EmailOptions, report: EmailReport,
+                client: listserver.ListClient | None = None) -> list[subscribers.Subscriber]:
     if options.test_to:
         try:
             return [subscribers.Subscriber(subscribers.normalize_email(options.test_to), "", "active")]
         except ValueError as exc:
             raise NewsletterError(f"--test-to {options.test_to!r}: {exc}") from None
+    if client is not None:
+        return _server_recipients(client, options, report)
     path = options.subscribers_path or settings.root / subscribers.FILE_NAME
+    report.problems.extend(subscribers.tracked_warning(path))
     if not path.is_file():
         raise NewsletterError(f"no subscriber list at {path}; `newsletter subscribers import CSV` creates it")
     loaded = subscribers.load_file(path)
@@ -318,6 +410,35 @@ def _recipients(settings: Settings, options: EmailOptions, report: EmailReport) 
     if not active:
         raise NewsletterError(f"{path} has no active subscribers; nothing to send")
     return active
+
+
+def _server_recipients(client: listserver.ListClient, options: EmailOptions,
+                       report: EmailReport) -> list[subscribers.Subscriber]:
+    """The active subscribers as the list server has them now, each with its signed one-click link.
+
+    Any failure raises ListServerError before a message goes out (fail closed, never a stale CSV).
+    """
+    if options.subscribers_path is not None:
+        raise listserver.ListServerError(
+            "--subscribers conflicts with [list] server: the server is the list (a local file may still hold "
+            "people who unsubscribed since); remove one of the two"
+        )
+    recipients: list[subscribers.Subscriber] = []
+    for row in client.subscribers("active", with_links=True):
+        try:
+            address = subscribers.normalize_email(str(row.get("email", "")))
+        except ValueError:
+            report.problems.append("the list server has an invalid address (skipped); see its database")
+            continue
+        url = str(row.get("unsubscribe_url", ""))
+        if not url.startswith(("https://", "http://")) or message.header_url(url) != url:
+            raise listserver.ListServerError("the list server sent a subscriber without a usable unsubscribe "
+                                             "link; nothing was sent (upgrade the server)")
+        recipients.append(subscribers.Subscriber(address, subscribers.clean_name(str(row.get("name", ""))),
+                                                 "active", str(row.get("created_at", "")), unsubscribe_url=url))
+    if not recipients:
+        raise NewsletterError("the list server has no active subscribers; nothing to send")
+    return recipients
 
 
 def _record(report: EmailReport, sub: subscribers.Subscriber, outcome: deliver.Outcome) -> None:
@@ -338,6 +459,7 @@ def _send_with_ledger(
     recipients: list[subscribers.Subscriber],
     report: EmailReport,
     progress: Progress,
+    mark_bounced: BounceMarker | None = None,
 ) -> None:
     """A real send: one run per issue at a time (SendLock), checked against the tracked record."""
     path = ledger.ledger_path(settings.derived_dir, options.issue)
@@ -386,7 +508,7 @@ def _send_with_ledger(
             if record is not None or entries:
                 keep_record()  # a ledger from before records existed, or a resumed send: up to date now
             try:
-                _send_loop(sender, book, prepared, todo, report, options.rate, progress, keep_record)
+                _send_loop(sender, book, prepared, todo, report, options.rate, progress, keep_record, mark_bounced)
             finally:
                 sender.close()
                 if state["record"] is not None:
@@ -454,6 +576,7 @@ def _send_loop(
     rate: float | None,
     progress: Progress,
     first_sending: Callable[[], None] = lambda: None,
+    mark_bounced: BounceMarker | None = None,
 ) -> None:
     """Send `todo` one by one; each outcome is committed as soon as the server has answered."""
     started = time.monotonic()
@@ -485,6 +608,8 @@ def _send_loop(
             book.answered(sub.key, answered.state, _detail(answered))
             outcome, current, answered = answered, None, None
             _record(report, sub, outcome)
+            if mark_bounced is not None and outcome.state == ledger.FAILED and outcome.code >= 500:
+                mark_bounced(sub, _detail(outcome))  # a permanent refusal: never mailed again
             progress(index + 1, len(todo))
     finally:
         if current is not None and answered is not None:
@@ -538,6 +663,8 @@ def _summary(report: EmailReport) -> Iterator[tuple[str, str]]:
         yield "out", f"sent {what} to {len(report.delivered)} subscriber(s) via {report.destination}{extra}"
     if report.skipped_inactive:
         yield "out", f"skipped {report.skipped_inactive} unsubscribed or bounced address(es)"
+    if report.bounced:
+        yield "out", f"marked {report.bounced} permanently refused address(es) bounced on the list"
 
 
 def summary_json(report: EmailReport) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import io
 import re
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -87,6 +88,8 @@ class Subscriber:
     name: str = ""
     status: str = "active"
     subscribed_at: str = ""
+    # From the list server only: this person's signed one-click link (never written to the CSV).
+    unsubscribe_url: str = dataclasses.field(default="", repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -97,7 +100,7 @@ class Subscriber:
         return self.status == "active"
 
     def to_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in FIELDS}
 
 
 @dataclasses.dataclass
@@ -201,12 +204,45 @@ class ImportReport:
     problems: list[str]
 
 
+_warned_tracked: set[Path] = set()
+
+
+def tracked_by_git(path: Path) -> bool:
+    """True when `path` is in a git repository's index (committed or staged); False without git."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(path.parent), "ls-files", "--error-unmatch", "--", path.name],
+            capture_output=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def tracked_warning(path: Path) -> list[str]:
+    """One warning (the first time per process) when the subscriber file is tracked by git.
+
+    Addresses in git stay in every clone and in the history forever, even after the file is removed.
+    """
+    resolved = path.resolve()
+    if resolved in _warned_tracked or not path.is_file() or not tracked_by_git(path):
+        return []
+    _warned_tracked.add(resolved)
+    return [f"{path.name} is tracked by git: subscriber addresses are personal data and stay in every clone "
+            f"and the history; run `git rm --cached {path.name}` and add it to .gitignore "
+            "(or move the list to a `newsletter server` with [list] server)"]
+
+
 class SubscriberList:
     """The project's subscriber CSV: read it, import into it, unsubscribe from it."""
 
     def __init__(self, path: Path, derived_dir: Path) -> None:
         self.path = path
         self.derived_dir = derived_dir
+
+    def warnings(self) -> list[str]:
+        """Warnings about the file itself (tracked by git), each given once per process."""
+        return tracked_warning(self.path)
 
     def load(self) -> LoadResult:
         """Every row of the file (empty when the file does not exist yet)."""
