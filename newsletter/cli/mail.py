@@ -6,6 +6,7 @@ Its shared helpers come from cli_common (cli.py imports this module, so it canno
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,15 @@ def email(
         campaign.check_destination(settings, options)
     except deliver.OutputPathError as exc:
         raise click.BadParameter(str(exc).split(" ", 1)[1], param_hint="--out" if out else "--mbox") from None
-    with progress_bar("sending" if smtp else "writing", enabled=not as_json) as progress:
+    # The bar starts with the first message, so it never draws over the confirmation question.
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
+
+        def progress(done: int, total: int) -> None:
+            if not bar:
+                bar.append(stack.enter_context(progress_bar("sending" if smtp else "writing", enabled=not as_json)))
+            bar[0](done, total)
+
         report = campaign.run(settings, options, progress=progress, checker=_checker(ctx),
                               confirm=None if assume_yes or not list_send else _ask)
     for stream, line in campaign.describe(report):
