@@ -149,36 +149,52 @@ def subscribers() -> None:
 
 
 @subscribers.command("import")
-@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False))
+@click.argument("csv_path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--from", "fmt", type=click.Choice(("auto", "csv", "mailchimp", "substack", "buttondown", "ghost",
+                                                  "listmonk", "beehiiv", "kit")), default="auto", show_default=True,
+              help="The export's platform (auto: recognised from the header; Mailchimp's zip as is).")
 @click.pass_obj
 @handles_errors
-def subscribers_import(ctx: Any, csv_path: str) -> None:
-    """Add the new addresses of CSV (a header naming an `email` column is optional).
+def subscribers_import(ctx: Any, csv_path: str, fmt: str) -> None:
+    """Add the addresses of FILE: our CSV or another platform's export (see --from).
 
-    Invalid and duplicate addresses are reported one line each and skipped; people who
-    unsubscribed or bounced are never resubscribed by an import.
+    Each bad row is one line with its number (exit code 1, the good rows are imported). Nobody who
+    unsubscribed, bounced or complained is made active by an import; a suppression in the export is
+    taken over for an address already on the list.
     """
-    if not csv_path.strip():  # Path("") would silently mean the current folder
-        raise click.BadParameter("the path is empty; give the CSV file to import", param_hint="CSV")
-    client = _list_client(ctx)
-    if client is not None:
-        from ..mail.subscribers import SubscriberError, load_file
+    from ..mail.exports import read_export
+    from ..mail.subscribers import SubscriberError
 
-        path = Path(csv_path)
-        if not path.is_file():
-            raise SubscriberError(f"{path}: no such file; give a CSV file to import")
-        loaded = load_file(path)
+    if not csv_path.strip():  # Path("") would silently mean the current folder
+        raise click.BadParameter("the path is empty; give the file to import", param_hint="FILE")
+    path = Path(csv_path)
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "no such file" if not path.exists() else "not a regular file"
+        raise SubscriberError(f"{path}: {kind}; give a CSV file to import")
+    client = _list_client(ctx)
+    local = None if client is not None else _subscriber_list(ctx)  # warns about a tracked list first
+    loaded, found = read_export(path, fmt)
+    if client is not None:
         for problem in loaded.problems:
-            click.echo(f"warning: {problem}", err=True)
+            click.echo(f"error: {problem}", err=True)
         rows = [{"email": s.email, "name": s.name, "status": s.status} for s in loaded.subscribers]
         counts = client.import_rows(rows) if rows else {"added": 0, "updated": 0, "unchanged": 0}
         click.echo(f"imported {counts.get('added', 0)} new subscriber(s), {counts.get('updated', 0)} updated, "
-                   f"{counts.get('unchanged', 0)} unchanged on the list server")
+                   f"{counts.get('unchanged', 0)} unchanged on the list server ({found})")
+        if loaded.problems:
+            sys.exit(1)
         return
-    report = _subscriber_list(ctx).import_csv(Path(csv_path))
-    for problem in report.problems:
+    assert local is not None
+    report = local.import_rows(loaded)
+    for problem in report.problems[: report.failed_rows]:
+        click.echo(f"error: {problem}", err=True)
+    for problem in report.problems[report.failed_rows:]:
         click.echo(f"warning: {problem}", err=True)
-    click.echo(f"imported {len(report.added)} new subscriber(s), {report.unchanged} already on the list")
+    suppressed = f", {len(report.suppressed)} now suppressed" if report.suppressed else ""
+    click.echo(f"imported {len(report.added)} new subscriber(s){suppressed}, {report.unchanged} already on the list"
+               f"{f' ({found})' if found != 'csv' else ''}")
+    if report.failed_rows:
+        sys.exit(1)
 
 
 @subscribers.command("list")

@@ -26,7 +26,9 @@ from ..store.files import atomic_write
 from ..store.lock import write_lock
 
 FIELDS = ("email", "name", "status", "subscribed_at")
-STATUSES = ("active", "unsubscribed", "bounced")
+STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
+# Never mailed, and never made active again by an import (only by the person signing up again).
+SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained"})
 FILE_NAME = "subscribers.csv"
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -202,6 +204,8 @@ class ImportReport:
     added: list[Subscriber]
     unchanged: int
     problems: list[str]
+    suppressed: list[Subscriber] = dataclasses.field(default_factory=list)
+    failed_rows: int = 0
 
 
 _warned_tracked: set[Path] = set()
@@ -264,25 +268,35 @@ class SubscriberList:
         if not source.is_file():
             kind = "a folder" if source.is_dir() else "no such file" if not source.exists() else "not a regular file"
             raise SubscriberError(f"{source}: {kind}; give a CSV file to import")
-        incoming = load_file(source)
+        return self.import_rows(load_file(source))
+
+    def import_rows(self, incoming: LoadResult) -> ImportReport:
+        """Merge parsed rows (any export format) into the list, under the writer lock.
+
+        New addresses are added with their status. For a known address only a suppression is taken
+        over (an active subscriber the old platform had as unsubscribed or bounced stops being mailed);
+        a suppressed one is never made active or unconfirmed again (that is reported instead).
+        """
         with write_lock(self.derived_dir):
             current = self.load()
             known = {s.key: s for s in current.subscribers}
-            report = ImportReport([], 0, list(incoming.problems))
+            report = ImportReport([], 0, list(incoming.problems), failed_rows=len(incoming.problems))
             for sub in incoming.subscribers:
                 existing = known.get(sub.key)
-                if existing is not None:
-                    if existing.status != "active" and sub.status == "active":
-                        report.problems.append(
-                            f"{sub.email}: {existing.status} on the list; not resubscribed by an import"
-                        )
-                    else:
-                        report.unchanged += 1
-                    continue
-                sub.subscribed_at = sub.subscribed_at or now_timestamp()
-                known[sub.key] = sub
-                report.added.append(sub)
-            if report.added:
+                if existing is None:
+                    sub.subscribed_at = sub.subscribed_at or now_timestamp()
+                    known[sub.key] = sub
+                    report.added.append(sub)
+                elif existing.status in SUPPRESSED and sub.status not in SUPPRESSED:
+                    report.problems.append(
+                        f"{sub.email}: {existing.status} on the list; not resubscribed by an import"
+                    )
+                elif sub.status in SUPPRESSED and existing.status not in SUPPRESSED:
+                    existing.status = sub.status
+                    report.suppressed.append(existing)
+                else:
+                    report.unchanged += 1
+            if report.added or report.suppressed:
                 atomic_write(self.path, dump_csv([*current.subscribers, *report.added]))
         return report
 
