@@ -263,3 +263,55 @@ def subscribers_unsubscribe(ctx: Any, address: str) -> None:
         return
     sub = _subscriber_list(ctx).set_status(address, "unsubscribed")
     click.echo(f"unsubscribed {sub.email}")
+
+
+@click.group("bounces")
+def bounces() -> None:
+    """Bounces, complaints and unsubscribe mail that came back (updates the list)."""
+
+
+@bounces.command("pull")
+@click.option("--mbox", "mbox_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="An mbox file holding the bounce / feedback / unsubscribe mailbox.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_obj
+@handles_errors
+def bounces_pull(ctx: Any, mbox_path: Path, as_json: bool) -> None:
+    """Read delivery-status notifications (RFC 3464), spam-complaint reports (ARF, RFC 5965) and
+    `mailto:` unsubscribe requests from an mbox, and mark those addresses bounced, complained or
+    unsubscribed (on the list server when `[list] server` is set). Prints counts, never addresses.
+    """
+    from ..mail.bounces import scan_mbox
+    from ..mail.listserver import ListServerError
+
+    scan = scan_mbox(mbox_path)
+    client = _list_client(ctx)
+    local = None if client is not None else _subscriber_list(ctx)
+    counts = {"bounced": 0, "complained": 0, "unsubscribed": 0}
+    unknown = already = 0
+    for finding in scan.findings:
+        changed: bool | None
+        if client is not None:
+            try:
+                changed = bool(client.set_status(finding.email, finding.status, finding.reason).get("changed"))
+            except ListServerError as exc:
+                if exc.status != 404:
+                    raise
+                changed = None
+        else:
+            assert local is not None
+            changed = local.suppress(finding.email, finding.status)
+        if changed is None:
+            unknown += 1
+        elif changed:
+            counts[finding.status] += 1
+        else:
+            already += 1  # the same or a stronger status was there already
+    summary = {"messages": scan.messages, **counts, "already_suppressed": already, "not_on_list": unknown,
+               "temporary": scan.temporary, "ignored": scan.ignored}
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"read {scan.messages} message(s): marked {counts['bounced']} bounced, {counts['complained']} "
+               f"complained, {counts['unsubscribed']} unsubscribed; {already} already suppressed, {unknown} not on "
+               f"the list, {scan.temporary} temporary failure(s), {scan.ignored} ignored")

@@ -333,7 +333,7 @@ def _bounce_marker(settings: Settings, options: EmailOptions, client: listserver
             if client is not None:
                 client.set_status(sub.email, "bounced", f"smtp {detail}"[:200])
             else:
-                local.set_status(sub.email, "bounced")
+                local.suppress(sub.email, "bounced")
             report.bounced += 1
         except NewsletterError as exc:
             report.problems.append(f"could not mark a refused address bounced: {exc}")

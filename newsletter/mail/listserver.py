@@ -30,6 +30,10 @@ TIMEOUT = 15.0
 class ListServerError(NewsletterError):
     """The list server is misconfigured, unreachable, or refused a request (nothing was changed or sent)."""
 
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status when the server answered (404: no such subscriber)
+
 
 @dataclasses.dataclass(frozen=True)
 class ListSettings:
@@ -96,7 +100,7 @@ class ListClient:
                                   "nothing was changed or sent") from None
         if response.status_code == 401:
             raise ListServerError(f"list server {self.base_url} refused the token (401): check {TOKEN_ENV}; "
-                                  "nothing was changed or sent")
+                                  "nothing was changed or sent", 401)
         try:
             data = response.json()
         except ValueError:
@@ -104,7 +108,8 @@ class ListClient:
         if response.status_code >= 300 or not isinstance(data, dict):
             reason = data.get("error") if isinstance(data, dict) else ""
             raise ListServerError(f"list server {self.base_url} answered {response.status_code}"
-                                  f"{': ' + str(reason)[:200] if reason else ''}; nothing was changed or sent")
+                                  f"{': ' + str(reason)[:200] if reason else ''}; nothing was changed or sent",
+                                  response.status_code)
         return data
 
     def subscribers(self, status: str | None = None, *, with_links: bool = False) -> list[dict[str, str]]:

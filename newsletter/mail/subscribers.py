@@ -318,6 +318,28 @@ class SubscriberList:
                     return sub
         raise SubscriberError(f"{address} is not on the list ({self.path.name}); `newsletter subscribers list`")
 
+    def suppress(self, address: str, status: str) -> bool | None:
+        """Make a subscriber's status stronger (unsubscribed < bounced < complained), never weaker.
+
+        True when it changed, False when an equal or stronger status was there, None when the
+        address is not on the list.
+        """
+        rank = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+        try:
+            key = email_key(normalize_email(address))
+        except ValueError:
+            return None
+        with write_lock(self.derived_dir):
+            current = self.load()
+            for sub in current.subscribers:
+                if sub.key == key:
+                    if rank.get(sub.status, 0) < rank[status]:
+                        sub.status = status
+                        atomic_write(self.path, dump_csv(current.subscribers))
+                        return True
+                    return False
+        return None
+
     def counts(self) -> dict[str, int]:
         """How many subscribers have each status, plus `total`."""
         subs = self.load().subscribers

@@ -287,9 +287,11 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
         sub = store.by_email(email)
         if sub is None:
             return JSONResponse({"error": "no such subscriber"}, status_code=404)
-        store.suppress(sub.id, status, detail)
-        log.info("subscriber %s marked %s", sub.id, status)
-        return JSONResponse({"id": sub.id, "status": store.get(sub.id).status})  # type: ignore[union-attr]
+        before = store.suppress(sub.id, status, detail)
+        after = store.get(sub.id).status  # type: ignore[union-attr]
+        if after != before:
+            log.info("subscriber %s marked %s", sub.id, status)
+        return JSONResponse({"id": sub.id, "status": after, "changed": after != before})
 
     async def api_events(request: Request) -> Response:
         if not authorized(request):

@@ -1,0 +1,171 @@
+"""`newsletter bounces pull --mbox FILE`: read what came back and suppress those addresses.
+
+Three kinds of message are understood; everything else is counted as ignored:
+
+* Delivery-status notifications (RFC 3464, `multipart/report; report-type=delivery-status`): each
+  recipient block with `Action: failed` and a `5.x.x` status marks its `Final-Recipient` bounced.
+  Delays and 4.x.x statuses change nothing (the next send retries).
+* Feedback reports (ARF, RFC 5965, `report-type=feedback-report`): the complained-about recipient
+  (`Original-Rcpt-To`, else the `To` of the returned message or headers) is marked complained.
+* Unsubscribe requests sent to the List-Unsubscribe `mailto:` (subject starting "unsubscribe"): the
+  *sender* of the request is unsubscribed (never an address named in the text, which anyone could
+  write). Auto-replies (`Auto-Submitted` other than `no`) are ignored.
+
+A status is only ever made stronger: complained > bounced > unsubscribed. Pure parsing here; the
+CLI applies the findings to the CSV or the list server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import mailbox
+import re
+from collections.abc import Iterable
+from email.message import Message
+from email.parser import HeaderParser
+from email.utils import getaddresses, parseaddr
+from pathlib import Path
+
+from .subscribers import SubscriberError, normalize_email
+
+RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+_STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One address to suppress, and why (`dsn 5.1.1`, `arf abuse`, `mailto`)."""
+
+    email: str
+    status: str
+    reason: str
+
+
+@dataclasses.dataclass
+class Scan:
+    """What an mbox held."""
+
+    messages: int = 0
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    temporary: int = 0
+    ignored: int = 0
+
+
+def _address(value: str | None) -> str | None:
+    """The address in a header value like `rfc822; ann@example.org` or `Ann <ann@example.org>`."""
+    if not value:
+        return None
+    text = str(value).split(";", 1)[1] if ";" in str(value) else str(value)
+    _name, addr = parseaddr(text.strip())
+    try:
+        return normalize_email(addr)
+    except ValueError:
+        return None
+
+
+def _report_type(msg: Message) -> str:
+    if msg.get_content_type() != "multipart/report":
+        return ""
+    return str(msg.get_param("report-type", "") or "").lower()
+
+
+def _dsn(msg: Message) -> tuple[list[Finding], int]:
+    findings: list[Finding] = []
+    temporary = 0
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):
+            continue
+        for block in blocks[1:]:  # the first block is about the message, the rest one per recipient
+            action = str(block.get("Action", "")).strip().lower()
+            status = _STATUS.match(str(block.get("Status", "")))
+            addr = _address(block.get("Final-Recipient")) or _address(block.get("Original-Recipient"))
+            if addr is None:
+                continue
+            if action == "failed" and status and status.group(1) == "5":
+                findings.append(Finding(addr, "bounced", f"dsn {str(block.get('Status')).strip()[:20]}"))
+            elif action in ("failed", "delayed"):
+                temporary += 1
+    return findings, temporary
+
+
+def _arf(msg: Message) -> list[Finding]:
+    kind = "abuse"
+    recipient: str | None = None
+    returned: str | None = None
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/feedback-report":
+            payload = part.get_payload()
+            fields = payload[0] if isinstance(payload, list) and payload else None
+            if fields is None:
+                fields = HeaderParser().parsestr(str(payload))
+            kind = str(fields.get("Feedback-Type", "abuse")).strip().lower() or "abuse"
+            recipient = _address(fields.get("Original-Rcpt-To"))
+        elif ctype == "message/rfc822":
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                returned = _address(payload[0].get("To"))
+        elif ctype == "text/rfc822-headers":
+            returned = _address(HeaderParser().parsestr(part.get_payload(decode=True).decode("utf-8", "replace"))
+                                .get("To"))
+    addr = recipient or returned
+    if addr is None or kind not in ("abuse", "fraud", "other"):
+        return []
+    return [Finding(addr, "complained", f"arf {kind}")]
+
+
+def _mailto_unsubscribe(msg: Message) -> list[Finding]:
+    subject = str(msg.get("Subject", "")).strip().lower()
+    auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
+    if not subject.startswith("unsubscribe") or auto != "no":
+        return []
+    senders = getaddresses([str(msg.get("From", ""))])
+    if len(senders) != 1:
+        return []
+    addr = _address(senders[0][1])
+    return [Finding(addr, "unsubscribed", "mailto")] if addr else []
+
+
+def classify(msg: Message) -> tuple[list[Finding], int]:
+    """Findings in one message and how many temporary failures it reported."""
+    kind = _report_type(msg)
+    if kind == "delivery-status":
+        return _dsn(msg)
+    if kind == "feedback-report":
+        return _arf(msg), 0
+    return _mailto_unsubscribe(msg), 0
+
+
+def scan_messages(messages: Iterable[Message]) -> Scan:
+    """Classify every message; repeated findings for one address keep the strongest status."""
+    scan = Scan()
+    best: dict[str, Finding] = {}
+    for msg in messages:
+        scan.messages += 1
+        found, temporary = classify(msg)
+        scan.temporary += temporary
+        if not found and not temporary:
+            scan.ignored += 1
+        for finding in found:
+            seen = best.get(finding.email.lower())
+            if seen is None or RANK[finding.status] > RANK[seen.status]:
+                best[finding.email.lower()] = finding
+    scan.findings = list(best.values())
+    return scan
+
+
+def scan_mbox(path: Path) -> Scan:
+    """Read an mbox file (SubscriberError when it is missing or not a regular file)."""
+    if not path.is_file():
+        raise SubscriberError(f"{path}: no such mbox file")
+    box = mailbox.mbox(str(path), factory=lambda f: email.message_from_binary_file(f, policy=email.policy.compat32),
+                       create=False)
+    try:
+        return scan_messages(box)
+    finally:
+        box.close()

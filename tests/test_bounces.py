@@ -1,0 +1,79 @@
+"""`newsletter bounces pull --mbox`: a DSN, ARF reports and mailto requests in a real mbox
+(tests/data/mail/bounces.mbox) update the local list and, with `[list] server`, the running service."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli.app import main
+from newsletter.mail import subscribers
+from tests.test_server_support import LIST_TOKEN, Service, run_service
+
+DATA = Path(__file__).parent / "data" / "mail"
+MBOX = DATA / "bounces.mbox"
+READERS = [f"reader{i}@example.org" for i in range(8)]
+EXPECTED = {"reader0@example.org": "active", "reader1@example.org": "bounced", "reader2@example.org": "active",
+            "reader3@example.org": "complained", "reader4@example.org": "complained",
+            "reader5@example.org": "unsubscribed", "reader6@example.org": "unsubscribed",
+            "reader7@example.org": "complained"}
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    shutil.copytree(DATA / "project", root)
+    rows = [subscribers.Subscriber(a, "", "complained" if a == "reader7@example.org" else "active", "2025-01-01")
+            for a in READERS]
+    (root / "subscribers.csv").write_text(subscribers.dump_csv(rows), encoding="utf-8")
+    return root
+
+
+def cli(project: Path, *args: str) -> object:
+    return CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
+
+
+def test_pull_marks_the_local_list(project: Path) -> None:
+    result = cli(project, "bounces", "pull", "--mbox", str(MBOX))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert "example.org" not in result.output, "counts only, never addresses"  # type: ignore[attr-defined]
+    assert ("read 8 message(s): marked 1 bounced, 2 complained, 2 unsubscribed; 1 already suppressed, "
+            "1 not on the list, 1 temporary failure(s), 2 ignored") in result.stdout  # type: ignore[attr-defined]
+    after = {s.email: s.status for s in subscribers.load_file(project / "subscribers.csv").subscribers}
+    assert after == EXPECTED
+    # Pulling the same mailbox again changes nothing.
+    again = json.loads(cli(project, "bounces", "pull", "--mbox", str(MBOX), "--json").stdout)  # type: ignore[attr-defined]
+    assert again["bounced"] == again["complained"] == again["unsubscribed"] == 0 and again["already_suppressed"] == 6
+    assert {s.email: s.status for s in subscribers.load_file(project / "subscribers.csv").subscribers} == EXPECTED
+
+
+def test_a_missing_mbox_is_one_line(project: Path) -> None:
+    result = cli(project, "bounces", "pull", "--mbox", str(project / "nope.mbox"))
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def service(tmp_path: Path) -> Iterator[Service]:
+    yield from run_service(tmp_path / "service")
+
+
+def test_pull_marks_the_list_server(project: Path, service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_LIST_TOKEN", LIST_TOKEN)
+    with open(project / "newsletter.toml", "a", encoding="utf-8") as handle:
+        handle.write(f'\n[list]\nserver = "{service.url}"\n')
+    assert cli(project, "subscribers", "import", str(project / "subscribers.csv")).exit_code == 0  # type: ignore[attr-defined]
+    result = cli(project, "bounces", "pull", "--mbox", str(MBOX), "--json")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    counts = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert counts["bounced"] == 1 and counts["complained"] == 2 and counts["not_on_list"] == 1
+    with sqlite3.connect(service.db_path) as conn:
+        rows = dict(conn.execute("SELECT email, status FROM subscribers").fetchall())
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY seq")]
+    assert rows == EXPECTED
+    assert "complained" in kinds and "bounced" in kinds
