@@ -135,6 +135,7 @@ def test_a_5xx_marks_the_subscriber_bounced_on_the_server_and_the_batch_goes_on(
     result = cli(project, "email", "5", "--smtp", hostport, "--yes", "--force")
     assert result.exit_code == 1
     assert "marked 1 permanently refused address(es) bounced" in result.stdout
+    assert "bounce rate 20.00% (1 of 5), ABOVE the 0.1% line" in result.stdout
     assert status_of(service, "person1@example.org") == "bounced"
     assert sorted(server.recipients()) == [a for a in PEOPLE if a != "person1@example.org"]
 

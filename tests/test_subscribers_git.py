@@ -67,6 +67,9 @@ def test_a_tracked_list_is_warned_about_once_per_command(project: Path) -> None:
     exported = cli(project, "email", "1", "--out", str(project.parent / "out"))
     assert exported.exit_code == 0, exported.output  # type: ignore[attr-defined]
     assert exported.stderr.count("tracked by git") == 1  # type: ignore[attr-defined]
+    built = cli(project, "build", "--site-dir", str(project.parent / "site"))
+    assert built.exit_code == 0, built.output  # type: ignore[attr-defined]
+    assert built.stderr.count("subscribers.csv is tracked by git") == 1  # type: ignore[attr-defined]
     # Once it is untracked (and ignored), the warning stops.
     git(project, "rm", "-q", "--cached", "subscribers.csv")
     assert "tracked by git" not in cli(project, "subscribers", "count").stderr  # type: ignore[attr-defined]

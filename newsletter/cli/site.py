@@ -74,6 +74,10 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
     from ..site.config import DRAFTS_ENV
 
     settings = _settings(ctx)
+    from ..mail.subscribers import FILE_NAME, tracked_warning
+
+    for warning in tracked_warning(settings.root / FILE_NAME):  # the list is people's data, not site data
+        click.echo(f"warning: {warning}", err=True)
     config_file, errors = _prepare(settings, verbose)
     overrides: dict[str, Any] = {"strict": True} if strict else {}
     if site_dir:

@@ -39,6 +39,12 @@ Confirm = Callable[[int, str, int], bool]
 Checker = Callable[[int], list[str]]
 
 
+# What mailbox providers tolerate (Gmail's and Yahoo's 2024 bulk-sender rules, and common practice
+# for hard bounces): above these, mail starts landing in spam or being refused.
+BOUNCE_LINE = 0.1
+COMPLAINT_LINE = 0.3
+
+
 class SendRefused(NewsletterError):
     """A send to the list that must not happen as asked (a draft, a failing check, not confirmed)."""
 
@@ -94,6 +100,7 @@ class EmailReport:
     notes: list[str] = dataclasses.field(default_factory=list)
     aborted: str = ""
     bounced: int = 0
+    list_send: bool = False
     dry_run: bool = False
     dev_tokens: bool = False
     preview: str = ""
@@ -252,6 +259,7 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
     report = EmailReport(options.issue, prepared.rendered.subject, mode, destination, dry_run=options.dry_run,
                          dev_tokens=prepared.signer.is_dev and not prepared.mail.list_server)
     report.problems.extend(forced)
+    report.list_send = list_send
     use_server = prepared.mail.list_server and not options.test_to
     client = listserver.ListClient.from_settings(settings) if use_server else None
     recipients = _recipients(settings, options, report, client)
@@ -665,6 +673,12 @@ def _summary(report: EmailReport) -> Iterator[tuple[str, str]]:
         yield "out", f"skipped {report.skipped_inactive} unsubscribed or bounced address(es)"
     if report.bounced:
         yield "out", f"marked {report.bounced} permanently refused address(es) bounced on the list"
+    attempted = len(report.delivered) + len(report.failed)
+    if report.list_send and not report.dry_run and attempted >= 1:
+        rate = 100.0 * len(report.failed) / attempted
+        verdict = "under" if rate < BOUNCE_LINE else "ABOVE"
+        yield "out", (f"bounce rate {rate:.2f}% ({len(report.failed)} of {attempted}), {verdict} the "
+                      f"{BOUNCE_LINE}% line; keep complaints under {COMPLAINT_LINE}% (`newsletter bounces pull`)")
 
 
 def summary_json(report: EmailReport) -> dict[str, Any]:
