@@ -18,8 +18,6 @@ CLI applies the findings to the CSV or the list server.
 from __future__ import annotations
 
 import dataclasses
-import email
-import email.policy
 import mailbox
 import re
 from collections.abc import Iterable
@@ -27,6 +25,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
+from typing import Any
 
 from .subscribers import SubscriberError, normalize_email
 
@@ -77,7 +76,7 @@ def _dsn(msg: Message) -> tuple[list[Finding], int]:
     for part in msg.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
-        blocks = part.get_payload()
+        blocks: Any = part.get_payload()
         if not isinstance(blocks, list):
             continue
         for block in blocks[1:]:  # the first block is about the message, the rest one per recipient
@@ -100,19 +99,20 @@ def _arf(msg: Message) -> list[Finding]:
     for part in msg.walk():
         ctype = part.get_content_type()
         if ctype == "message/feedback-report":
-            payload = part.get_payload()
-            fields = payload[0] if isinstance(payload, list) and payload else None
+            payload: Any = part.get_payload()
+            fields: Any = payload[0] if isinstance(payload, list) and payload else None
             if fields is None:
                 fields = HeaderParser().parsestr(str(payload))
             kind = str(fields.get("Feedback-Type", "abuse")).strip().lower() or "abuse"
             recipient = _address(fields.get("Original-Rcpt-To"))
         elif ctype == "message/rfc822":
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload:
-                returned = _address(payload[0].get("To"))
+            inner: Any = part.get_payload()
+            if isinstance(inner, list) and inner:
+                returned = _address(inner[0].get("To"))
         elif ctype == "text/rfc822-headers":
-            returned = _address(HeaderParser().parsestr(part.get_payload(decode=True).decode("utf-8", "replace"))
-                                .get("To"))
+            raw: Any = part.get_payload(decode=True)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            returned = _address(HeaderParser().parsestr(text).get("To"))
     addr = recipient or returned
     if addr is None or kind not in ("abuse", "fraud", "other"):
         return []
@@ -163,8 +163,7 @@ def scan_mbox(path: Path) -> Scan:
     """Read an mbox file (SubscriberError when it is missing or not a regular file)."""
     if not path.is_file():
         raise SubscriberError(f"{path}: no such mbox file")
-    box = mailbox.mbox(str(path), factory=lambda f: email.message_from_binary_file(f, policy=email.policy.compat32),
-                       create=False)
+    box = mailbox.mbox(str(path), create=False)  # mboxMessage: a compat32 Message
     try:
         return scan_messages(box)
     finally:

@@ -43,7 +43,7 @@ class DkimSigner:
 
     def sign(self, data: bytes) -> bytes:
         """`data` with a DKIM-Signature header in front (relaxed/relaxed, rsa-sha256: an RSA key in PEM)."""
-        import dkim
+        import dkim  # type: ignore[import-untyped]
 
         try:
             header = dkim.sign(data, self.selector.encode("ascii"), self.domain.encode("ascii"), self.key,

@@ -122,17 +122,16 @@ class ListClient:
 
     def import_rows(self, rows: list[dict[str, str]]) -> dict[str, int]:
         """Add or update rows; the server never makes a suppressed address active."""
-        return self._call("POST", "/api/subscribers", payload={"rows": rows})  # type: ignore[no-any-return]
+        return self._call("POST", "/api/subscribers", payload={"rows": rows})
 
     def unsubscribe(self, email: str) -> dict[str, str]:
         """Unsubscribe one address (ListServerError with 404 when it is not on the list)."""
-        return self._call("POST", "/api/unsubscribe", payload={"email": email})  # type: ignore[no-any-return]
+        return self._call("POST", "/api/unsubscribe", payload={"email": email})
 
     def set_status(self, email: str, status: str, detail: str = "") -> dict[str, str]:
         """Suppress one address (`bounced`, `complained`, `unsubscribed`)."""
-        return self._call("POST", "/api/status",  # type: ignore[no-any-return]
-                          payload={"email": email, "status": status, "detail": detail})
+        return self._call("POST", "/api/status", payload={"email": email, "status": status, "detail": detail})
 
     def events(self, since: str = "") -> list[dict[str, Any]]:
         """The event log after `since` (an ISO timestamp; empty: everything)."""
-        return self._call("GET", "/api/events", params={"since": since} if since else None)["events"]  # type: ignore[no-any-return]
+        return self._call("GET", "/api/events", params={"since": since} if since else None)["events"]
