@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.cli.app import main
 from newsletter.mail import subscribers
+from tests.test_mail_smtp import Collector, free_port
 from tests.test_server_support import LIST_TOKEN, Service, run_service
 
 DATA = Path(__file__).parent / "data" / "mail"
@@ -77,3 +79,66 @@ def test_pull_marks_the_list_server(project: Path, service: Service, monkeypatch
         kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY seq")]
     assert rows == EXPECTED
     assert "complained" in kinds and "bounced" in kinds
+
+
+PLAIN_BOUNCE = """From MAILER-DAEMON Fri Mar  7 09:00:00 2025
+From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>
+To: {verp}
+Subject: Delivery Status Notification (Failure)
+Message-ID: <late-{n}@mx.example.net>
+
+Your message could not be delivered to one or more recipients. (A late bounce with no DSN fields.)
+
+"""
+
+
+@pytest.fixture()
+def smtp() -> Iterator[tuple[Collector, str]]:
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, f"127.0.0.1:{controller.port}"
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("where", ["csv", "server"])
+def test_verp_return_paths_identify_late_bounces(
+    project: Path, smtp: tuple[Collector, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    server, hostport = smtp
+    monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret-verp-0123456789")
+    text = (project / "newsletter.toml").read_text() + '\n[email]\nbounce_address = "bounces@weekly.example.org"\n'
+    service_gen = None
+    if where == "server":
+        service_gen = run_service(tmp_path / "service")
+        service = next(service_gen)
+        monkeypatch.setenv("NEWSLETTER_LIST_TOKEN", LIST_TOKEN)
+        text += f'\n[list]\nserver = "{service.url}"\n'
+    (project / "newsletter.toml").write_text(text)
+    try:
+        if where == "server":
+            assert cli(project, "subscribers", "import", str(project / "subscribers.csv")).exit_code == 0  # type: ignore[attr-defined]
+        result = cli(project, "email", "5", "--smtp", hostport, "--yes", "--force")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        paths = {rcpts[0]: mail_from for mail_from, rcpts, _raw in server.messages}
+        assert len(set(paths.values())) == len(paths) == 7, "one return path per subscriber"
+        for address, mail_from in paths.items():
+            assert mail_from.startswith("bounces+") and mail_from.endswith("@weekly.example.org")
+            assert address.split("@")[0] not in mail_from, "the tag is not the address"
+        mbox = tmp_path / "late.mbox"
+        mbox.write_text(PLAIN_BOUNCE.format(verp=paths["reader2@example.org"], n=1), encoding="utf-8")
+        pulled = json.loads(cli(project, "bounces", "pull", "--mbox", str(mbox), "--json").stdout)  # type: ignore[attr-defined]
+        assert pulled["bounced"] == 1 and pulled["not_on_list"] == 0
+        if where == "server":
+            with sqlite3.connect(service.db_path) as conn:
+                query = "SELECT status FROM subscribers WHERE email = 'reader2@example.org'"
+                status = conn.execute(query).fetchone()[0]
+        else:
+            status = {s.email: s.status for s in subscribers.load_file(project / "subscribers.csv").subscribers}[
+                "reader2@example.org"]
+        assert status == "bounced"
+    finally:
+        if service_gen is not None:
+            service_gen.close()

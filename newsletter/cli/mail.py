@@ -7,6 +7,7 @@ Its shared helpers come from cli_common (cli.py imports this module, so it canno
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -282,14 +283,28 @@ def bounces_pull(ctx: Any, mbox_path: Path, as_json: bool) -> None:
     unsubscribed (on the list server when `[list] server` is set). Prints counts, never addresses.
     """
     from ..mail.bounces import scan_mbox
+    from ..mail.campaign import MailSettings, verp_tag
     from ..mail.listserver import ListServerError
 
-    scan = scan_mbox(mbox_path)
+    mail = MailSettings.from_settings(_settings(ctx))
+    scan = scan_mbox(mbox_path, mail.bounce_address.partition("@")[0])
     client = _list_client(ctx)
     local = None if client is not None else _subscriber_list(ctx)
     counts = {"bounced": 0, "complained": 0, "unsubscribed": 0}
     unknown = already = 0
+    tags: dict[str, str] = {}
+    if any(f.tag for f in scan.findings):  # VERP bounces: who is behind each tag
+        if client is not None:
+            tags = {str(r.get("id")): str(r.get("email")) for r in client.subscribers()}
+        else:
+            assert local is not None
+            tags = {verp_tag(s, mail.list_id): s.email for s in local.load().subscribers}
     for finding in scan.findings:
+        if finding.tag and not finding.email:
+            if finding.tag not in tags:
+                unknown += 1
+                continue
+            finding = dataclasses.replace(finding, email=tags[finding.tag])
         changed: bool | None
         if client is not None:
             try:

@@ -35,11 +35,15 @@ _STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """One address to suppress, and why (`dsn 5.1.1`, `arf abuse`, `mailto`)."""
+    """One address to suppress, and why (`dsn 5.1.1`, `arf abuse`, `mailto`, `verp`).
+
+    A bounce known only by its VERP return path has no `email` but the subscriber's `tag`.
+    """
 
     email: str
     status: str
     reason: str
+    tag: str = ""
 
 
 @dataclasses.dataclass
@@ -131,40 +135,72 @@ def _mailto_unsubscribe(msg: Message) -> list[Finding]:
     return [Finding(addr, "unsubscribed", "mailto")] if addr else []
 
 
-def classify(msg: Message) -> tuple[list[Finding], int]:
-    """Findings in one message and how many temporary failures it reported."""
+_BOUNCE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon)@", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(r"undeliver|delivery (status|failure|has failed)|returned mail|failure notice|"
+                             r"could not be delivered", re.IGNORECASE)
+
+
+def verp_tag(msg: Message, verp_local: str) -> str:
+    """The subscriber tag of a `<verp_local>+<tag>@…` address the message was delivered to ('' if none)."""
+    if not verp_local:
+        return ""
+    pattern = re.compile(rf"^{re.escape(verp_local)}\+([A-Za-z0-9_-]{{8,64}})@", re.IGNORECASE)
+    for header in ("X-Original-To", "Delivered-To", "Envelope-To", "To"):
+        for _name, addr in getaddresses([str(v) for v in msg.get_all(header, [])]):
+            match = pattern.match(addr.strip())
+            if match:
+                return match.group(1)
+    return ""
+
+
+def classify(msg: Message, verp_local: str = "") -> tuple[list[Finding], int]:
+    """Findings in one message and how many temporary failures it reported.
+
+    With `verp_local` (the local part of `[email] bounce_address`), a bounce delivered to
+    `<local>+<tag>@…` that names no recipient we can read (a DSN without usable fields, or a
+    plain-text "undeliverable" notice) is a finding for that tag.
+    """
     kind = _report_type(msg)
     if kind == "delivery-status":
-        return _dsn(msg)
+        found, temporary = _dsn(msg)
+        if not found and not temporary and (tag := verp_tag(msg, verp_local)):
+            return [Finding("", "bounced", "verp dsn", tag)], 0
+        return found, temporary
     if kind == "feedback-report":
         return _arf(msg), 0
+    tag = verp_tag(msg, verp_local)
+    if tag:
+        _name, sender = parseaddr(str(msg.get("From", "")))
+        if _BOUNCE_SENDER.match(sender) or _BOUNCE_SUBJECT.search(str(msg.get("Subject", ""))):
+            return [Finding("", "bounced", "verp", tag)], 0
     return _mailto_unsubscribe(msg), 0
 
 
-def scan_messages(messages: Iterable[Message]) -> Scan:
+def scan_messages(messages: Iterable[Message], verp_local: str = "") -> Scan:
     """Classify every message; repeated findings for one address keep the strongest status."""
     scan = Scan()
     best: dict[str, Finding] = {}
     for msg in messages:
         scan.messages += 1
-        found, temporary = classify(msg)
+        found, temporary = classify(msg, verp_local)
         scan.temporary += temporary
         if not found and not temporary:
             scan.ignored += 1
         for finding in found:
-            seen = best.get(finding.email.lower())
+            key = finding.email.lower() or f"tag:{finding.tag}"
+            seen = best.get(key)
             if seen is None or RANK[finding.status] > RANK[seen.status]:
-                best[finding.email.lower()] = finding
+                best[key] = finding
     scan.findings = list(best.values())
     return scan
 
 
-def scan_mbox(path: Path) -> Scan:
+def scan_mbox(path: Path, verp_local: str = "") -> Scan:
     """Read an mbox file (SubscriberError when it is missing or not a regular file)."""
     if not path.is_file():
         raise SubscriberError(f"{path}: no such mbox file")
     box = mailbox.mbox(str(path), create=False)  # mboxMessage: a compat32 Message
     try:
-        return scan_messages(box)
+        return scan_messages(box, verp_local)
     finally:
         box.close()

@@ -18,6 +18,7 @@ retried, so a server that drops out *between* messages never causes a duplicate.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -121,6 +122,7 @@ class MailSettings:
     sender_email: str
     list_server: str = ""
     dkim: dkimsign.DkimSigner | None = None
+    bounce_address: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
@@ -148,6 +150,7 @@ class MailSettings:
             sender_email=sender_email,
             list_server=list_server,
             dkim=dkimsign.from_settings(table, root=settings.root),
+            bounce_address=_setting_address(str(table.get("bounce_address", "")), "[email] bounce_address"),
         )
 
 
@@ -200,12 +203,31 @@ class Prepared:
             data = self.mail.dkim.sign(data)
         return data, msg_id
 
+    def return_path(self, sub: subscribers.Subscriber) -> str:
+        """MAIL FROM for one message: VERP `bounces+<tag>@domain` when `[email] bounce_address` is set.
+
+        The tag names the subscriber without the address (the server's pseudonymous id, or a hash
+        of list and address for the local list), so a late bounce that lost its DSN fields still
+        says whom it is about (`newsletter bounces pull`).
+        """
+        if not self.mail.bounce_address:
+            return self.envelope.sender_email
+        local, _, domain = self.mail.bounce_address.partition("@")
+        return f"{local}+{verp_tag(sub, self.mail.list_id)}@{domain}"
+
     def unsubscribe_url(self, sub: subscribers.Subscriber) -> str:
         """The subscriber's one-click link: the list server's signed one, or the local signer's."""
         if self.mail.list_server:
             # A test copy or preview has no server token: its link says so instead of unsubscribing anyone.
             return sub.unsubscribe_url or f"{self.mail.list_server}/unsubscribe/test-copy"
         return self.signer.url(sub.email) if self.mail.unsubscribe_url else ""
+
+
+def verp_tag(sub: subscribers.Subscriber, list_id: str) -> str:
+    """The subscriber's tag in a VERP return path: the list server's id, else `h` + a hash."""
+    if sub.subscriber_id:
+        return sub.subscriber_id
+    return "h" + hashlib.sha256(f"{list_id}\x00{sub.key}".encode()).hexdigest()[:20]
 
 
 def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Prepared:
@@ -278,7 +300,7 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
         try:
             for sub in recipients:
                 data, _ = prepared.message_bytes(sub, unique_id=True)
-                _record(report, sub, sender.send(prepared.envelope.sender_email, sub.email, data))
+                _record(report, sub, sender.send(prepared.return_path(sub), sub.email, data))
         finally:
             sender.close()
         return report
@@ -443,7 +465,8 @@ def _server_recipients(client: listserver.ListClient, options: EmailOptions,
             raise listserver.ListServerError("the list server sent a subscriber without a usable unsubscribe "
                                              "link; nothing was sent (upgrade the server)")
         recipients.append(subscribers.Subscriber(address, subscribers.clean_name(str(row.get("name", ""))),
-                                                 "active", str(row.get("created_at", "")), unsubscribe_url=url))
+                                                 "active", str(row.get("created_at", "")), unsubscribe_url=url,
+                                                 subscriber_id=str(row.get("id", ""))))
     if not recipients:
         raise NewsletterError("the list server has no active subscribers; nothing to send")
     return recipients
@@ -590,7 +613,6 @@ def _send_loop(
     started = time.monotonic()
     current: subscribers.Subscriber | None = None  # recorded `sending`, outcome not yet known
     answered: deliver.Outcome | None = None  # the server's answer for `current`, not yet committed
-    from_addr = prepared.envelope.sender_email
     try:
         for index, sub in enumerate(todo):
             if rate:
@@ -603,7 +625,7 @@ def _send_loop(
             if index == 0:
                 first_sending()
             try:
-                answered = sender.send(from_addr, sub.email, data)
+                answered = sender.send(prepared.return_path(sub), sub.email, data)
             except deliver.ServerGone as exc:
                 book.finish(sub.key, ledger.PENDING, str(exc))
                 current = None

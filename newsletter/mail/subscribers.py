@@ -92,6 +92,8 @@ class Subscriber:
     subscribed_at: str = ""
     # From the list server only: this person's signed one-click link (never written to the CSV).
     unsubscribe_url: str = dataclasses.field(default="", repr=False, compare=False)
+    # From the list server only: its pseudonymous id (the VERP tag of the return path).
+    subscriber_id: str = dataclasses.field(default="", repr=False, compare=False)
 
     @property
     def key(self) -> str:
