@@ -104,3 +104,17 @@ def test_on_a_terminal_it_asks_with_the_count_and_no_addresses(
     else:
         assert code == 0, term.text
         assert sorted(server.recipients()) == PEOPLE
+
+
+def test_a_web_link_to_a_page_the_built_site_lacks_is_refused(project: Path, smtp: tuple[Collector, str]) -> None:
+    server, hostport = smtp
+    (project / "site" / "issues").mkdir(parents=True)  # built, but without issue 7
+    refused = cli(project, "email", "7", "--smtp", hostport, "--yes")
+    assert refused.exit_code == 1 and server.messages == []  # type: ignore[attr-defined]
+    assert "https://weekly.example.org/issues/007-ready/" in refused.stderr  # type: ignore[attr-defined]
+    assert "does not have" in refused.stderr  # type: ignore[attr-defined]
+    page = project / "site" / "issues" / "007-ready" / "index.html"
+    page.parent.mkdir()
+    page.write_text("<html>issue 7</html>", encoding="utf-8")
+    assert cli(project, "email", "7", "--smtp", hostport, "--yes").exit_code == 0  # type: ignore[attr-defined]
+    assert sorted(server.recipients()) == PEOPLE

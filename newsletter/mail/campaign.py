@@ -337,6 +337,9 @@ def _guard(settings: Settings, options: EmailOptions, checker: Checker | None) -
     if issue.status != "published":
         reasons.append(f"issue {options.issue} is not published (status {issue.status}; "
                        f"`newsletter publish {options.issue}` first)")
+    missing = _missing_web_page(settings, issue.path.stem)
+    if missing:
+        reasons.append(missing)
     problems = checker(options.issue) if checker is not None else []
     if problems:
         reasons.append(f"`newsletter check {options.issue}` finds {len(problems)} problem(s), the first: "
@@ -344,6 +347,21 @@ def _guard(settings: Settings, options: EmailOptions, checker: Checker | None) -
     if reasons and not options.force:
         raise SendRefused("; ".join(reasons) + "; nothing was sent (--force sends anyway)")
     return [f"--force: sending although {reason}" for reason in reasons]
+
+
+def _missing_web_page(settings: Settings, stem: str) -> str:
+    """Why the mail's "view on the web" link would be a 404, judged by the site as built here ('' if fine).
+
+    Without a local build (the site is built and deployed elsewhere) there is nothing to compare with.
+    """
+    if not settings.site_url:
+        return ""
+    site_dir = site_folders(settings)[-1]
+    if not site_dir.is_dir() or (site_dir / "issues" / stem / "index.html").is_file():
+        return ""
+    web_url = urljoin(settings.site_url, f"issues/{stem}/")
+    return (f"the mail links to {web_url}, a page the built site ({site_dir.name}/) does not have "
+            "(`newsletter build` and deploy first)")
 
 
 BounceMarker = Callable[[subscribers.Subscriber, str], None]
