@@ -142,3 +142,26 @@ def test_verp_return_paths_identify_late_bounces(
     finally:
         if service_gen is not None:
             service_gen.close()
+
+
+def test_a_4xx_in_three_sends_in_a_row_marks_the_address_bounced(project: Path, smtp: tuple[Collector, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter.config import load_settings
+    from newsletter.mail import campaign
+
+    server, hostport = smtp
+    monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret-soft-0123456789")
+    issues = project / "content" / "issues"
+    for number in (7, 8):
+        (issues / f"00{number}-n.md").write_text(
+            f"---\nnumber: {number}\ntitle: N{number}\ndate: 2025-04-0{number}\nstatus: published\n---\nHi.\n")
+    server.rcpt_codes = {"reader2@example.org": [450]}  # "mailbox full", every time
+    reports = []
+    for number in (5, 7, 8):
+        options = campaign.EmailOptions(issue=number, smtp=hostport, force=True, retry_delays=(0.01,),
+                                        reconnect_delays=(0.01,))
+        reports.append(campaign.run(load_settings(project), options))
+        status = {s.email: s.status for s in subscribers.load_file(project / "subscribers.csv").subscribers}
+        assert status["reader2@example.org"] == ("bounced" if number == 8 else "active"), number
+    assert [len(r.deferred) for r in reports] == [1, 1, 1] and reports[-1].bounced == 1
+    assert status["reader1@example.org"] == "active"

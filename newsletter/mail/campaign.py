@@ -44,6 +44,8 @@ Checker = Callable[[int], list[str]]
 # for hard bounces): above these, mail starts landing in spam or being refused.
 BOUNCE_LINE = 0.1
 COMPLAINT_LINE = 0.3
+# Temporary refusals (4xx) in this many sends in a row make an address bounced.
+SOFT_BOUNCE_SENDS = 3
 
 
 class SendRefused(NewsletterError):
@@ -291,6 +293,7 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
             raise SendRefused(f"issue {options.issue} not sent (not confirmed)")
         marker = _bounce_marker(settings, options, client, report)
         _send_with_ledger(settings, options, prepared, recipients, report, progress, marker)
+        _soft_bounces(settings, options.issue, report, marker)
         return report
     if options.dry_run:
         return report
@@ -387,6 +390,34 @@ def _bounce_marker(settings: Settings, options: EmailOptions, client: listserver
             report.problems.append(f"could not mark a refused address bounced: {exc}")
 
     return mark
+
+
+def _soft_bounces(settings: Settings, issue: int, report: EmailReport, mark: BounceMarker) -> None:
+    """An address still refused temporarily (4xx) after this send and the SOFT_BOUNCE_SENDS - 1 sends
+    before it is marked bounced: a mailbox that is "full" for weeks is abandoned.
+
+    The earlier sends are read from their ledgers (the most recent issues before this one that
+    have one); an address that a `--resume` delivered meanwhile counts as delivered there.
+    """
+    if not report.deferred or report.dry_run:
+        return
+    folder = ledger.ledger_path(settings.derived_dir, issue).parent
+    earlier: list[int] = []
+    for path in folder.glob("issue-*.sqlite"):
+        number = path.stem.removeprefix("issue-")
+        if number.isdigit() and int(number) < issue:
+            earlier.append(int(number))
+    recent = sorted(earlier)[-(SOFT_BOUNCE_SENDS - 1):]
+    if len(recent) < SOFT_BOUNCE_SENDS - 1:
+        return
+    deferred_everywhere = {subscribers.email_key(email) for email, _ in report.deferred}
+    for number in recent:
+        with ledger.Ledger(ledger.ledger_path(settings.derived_dir, number)) as book:
+            entries = book.entries()
+        deferred_everywhere &= {key for key, entry in entries.items() if entry.state == ledger.DEFERRED}
+    for email, detail in report.deferred:
+        if subscribers.email_key(email) in deferred_everywhere:
+            mark(subscribers.Subscriber(email), f"4xx in {SOFT_BOUNCE_SENDS} sends in a row: {detail}")
 
 
 def check_destination(settings: Settings, options: EmailOptions) -> None:
