@@ -165,3 +165,32 @@ def test_a_4xx_in_three_sends_in_a_row_marks_the_address_bounced(project: Path, 
         assert status["reader2@example.org"] == ("bounced" if number == 8 else "active"), number
     assert [len(r.deferred) for r in reports] == [1, 1, 1] and reports[-1].bounced == 1
     assert status["reader1@example.org"] == "active"
+
+
+def test_pull_over_imap_reads_without_changing_the_mailbox(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailbox as mailbox_module
+
+    from tests.imapserver import Mailbox, imap_server
+
+    raw = [msg.as_bytes() for msg in mailbox_module.mbox(str(MBOX))]
+    box = Mailbox("bounces@weekly.example.org", "imap-pass-Qx7-never-printed", {"Bounces": raw})
+    monkeypatch.setenv("NEWSLETTER_IMAP_PASSWORD", box.password)
+    with imap_server(box) as hostport:
+        result = cli(project, "bounces", "pull", "--imap", hostport, "--user", box.user, "--folder", "Bounces")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert "read 8 message(s): marked 1 bounced, 2 complained, 2 unsubscribed" in result.stdout  # type: ignore[attr-defined]
+        after = {s.email: s.status for s in subscribers.load_file(project / "subscribers.csv").subscribers}
+        assert after == EXPECTED
+        verbs = {c.split(" ")[0] for c in box.commands}
+        assert "EXAMINE" in verbs and not verbs & {"STORE", "COPY", "EXPUNGE", "SELECT", "MOVE"}, box.commands
+        assert all("BODY.PEEK[]" in c for c in box.commands if "FETCH" in c), "nothing is marked seen"
+
+        monkeypatch.setenv("NEWSLETTER_IMAP_PASSWORD", "wrong")
+        refused = cli(project, "bounces", "pull", "--imap", hostport, "--user", box.user)
+        assert refused.exit_code == 1 and "login refused" in refused.stderr  # type: ignore[attr-defined]
+        assert box.password not in refused.output and "wrong" not in refused.output  # type: ignore[attr-defined]
+    monkeypatch.delenv("NEWSLETTER_IMAP_PASSWORD")
+    usage = cli(project, "bounces", "pull", "--imap", "127.0.0.1:1", "--user", "u")
+    assert usage.exit_code == 2 and "NEWSLETTER_IMAP_PASSWORD" in usage.stderr  # type: ignore[attr-defined]
+    both = cli(project, "bounces", "pull")
+    assert both.exit_code == 2  # type: ignore[attr-defined]

@@ -272,22 +272,41 @@ def bounces() -> None:
 
 
 @bounces.command("pull")
-@click.option("--mbox", "mbox_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--mbox", "mbox_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="An mbox file holding the bounce / feedback / unsubscribe mailbox.")
+@click.option("--imap", "imap_host", metavar="HOST[:PORT]", default=None,
+              help="Read the mailbox over IMAP (TLS on 993 unless another port is given; read-only).")
+@click.option("--user", "imap_user", default=None, help="IMAP user (default: NEWSLETTER_IMAP_USER).")
+@click.option("--folder", default="INBOX", show_default=True, help="IMAP folder to read.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @click.pass_obj
 @handles_errors
-def bounces_pull(ctx: Any, mbox_path: Path, as_json: bool) -> None:
+def bounces_pull(ctx: Any, mbox_path: Path | None, imap_host: str | None, imap_user: str | None, folder: str,
+                 as_json: bool) -> None:
     """Read delivery-status notifications (RFC 3464), spam-complaint reports (ARF, RFC 5965) and
     `mailto:` unsubscribe requests from an mbox, and mark those addresses bounced, complained or
     unsubscribed (on the list server when `[list] server` is set). Prints counts, never addresses.
+    The IMAP password comes from NEWSLETTER_IMAP_PASSWORD.
     """
-    from ..mail.bounces import scan_mbox
+    from ..config import secret
+    from ..mail.bounces import IMAP_PASSWORD_ENV, IMAP_USER_ENV, fetch_imap, scan_mbox, scan_messages
     from ..mail.campaign import MailSettings, verp_tag
     from ..mail.listserver import ListServerError
 
     mail = MailSettings.from_settings(_settings(ctx))
-    scan = scan_mbox(mbox_path, mail.bounce_address.partition("@")[0])
+    if (mbox_path is None) == (imap_host is None):
+        raise click.UsageError("give exactly one of --mbox FILE or --imap HOST")
+    verp_local = mail.bounce_address.partition("@")[0]
+    if imap_host is not None:
+        user = imap_user or secret(IMAP_USER_ENV)
+        password = secret(IMAP_PASSWORD_ENV)
+        if not user or not password:
+            raise click.UsageError(f"--imap needs --user (or {IMAP_USER_ENV}) and {IMAP_PASSWORD_ENV} in the "
+                                   "environment")
+        scan = scan_messages(fetch_imap(imap_host, user=user, password=password, folder=folder), verp_local)
+    else:
+        assert mbox_path is not None
+        scan = scan_mbox(mbox_path, verp_local)
     client = _list_client(ctx)
     local = None if client is not None else _subscriber_list(ctx)
     counts = {"bounced": 0, "complained": 0, "unsubscribed": 0}

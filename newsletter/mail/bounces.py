@@ -18,6 +18,8 @@ CLI applies the findings to the CSV or the list server.
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import mailbox
 import re
 from collections.abc import Iterable
@@ -204,3 +206,76 @@ def scan_mbox(path: Path, verp_local: str = "") -> Scan:
         return scan_messages(box, verp_local)
     finally:
         box.close()
+
+
+IMAP_USER_ENV = "NEWSLETTER_IMAP_USER"
+IMAP_PASSWORD_ENV = "NEWSLETTER_IMAP_PASSWORD"
+MAX_IMAP_MESSAGES = 50_000
+MAX_IMAP_MESSAGE_BYTES = 10_000_000
+
+
+def fetch_imap(hostport: str, *, user: str, password: str, folder: str = "INBOX",
+               timeout: float = 30.0) -> list[Message]:
+    """Every message of `folder`, read-only (EXAMINE: nothing is deleted, moved or marked seen).
+
+    `host` alone or `host:993` is IMAP over TLS; any other port is plain IMAP that upgrades with
+    STARTTLS when offered, and the password is only sent in clear text to a loopback address.
+    SubscriberError with one line for every failure (the password is never part of it).
+    """
+    import imaplib
+    import ssl
+
+    from .deliver import is_loopback, parse_hostport
+
+    host, port = parse_hostport(hostport)
+    if not re.search(r":\d+$", hostport.strip()):
+        port = 993  # IMAP over TLS unless a port is given
+    where = f"IMAP {host}:{port}"
+    try:
+        if port == 993:
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(),
+                                                   timeout=timeout)
+        else:
+            conn = imaplib.IMAP4(host, port, timeout=timeout)
+            if "STARTTLS" in conn.capabilities:
+                conn.starttls(ssl.create_default_context())
+            elif not is_loopback(host):
+                conn.shutdown()
+                raise SubscriberError(f"refusing to send the IMAP password in clear text to {host}: it offers no "
+                                      "STARTTLS; use port 993")
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise SubscriberError(f"{where}: cannot connect ({type(exc).__name__}: {exc})") from None
+    try:
+        try:
+            conn.login(user, password)
+        except imaplib.IMAP4.error:
+            raise SubscriberError(f"{where}: login refused for {user!r} (check {IMAP_PASSWORD_ENV})") from None
+        status, _ = conn.select(_quote_folder(folder), readonly=True)
+        if status != "OK":
+            raise SubscriberError(f"{where}: no folder {folder!r}")
+        status, data = conn.uid("SEARCH", "ALL")
+        uids = (data[0] or b"").split() if status == "OK" and data else []
+        if len(uids) > MAX_IMAP_MESSAGES:
+            raise SubscriberError(f"{where}: {len(uids)} messages in {folder!r}; more than {MAX_IMAP_MESSAGES}, "
+                                  "archive some first")
+        messages: list[Message] = []
+        for uid in uids:
+            status, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = next((p[1] for p in parts or [] if isinstance(p, tuple) and isinstance(p[1], bytes)), None)
+            if status != "OK" or raw is None or len(raw) > MAX_IMAP_MESSAGE_BYTES:
+                continue
+            messages.append(email.message_from_bytes(raw, policy=email.policy.compat32))
+        return messages
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise SubscriberError(f"{where}: {type(exc).__name__}: {exc}") from None
+    finally:
+        try:
+            conn.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+def _quote_folder(folder: str) -> str:
+    if any(c in folder for c in '\r\n\x00'):
+        raise SubscriberError("the IMAP folder name contains a line break or NUL")
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
