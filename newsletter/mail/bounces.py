@@ -254,13 +254,13 @@ def fetch_imap(hostport: str, *, user: str, password: str, folder: str = "INBOX"
         if status != "OK":
             raise SubscriberError(f"{where}: no folder {folder!r}")
         status, data = conn.uid("SEARCH", "ALL")
-        uids = (data[0] or b"").split() if status == "OK" and data else []
+        uids: list[bytes] = (data[0] or b"").split() if status == "OK" and data else []
         if len(uids) > MAX_IMAP_MESSAGES:
             raise SubscriberError(f"{where}: {len(uids)} messages in {folder!r}; more than {MAX_IMAP_MESSAGES}, "
                                   "archive some first")
         messages: list[Message] = []
         for uid in uids:
-            status, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")
+            status, parts = conn.uid("FETCH", uid.decode("ascii"), "(BODY.PEEK[])")
             raw = next((p[1] for p in parts or [] if isinstance(p, tuple) and isinstance(p[1], bytes)), None)
             if status != "OK" or raw is None or len(raw) > MAX_IMAP_MESSAGE_BYTES:
                 continue

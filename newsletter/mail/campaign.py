@@ -404,9 +404,9 @@ def _soft_bounces(settings: Settings, issue: int, report: EmailReport, mark: Bou
     folder = ledger.ledger_path(settings.derived_dir, issue).parent
     earlier: list[int] = []
     for path in folder.glob("issue-*.sqlite"):
-        number = path.stem.removeprefix("issue-")
-        if number.isdigit() and int(number) < issue:
-            earlier.append(int(number))
+        digits = path.stem.removeprefix("issue-")
+        if digits.isdigit() and int(digits) < issue:
+            earlier.append(int(digits))
     recent = sorted(earlier)[-(SOFT_BOUNCE_SENDS - 1):]
     if len(recent) < SOFT_BOUNCE_SENDS - 1:
         return
