@@ -318,7 +318,8 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
     if mode == "out":
         assert options.out is not None
         page, _ = prepared.rendered.personalize(
-            unsubscribe_url=prepared.signer.url("subscriber@example.com"), recipient="subscriber@example.com"
+            unsubscribe_url=prepared.unsubscribe_url(subscribers.Subscriber("subscriber@example.com")),
+            recipient="subscriber@example.com"
         )
         report.preview = str(deliver.write_file(options.out, "preview.html", page.encode("utf-8")))
         deliver.write_eml_files(options.out, messages())
