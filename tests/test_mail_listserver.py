@@ -197,3 +197,43 @@ def test_the_link_in_the_body_opens_a_confirmation_page_in_chromium(
         finally:
             chromium.close()
     assert status_of(service, "person4@example.org") == "unsubscribed"
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ('{"subscribers": [{"id": "abcdefgh12", "email": "a@example.org", "name": "A",'
+     ' "unsubscribe_url": "javascript:alert(1)"}]}', "without a usable unsubscribe link"),
+    ('{"subscribers": [{"id": "abcdefgh12", "email": "a@example.org", "name": "A",'
+     ' "unsubscribe_url": "https://x.example/u/<b>"}]}', "without a usable unsubscribe link"),
+    ("<html>a captive portal</html>", "answered 200"),
+    ('{"subscribers": "nope"}', "sent no subscriber list"),
+    ('{"subscribers": []}', "no active subscribers"),
+])
+def test_a_hostile_or_broken_list_server_sends_nothing(
+    tmp_path: Path, http_server: Any, smtp: tuple[Collector, str], monkeypatch: pytest.MonkeyPatch,
+    answer: str, expected: str,
+) -> None:
+    server, hostport = smtp
+    monkeypatch.setenv("NEWSLETTER_LIST_TOKEN", LIST_TOKEN)
+    http_server.add("/api/subscribers", answer, content_type="application/json")
+    root = make_project(tmp_path, http_server.url("/").rstrip("/"))
+    result = cli(root, "email", "5", "--smtp", hostport, "--yes", "--force")
+    assert result.exit_code == 1 and expected in result.stderr, result.output
+    assert server.messages == [] and "Traceback" not in result.output
+
+
+def test_names_from_the_list_server_cannot_inject_headers(
+    tmp_path: Path, http_server: Any, smtp: tuple[Collector, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, hostport = smtp
+    monkeypatch.setenv("NEWSLETTER_LIST_TOKEN", LIST_TOKEN)
+    row = {"id": "abcdefgh12", "email": "a@example.org", "name": "Ann\r\nBcc: victim@example.com",
+           "unsubscribe_url": "https://list.example.org/unsubscribe/k.abcdefgh12.mac"}
+    http_server.add("/api/subscribers", json.dumps({"subscribers": [row]}), content_type="application/json")
+    root = make_project(tmp_path, http_server.url("/").rstrip("/"))
+    result = cli(root, "email", "5", "--smtp", hostport, "--yes", "--force")
+    assert result.exit_code == 0, result.output
+    (_from, rcpts, raw), = server.messages
+    assert rcpts == ["a@example.org"]
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in head and b"victim" in head  # the name is text in To:, not a header
+    assert http_server.request_headers("/api/subscribers")[0].get("authorization") == f"Bearer {LIST_TOKEN}"
