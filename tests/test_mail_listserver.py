@@ -237,3 +237,13 @@ def test_names_from_the_list_server_cannot_inject_headers(
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in head and b"victim" in head  # the name is text in To:, not a header
     assert http_server.request_headers("/api/subscribers")[0].get("authorization") == f"Bearer {LIST_TOKEN}"
+
+
+def test_a_big_import_goes_in_chunks(tmp_path: Path, service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_LIST_TOKEN", LIST_TOKEN)
+    root = make_project(tmp_path, service.url)
+    big = tmp_path / "big.csv"
+    big.write_text("email\n" + "".join(f"bulk{i:04d}@example.org\n" for i in range(2500)), encoding="utf-8")
+    result = cli(root, "subscribers", "import", str(big))
+    assert result.exit_code == 0 and "imported 2500 new subscriber(s)" in result.stdout, result.output
+    assert cli(root, "subscribers", "count").stdout.strip() == "2500"

@@ -120,9 +120,17 @@ class ListClient:
             raise ListServerError(f"list server {self.base_url} sent no subscriber list; nothing was sent")
         return rows
 
-    def import_rows(self, rows: list[dict[str, str]]) -> dict[str, int]:
-        """Add or update rows; the server never makes a suppressed address active."""
-        return self._call("POST", "/api/subscribers", payload={"rows": rows})
+    def import_rows(self, rows: list[dict[str, str]], *, chunk: int = 1000) -> dict[str, int]:
+        """Add or update rows (in chunks: one transaction each, bounded requests); counts summed.
+
+        The server never makes a suppressed address active.
+        """
+        totals: dict[str, int] = {"added": 0, "updated": 0, "unchanged": 0}
+        for start in range(0, len(rows), chunk):
+            counts = self._call("POST", "/api/subscribers", payload={"rows": rows[start:start + chunk]})
+            for key in totals:
+                totals[key] += int(counts.get(key, 0))
+        return totals
 
     def unsubscribe(self, email: str) -> dict[str, str]:
         """Unsubscribe one address (ListServerError with 404 when it is not on the list)."""
