@@ -194,3 +194,15 @@ def test_pull_over_imap_reads_without_changing_the_mailbox(project: Path, monkey
     assert usage.exit_code == 2 and "NEWSLETTER_IMAP_PASSWORD" in usage.stderr  # type: ignore[attr-defined]
     both = cli(project, "bounces", "pull")
     assert both.exit_code == 2  # type: ignore[attr-defined]
+
+
+def test_pull_reports_rates_against_the_last_send(project: Path, smtp: tuple[Collector, str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server, hostport = smtp
+    monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret-rates-0123456789")
+    assert cli(project, "email", "5", "--smtp", hostport, "--yes", "--force").exit_code == 0  # type: ignore[attr-defined]
+    assert len(server.messages) == 7
+    result = cli(project, "bounces", "pull", "--mbox", str(MBOX))
+    assert "complaint rate 28.57% (2 of 7), ABOVE the 0.3% line" in result.stdout  # type: ignore[attr-defined]
+    assert "bounce rate 14.29% (1 of 7), ABOVE the 0.1% line" in result.stdout  # type: ignore[attr-defined]
+    assert "issue 5" in result.stdout  # type: ignore[attr-defined]

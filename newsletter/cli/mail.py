@@ -343,9 +343,21 @@ def bounces_pull(ctx: Any, mbox_path: Path | None, imap_host: str | None, imap_u
             already += 1  # the same or a stronger status was there already
     summary = {"messages": scan.messages, **counts, "already_suppressed": already, "not_on_list": unknown,
                "temporary": scan.temporary, "ignored": scan.ignored}
+    from ..mail.campaign import BOUNCE_LINE, COMPLAINT_LINE, latest_send, rate_line
+
+    latest = latest_send(_settings(ctx))
+    rates: list[str] = []
+    if latest is not None:
+        issue, sent = latest
+        summary["latest_issue"], summary["latest_sent"] = issue, sent
+        # Against the last send: the reports in a bounce mailbox are mostly about the latest issue.
+        rates = [rate_line("complaint", counts["complained"], sent, COMPLAINT_LINE),
+                 rate_line("bounce", counts["bounced"], sent, BOUNCE_LINE)]
     if as_json:
         emit_json(summary)
         return
+    for line in rates:
+        click.echo(f"{line} (new ones, against the {sent} messages of issue {issue})")
     click.echo(f"read {scan.messages} message(s): marked {counts['bounced']} bounced, {counts['complained']} "
                f"complained, {counts['unsubscribed']} unsubscribed; {already} already suppressed, {unknown} not on "
                f"the list, {scan.temporary} temporary failure(s), {scan.ignored} ignored")

@@ -421,6 +421,28 @@ def _soft_bounces(settings: Settings, issue: int, report: EmailReport, mark: Bou
             mark(subscribers.Subscriber(email), f"4xx in {SOFT_BOUNCE_SENDS} sends in a row: {detail}")
 
 
+def latest_send(settings: Settings) -> tuple[int, int] | None:
+    """(issue, messages accepted) of the most recent send with a record in sends/, or None."""
+    folder = ledger.record_path(settings.root, 0).parent
+    numbers = sorted(int(p.stem.removeprefix("issue-")) for p in folder.glob("issue-*.json")
+                     if p.stem.removeprefix("issue-").isdigit())
+    for number in reversed(numbers):
+        try:
+            record = ledger.read_record(ledger.record_path(settings.root, number))
+        except NewsletterError:
+            continue
+        sent = record.get("sent") if record else None
+        if isinstance(sent, int) and sent > 0:
+            return number, sent
+    return None
+
+
+def rate_line(kind: str, count: int, total: int, line: float) -> str:
+    """`complaint rate 0.42% (1 of 240), ABOVE the 0.3% line` — how a count compares with a provider's limit."""
+    rate = 100.0 * count / total
+    return f"{kind} rate {rate:.2f}% ({count} of {total}), {'under' if rate < line else 'ABOVE'} the {line}% line"
+
+
 def check_destination(settings: Settings, options: EmailOptions) -> None:
     """Refuse an --out / --mbox that is not a folder / regular file, or that lies inside the site.
 
@@ -747,10 +769,8 @@ def _summary(report: EmailReport) -> Iterator[tuple[str, str]]:
         yield "out", f"marked {report.bounced} permanently refused address(es) bounced on the list"
     attempted = len(report.delivered) + len(report.failed)
     if report.list_send and not report.dry_run and attempted >= 1:
-        rate = 100.0 * len(report.failed) / attempted
-        verdict = "under" if rate < BOUNCE_LINE else "ABOVE"
-        yield "out", (f"bounce rate {rate:.2f}% ({len(report.failed)} of {attempted}), {verdict} the "
-                      f"{BOUNCE_LINE}% line; keep complaints under {COMPLAINT_LINE}% (`newsletter bounces pull`)")
+        yield "out", (f"{rate_line('bounce', len(report.failed), attempted, BOUNCE_LINE)}; keep complaints "
+                      f"under {COMPLAINT_LINE}% (`newsletter bounces pull`)")
 
 
 def summary_json(report: EmailReport) -> dict[str, Any]:
