@@ -61,6 +61,8 @@ def test_a_draft_is_refused_unless_forced(project: Path, smtp: tuple[Collector, 
     assert forced.exit_code == 0, forced.output  # type: ignore[attr-defined]
     assert "warning: --force: sending although issue 6 is not published" in forced.stderr  # type: ignore[attr-defined]
     assert sorted(server.recipients()) == PEOPLE
+    # Without a list server the default links go to the static site, which cannot answer them: said so.
+    assert "which a static site cannot answer" in forced.stderr  # type: ignore[attr-defined]
 
 
 def test_a_failing_check_is_refused_unless_forced(project: Path, smtp: tuple[Collector, str]) -> None:

@@ -284,6 +284,12 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
                          dev_tokens=prepared.signer.is_dev and not prepared.mail.list_server)
     report.problems.extend(forced)
     report.list_send = list_send
+    explicit = isinstance(settings.raw.get("email"), dict) and settings.raw["email"].get("unsubscribe_url")
+    if real_send and not prepared.mail.list_server and not explicit:
+        report.problems.append(
+            f"the unsubscribe links point at {prepared.mail.unsubscribe_url}, which a static site cannot answer "
+            "(a 404 for every reader); run `newsletter server` and set [list] server (docs/deploy.md)"
+        )
     use_server = prepared.mail.list_server and not options.test_to
     client = listserver.ListClient.from_settings(settings) if use_server else None
     recipients = _recipients(settings, options, report, client)
