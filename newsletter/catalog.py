@@ -365,11 +365,18 @@ class Catalog:
 
         return publish.publish(self, number, date=date)
 
-    def email(self, options: EmailOptions, *, progress: Progress | None = None) -> EmailReport:
-        """Render an issue for every subscriber and deliver it (or write it out); see `newsletter email`."""
+    def email(self, options: EmailOptions, *, progress: Progress | None = None,
+              confirm: Callable[[int, str, int], bool] | None = None) -> EmailReport:
+        """Render an issue for every subscriber and deliver it (or write it out); see `newsletter email`.
+
+        A send to the list refuses a draft or an issue `check` finds problems in unless `options.force`.
+        """
         from .mail import campaign
 
-        return campaign.run(self.settings, options, progress=progress)
+        def checker(number: int) -> builtins.list[str]:
+            return [f"line {p.line}: {p.message}" for p in self.check(number, near_duplicates=False)]
+
+        return campaign.run(self.settings, options, progress=progress, checker=checker, confirm=confirm)
 
     def _resolve_all(
         self,

@@ -188,7 +188,7 @@ def test_a_lock_file_that_is_a_folder_is_one_line(project: Path) -> None:
 def test_subscribers_import_of_an_empty_path(project: Path) -> None:
     before = tree(project)
     code, _, err = run(project, "subscribers", "import", "")
-    assert code == 2 and "CSV: the path is empty" in one_error_line(err)
+    assert code == 2 and "FILE: the path is empty" in one_error_line(err)
     assert tree(project) == before
 
 

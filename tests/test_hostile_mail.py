@@ -107,7 +107,9 @@ def smtp() -> Iterator[tuple[Collector, str]]:
 
 
 def cli(project: Path, *args: str) -> Any:
-    return CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
+    from tests.test_mail_smtp import list_send_flags
+
+    return CliRunner().invoke(main, ["-C", str(project), *list_send_flags(args)], catch_exceptions=False)
 
 
 def header_block(raw: bytes) -> list[str]:
@@ -472,7 +474,8 @@ def test_a_send_killed_before_the_record_resumes_normally(tmp_path: Path, smtp: 
 
 def _spawn(project: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "email", "7", *args],
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "email", "7", *args,
+                             "--yes", "--force"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

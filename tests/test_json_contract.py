@@ -98,12 +98,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the sample newsletter whose embeddings come from the model-free hashing embedder."""
     root = tmp_path / "proj"
     root.mkdir()
-    for part in ("newsletter.toml", "mkdocs.yml", "subscribers.csv", "catalog", "content", "templates"):
+    for part in ("newsletter.toml", "mkdocs.yml", "catalog", "content", "templates"):
         source = ROOT / part
         if source.is_dir():
             shutil.copytree(source, root / part)
         elif source.exists():
             shutil.copy2(source, root / part)
+    shutil.copy2(ROOT / "subscribers.example.csv", root / "subscribers.csv")  # the sample's made-up list
     monkeypatch.setattr(draft, "semantic_engine", _hashing_engine)
     engines: dict[int, SemanticEngine] = {}
     monkeypatch.setattr(Catalog, "semantic", property(lambda self: engines.setdefault(id(self), _hashing_engine(self))))

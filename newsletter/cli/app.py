@@ -462,10 +462,11 @@ from .site import register_commands as register_site_commands  # noqa: E402
 
 register_site_commands(main)
 
-from .mail import email, subscribers  # noqa: E402
+from .mail import bounces, email, subscribers  # noqa: E402
 
 main.add_command(email)
 main.add_command(subscribers)
+main.add_command(bounces)
 
 __import__("newsletter.cli.server", fromlist=["register"]).register(main)
 __import__("newsletter.cli.media", fromlist=["register"]).register(main)

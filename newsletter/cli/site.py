@@ -117,6 +117,10 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
     from ..site.config import DRAFTS_ENV
 
     settings = _settings(ctx)
+    from ..mail.subscribers import FILE_NAME, tracked_warning
+
+    for warning in tracked_warning(settings.root / FILE_NAME):  # the list is people's data, not site data
+        echo(f"warning: {warning}", err=True)
     overrides: dict[str, Any] = {"strict": True} if strict else {}
     if site_dir is not None:
         overrides["site_dir"] = str(_site_dir(settings, site_dir))

@@ -16,6 +16,7 @@ import html
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
@@ -468,6 +469,25 @@ def issue_tags_html(issue: Issue, plan: SitePlan | None, href: Href) -> str:
         link(href(src) if plan and (src := plan.tag_src(t)) else None, esc(t), cls="nl-tag") for t in issue.tags
     ]
     return f'<p class="nl-tags nl-issue-tags">Tags: {" ".join(links)}</p>'
+
+
+def subscribe_form_html(name: str, server_url: str, feed_href: str | None, templates_dir: Path | None) -> str:
+    """The subscribe form that posts to the list server's /subscribe (templates/subscribe.html.j2).
+
+    Only called when `[list] server` is set: without a server there is nothing to post to, and a
+    form that goes nowhere is worse than the RSS link `subscribe_html` shows instead.
+    """
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None and templates_dir.is_dir():
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.PackageLoader("newsletter", "templates"))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True, undefined=jinja2.StrictUndefined)
+    action = safe_url(server_url.rstrip("/") + "/subscribe") or ""
+    if not action:
+        return subscribe_html(name, None, feed_href)
+    return env.get_template("subscribe.html.j2").render(name=name, action=action, feed_href=feed_href or "")
 
 
 def subscribe_html(name: str, subscribe_url: str | None, feed_href: str | None) -> str:

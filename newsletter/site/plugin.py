@@ -272,6 +272,10 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
     def _subscribe(self, page: Page) -> str:
         url = self.config.subscribe_url if self.config.subscribe_url is not None else self.settings.subscribe_url
         feed = get_relative_url(self.config.feed_rss, page.url) if self.config.feed else None
+        table = self.settings.raw.get("list")
+        server = str(table.get("server") or "") if isinstance(table, dict) else ""
+        if server:  # the subscriber service: a real form (see templates/subscribe.html.j2)
+            return P.subscribe_form_html(self.settings.name, server, feed, self.settings.templates_dir)
         return P.subscribe_html(self.settings.name, url or None, feed)
 
     @event_priority(-110)  # after the blog plugin rendered the excerpts of a view (-100)
