@@ -245,7 +245,8 @@ def test_temporary_refusal_is_retried_and_permanent_one_is_reported(
     assert server.recipients()["reader03@example.org"] == 1
     assert set(server.recipients()) == expected_addresses() - {"reader07@example.org"}
     lines = list(campaign.describe(report))
-    assert ("err", "error: reader07@example.org: refused permanently: 550 5.1.1 No such user here") in lines
+    assert ("err", "error: r…7@example.org: refused permanently: 550 5.1.1 No such user here") in lines
+    assert not any("reader07@" in line for _stream, line in lines)  # reports never print whole addresses
     # The 5xx marked the address bounced in the list, and the batch went on past it.
     assert report.bounced == 1
     rows = {r["email"]: r["status"] for r in csv.DictReader(io.StringIO((project / "subscribers.csv").read_text()))}
@@ -260,7 +261,7 @@ def test_permanent_refusal_exits_1_from_the_cli(project: Path, smtp: tuple[Colle
     server.rcpt_codes = {"reader05@example.org": [550]}
     result = run(project, "email", "5", "--smtp", hostport)
     assert result.exit_code == 1
-    assert "error: reader05@example.org: refused permanently: 550" in result.stderr
+    assert "error: r…5@example.org: refused permanently: 550" in result.stderr and "reader05@" not in result.stderr
     assert len(server.messages) == N_SUBSCRIBERS - 1
 
 

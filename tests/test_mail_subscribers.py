@@ -114,3 +114,11 @@ def test_writes_are_atomic_and_keep_the_file_readable(project: Path) -> None:
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
     assert subscribers.load_file(path).subscribers[-1].status == "bounced"
     assert path.read_text(encoding="utf-8").startswith("email,name,status,subscribed_at\n")
+
+
+def test_reports_show_addresses_masked() -> None:
+    from newsletter.mail.subscribers import masked
+
+    assert masked("reader07@example.org") == "r…7@example.org"
+    assert masked("ab@example.org") == "a…@example.org"  # too short to show its last letter too
+    assert masked("not-an-address") == "…"

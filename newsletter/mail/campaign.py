@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -654,7 +655,7 @@ def _plan(
         elif entry.state == ledger.SENT:
             report.already_sent += 1
         else:
-            report.previously_failed.append(f"{sub.email}: {entry.detail}")
+            report.previously_failed.append(f"{subscribers.masked(sub.email)}: {entry.detail}")
     return todo
 
 
@@ -747,6 +748,11 @@ def _detail(outcome: deliver.Outcome) -> str:
     return f"{outcome.code} {outcome.detail}".strip() if outcome.code else outcome.detail
 
 
+def _scrub(address: str, detail: str) -> str:
+    """A server's answer without the address it often quotes back (``550 <a@b.org>: no such user``)."""
+    return re.sub(re.escape(address), subscribers.masked(address), detail, flags=re.IGNORECASE) if address else detail
+
+
 def describe(report: EmailReport) -> Iterator[tuple[str, str]]:
     """(stream, line) pairs summarising a run: 'out' lines for stdout, 'err' lines for stderr."""
     for problem in report.problems:
@@ -754,17 +760,19 @@ def describe(report: EmailReport) -> Iterator[tuple[str, str]]:
     if report.dev_tokens:
         yield "err", ("note: NEWSLETTER_SECRET is not set: unsubscribe links carry a dev token (dev-…) "
                       "that never verifies; set it before sending to subscribers")
+    mask = subscribers.masked  # reports never print whole subscriber addresses
     for email in report.resent_in_doubt:
-        yield "err", (f"note: {email}: an earlier run was interrupted while the server answered; "
+        yield "err", (f"note: {mask(email)}: an earlier run was interrupted while the server answered; "
                       "sent again with the same Message-ID (check the server log if it matters)")
     for line in report.previously_failed:
         yield "err", f"note: not retried (refused permanently in an earlier run): {line}"
     for email, detail in report.failed:
-        yield "err", f"error: {email}: refused permanently: {detail}"
+        yield "err", f"error: {mask(email)}: refused permanently: {_scrub(email, detail)}"
     for email, detail in report.deferred:
-        yield "err", f"error: {email}: temporary failure after retries: {detail}; `--resume` retries it"
+        yield "err", (f"error: {mask(email)}: temporary failure after retries: {_scrub(email, detail)}; "
+                      "`--resume` retries it")
     for email in report.in_doubt:
-        yield "err", (f"error: {email}: connection lost while the server answered; it may or may not have "
+        yield "err", (f"error: {mask(email)}: connection lost while the server answered; it may or may not have "
                       "arrived (check the server log); `--resume` sends it again")
     if report.aborted:
         yield "err", f"error: {report.aborted}"
@@ -797,6 +805,11 @@ def _summary(report: EmailReport) -> Iterator[tuple[str, str]]:
 def summary_json(report: EmailReport) -> dict[str, Any]:
     """The report as a JSON-able dict."""
     data = dataclasses.asdict(report)
+    mask = subscribers.masked  # like the text report: recognisable, never whole addresses
+    data["failed"] = [[mask(e), _scrub(e, d)] for e, d in report.failed]
+    data["deferred"] = [[mask(e), _scrub(e, d)] for e, d in report.deferred]
+    data["in_doubt"] = [mask(e) for e in report.in_doubt]
+    data["resent_in_doubt"] = [mask(e) for e in report.resent_in_doubt]
     data["delivered"] = len(report.delivered)
     data["ok"] = report.ok
     return data

@@ -76,6 +76,18 @@ def email_key(address: str) -> str:
     return address.strip().lower()
 
 
+def masked(address: str) -> str:
+    """An address as reports show it: enough to recognise it, not enough to copy it (``r…7@example.org``).
+
+    Reports are read in terminals, CI logs and pasted into chats; the full address stays in the list
+    (`newsletter subscribers list --status bounced` shows it to whoever may see it).
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return "…"
+    return f"{local[:1]}…{local[-1:] if len(local) > 2 else ''}@{domain}"
+
+
 def clean_name(name: str) -> str:
     """A display name as one safe line: no control characters (CR/LF would be header injection)."""
     text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", name or "")
