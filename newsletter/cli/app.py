@@ -297,15 +297,16 @@ def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> 
 @main.command()
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Pair score needed to call two items duplicates (default: tuned on the dev set).")
+@click.option("--explain", is_flag=True, help="Show, per pair, the signals that decided it and their weight.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
+def dupes(ctx: Context, threshold: float | None, explain: bool, as_json: bool) -> None:
     """Groups of near-duplicate items (the same work as paper, post, tweet, episode...)."""
     catalog = ctx.catalog
     with progress_bar("embedding", enabled=not as_json) as progress:
         catalog.sync_semantic(progress=progress)
-    groups = catalog.duplicate_groups(threshold=threshold)
+    groups = catalog.duplicate_groups(threshold=threshold, explain=explain)
     items = catalog.snapshot().items
     if as_json:
         emit_json([{**g, "items": [items[i].to_dict(include_note=False) for i in g["ids"]]} for g in groups])
@@ -314,6 +315,12 @@ def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
         click.echo(f"group {number}  (score {group['score']:.2f})")
         for item_id in group["ids"]:
             click.echo(f"  {_item_line(items[item_id])}")
+        if explain:
+            from ..semantic.why import signal_line
+
+            for pair in group["pairs"]:
+                if "explain" in pair:
+                    click.echo(f"    {pair['a']} ~ {pair['b']}  {pair['score']:.3f}: {signal_line(pair['explain'])}")
     click.echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
 
 
