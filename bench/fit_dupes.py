@@ -41,6 +41,9 @@ OLD_DEVSET = ROOT / "tests" / "data" / "dupes" / "devset.yaml"
 SAMPLE_PAIRS = ROOT / "tests" / "data" / "dupes" / "catalog_pairs.yaml"
 
 
+_CACHE: dict[str, np.ndarray] = {}
+
+
 @dataclass
 class TrainSet:
     """Feature rows of one training set, labels and each row's CV fold."""
@@ -52,14 +55,26 @@ class TrainSet:
 
 
 def embedder():  # type: ignore[no-untyped-def]
-    """The real all-MiniLM-L6-v2 (offline, fp32), as the tests and the product load it."""
+    """The real all-MiniLM-L6-v2 (offline, fp32), as the tests and the product load it.
+
+    ``DUPES_VECTOR_CACHE=/path.npz`` keeps the vectors between runs (for iterating on features only).
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from newsletter.semantic.embedders import SentenceTransformerEmbedder
 
+    cache = os.environ.get("DUPES_VECTOR_CACHE")
+    if cache and Path(cache).exists() and not _CACHE:
+        with np.load(cache) as data:
+            _CACHE.update(zip(json.loads(str(data["texts"])), data["vectors"], strict=True))
     return SentenceTransformerEmbedder("default", "fp32")
 
 
-_CACHE: dict[str, np.ndarray] = {}
+def save_cache() -> None:
+    """Write the memoized vectors to ``DUPES_VECTOR_CACHE`` when it is set."""
+    cache = os.environ.get("DUPES_VECTOR_CACHE")
+    if cache and _CACHE:
+        texts = list(_CACHE)
+        np.savez(cache, texts=json.dumps(texts), vectors=np.array([_CACHE[t] for t in texts]))
 
 
 def vectors_for(items: Sequence, emb) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -183,6 +198,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="compare with the committed model, do not write")
     args = parser.parse_args()
     sets = training_sets(embedder())
+    save_cache()
     fitted = fit(sets)
     print(json.dumps(fitted.meta["cv"], indent=1))
     print("threshold", fitted.threshold, "l2", fitted.meta["l2"])

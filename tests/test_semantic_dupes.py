@@ -50,7 +50,7 @@ def features_of(a: Item, b: Item, items: list[Item], cosine: float) -> dict[str,
 def test_shipped_model_matches_the_features_and_was_fitted_offline() -> None:
     model = dupes.load_model()
     assert model.features == dupes.FEATURES and len(model.weights) == len(dupes.FEATURES)
-    assert 0.05 < model.threshold < 0.95 and dupes.DEFAULT_THRESHOLD == model.threshold
+    assert 0.05 < model.threshold < 0.95 and model.threshold == dupes.DEFAULT_THRESHOLD
     assert model.meta["fitted_by"] == "python -m bench.fit_dupes"
     assert "dev-train" in model.meta["fitted_on"] and not any("test" in s for s in model.meta["fitted_on"])
     assert not hasattr(dupes, "KEY_FLOOR")
@@ -64,11 +64,15 @@ def test_a_names_weight_depends_on_how_many_items_carry_it_not_on_catalog_size()
     assert few.spread("never-seen") == 1.0
 
 
+def episode(number: int) -> Item:
+    url = f"https://p.example/{number}"
+    return Item(id=str(number), kind="podcast", url=url, canonical_url=url,
+                title=f"Episode {number}: Data quality at scale",
+                extra={"feed_url": "https://p.example/feed", "guid": f"g{number}"})
+
+
 def test_episode_numbers_and_feeds_are_signals() -> None:
-    one = Item(id="a", kind="podcast", url="https://p.example/1", canonical_url="https://p.example/1", title="Episode 1: Data quality at scale",
-               extra={"feed_url": "https://p.example/feed", "guid": "g1"})
-    two = Item(id="b", kind="podcast", url="https://p.example/2", canonical_url="https://p.example/2", title="Episode 2: Data quality at scale",
-               extra={"feed_url": "https://p.example/feed", "guid": "g2"})
+    one, two = episode(1), episode(2)
     f = features_of(one, two, [one, two], 0.99)
     assert f["num_clash"] == 1.0 and f["same_feed"] == 1.0 and f["title_sim"] == 1.0
     row = np.array([f[k] for k in dupes.FEATURES])
@@ -78,10 +82,9 @@ def test_episode_numbers_and_feeds_are_signals() -> None:
 
 def test_a_repost_in_one_feed_is_still_a_duplicate_when_its_content_says_so() -> None:
     text = "How teams catch bad data before it reaches their models, with checks that run on every batch."
-    one = Item(id="a", kind="link", url="https://blog.example/a", canonical_url="https://blog.example/a", title="Data quality at scale", summary=text,
-               extra={"feed_url": "https://blog.example/feed"})
-    two = Item(id="b", kind="link", url="https://blog.example/b", canonical_url="https://blog.example/b", title="Data quality at scale", summary=text,
-               extra={"feed_url": "https://blog.example/feed"})
+    one, two = (Item(id=k, kind="link", url=f"https://blog.example/{k}", canonical_url=f"https://blog.example/{k}",
+                     title="Data quality at scale", summary=text, extra={"feed_url": "https://blog.example/feed"})
+                for k in ("a", "b"))
     f = features_of(one, two, [one, two], 0.99)
     row = np.array([f[k] for k in dupes.FEATURES])
     assert f["same_feed"] == 1.0 and dupes.content_says_same(row)
@@ -159,7 +162,7 @@ def test_episodes_of_one_show_are_not_grouped(engine_factory) -> None:  # type: 
 @pytest.mark.model
 def test_a_small_catalog_does_not_block_distinctive_names(engine_factory) -> None:  # type: ignore[no-untyped-def]
     """Eight items or eight hundred: the shared name counts the same and the pair scores the same."""
-    case, small = case_items("embeddinghub")
+    _, small = case_items("embeddinghub")
     assert len(small) == 8
     rows = dd.load_rows()
     big = small + [dd.to_item(r) for r in rows if r["category"] not in ("vector",)][:792]
@@ -179,7 +182,7 @@ def test_a_small_catalog_does_not_block_distinctive_names(engine_factory) -> Non
 @pytest.mark.model
 def test_dupes_explain_shows_the_signals_per_pair(tmp_path: Path) -> None:
     root = init_project(tmp_path / "p", name="Test")
-    case, items = case_items("embeddinghub")
+    _, items = case_items("embeddinghub")
     runner = CliRunner()
     for it in items[:4]:
         args = ["-C", str(root), "add", "--no-fetch", "--kind", it.kind, "--title", it.title, "--summary",
@@ -205,3 +208,15 @@ def test_dupes_explain_shows_the_signals_per_pair(tmp_path: Path) -> None:
     plain = runner.invoke(main, ["-C", str(root), "dupes", "--json"], catch_exceptions=False)
     assert all("explain" not in p for g in json.loads(plain.stdout) for p in g["pairs"])
     shutil.rmtree(root / ".newsletter", ignore_errors=True)
+
+
+@pytest.mark.model
+def test_shipped_model_is_what_fit_dupes_fits() -> None:
+    """dupes_model.json is the output of bench/fit_dupes.py on the committed data (guards against drift)."""
+    from bench import fit_dupes as fd
+
+    fitted = fd.fit(fd.training_sets(fd.embedder()))
+    shipped = dupes.load_model()
+    assert abs(fitted.threshold - shipped.threshold) <= 0.02
+    for name, weight in zip(shipped.features, shipped.weights, strict=True):
+        assert abs(fitted.weights[name] - weight) < 0.05, name

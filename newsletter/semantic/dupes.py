@@ -39,8 +39,9 @@ Signals (all in [0, 1]):
 - ``same_kind``   both items are of one kind
 - ``same_feed``   both came from one feed as distinct entries (distinct GUIDs, or distinct URLs);
                   then ``authors`` is 0 (a show's hosts are on every episode)
-- ``evidence``    a shared strong id, a shared name with ``key`` >= 0.5, or near-identical titles
-- ``cos_noev``, ``tfidf_noev``  cos and tfidf again, for pairs without evidence: closeness alone must
+- ``evidence``    a shared strong id, code_of, a shared name with ``key`` >= 0.5, or near-identical titles
+- ``cos_noev``, ``tfidf_noev``, ``title_noev``  cos, tfidf and title_sim again, for pairs without
+                  evidence: closeness alone must
                   carry such a pair, and two posts on one topic are as close as two descriptions of
                   one tool, so the model weighs closeness differently with and without evidence
 
@@ -69,7 +70,7 @@ from newsletter.models import Item
 
 FEATURES = ("cos", "cos_hi", "tfidf", "key", "key_both", "key_miss", "code_of", "title_sim", "authors",
             "near", "far", "id_match", "clash", "num_clash", "same_kind", "same_feed", "evidence", "cos_noev",
-            "tfidf_noev")
+            "tfidf_noev", "title_noev")
 MODEL_PATH = Path(__file__).with_name("dupes_model.json")
 # Titles this similar (word Jaccard) and texts this similar (TF-IDF) say "the same piece, re-posted".
 SAME_TITLE = 0.9
@@ -555,7 +556,7 @@ def pair_features(a: Signals, b: Signals, cosine: float, idf: Idf) -> np.ndarray
     key, both, code, miss = key_strength(a, b, idf)
     num_clash = 1.0 if a.numbers and b.numbers and a.numbers != b.numbers else 0.0
     # Evidence of identity, not of topic: a shared id, a distinctive shared name, near-identical titles.
-    evidence = 1.0 if id_match or key >= 0.5 or title_sim >= SAME_TITLE else 0.0
+    evidence = 1.0 if id_match or code or key >= 0.5 or title_sim >= SAME_TITLE else 0.0
     # Published together only means something for items that already share a name, authors or an id.
     near = near * max(key, authors, id_match)
     tfidf = tfidf_cosine(a, b, idf)
@@ -563,7 +564,7 @@ def pair_features(a: Signals, b: Signals, cosine: float, idf: Idf) -> np.ndarray
     cos_hi = max(cos - COS_HI_FROM, 0.0) / (1.0 - COS_HI_FROM)
     return np.array([cos, cos_hi, tfidf, key, both, miss, code, title_sim, authors,
                      near, far, id_match, clash, num_clash, 1.0 if a.kind == b.kind else 0.0, same_feed,
-                     evidence, cos * (1.0 - evidence), tfidf * (1.0 - evidence)])
+                     evidence, cos * (1.0 - evidence), tfidf * (1.0 - evidence), title_sim * (1.0 - evidence)])
 
 
 def content_says_same(features: np.ndarray) -> bool:
