@@ -619,16 +619,28 @@ class Catalog:
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
 
-    def duplicate_groups(self, *, threshold: float | None = None) -> builtins.list[dict[str, Any]]:
-        """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first."""
+    def duplicate_groups(
+        self, *, threshold: float | None = None, explain: bool = False,
+    ) -> builtins.list[dict[str, Any]]:
+        """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first.
+
+        With `explain`, each pair also carries ``explain``: the signals that decided it, each with its
+        value, weight and contribution to the score (`newsletter.semantic.dupes.explain`).
+        """
         self.sync_semantic()
         items = list(self.snapshot().items.values())
         groups = self.semantic.duplicate_groups(items, threshold=self._threshold(threshold))
+        why: dict[tuple[str, str], dict[str, Any]] = {}
+        if explain:
+            from .semantic.why import explain_pairs
+
+            why = explain_pairs(self.semantic, items, [(a, b) for g in groups for a, b, _ in g.pairs])
         out = [
             {
                 "score": round(group.score, 4),
                 "ids": list(group.ids),
-                "pairs": [{"a": a, "b": b, "score": round(s, 4)} for a, b, s in group.pairs],
+                "pairs": [{"a": a, "b": b, "score": round(s, 4), **({"explain": why[(a, b)]} if (a, b) in why else {})}
+                          for a, b, s in group.pairs],
             }
             for group in groups
         ]

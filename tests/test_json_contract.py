@@ -167,7 +167,8 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
     check("show", new_id)
     check("search", "-k", "3", "attention")
     check("related", "-k", "3", new_id)
-    check("dupes")
+    explained = check("dupes", "--explain")
+    assert all("explain" in pair for group in explained["groups"] for pair in group["pairs"])
     marked = check("shortlist", new_id, "zzzz-no-such-id", code=1)
     assert [r["result"] for r in marked["results"]] == ["changed"] and marked["errors"][0]["input"] == "zzzz-no-such-id"
     check("skip", new_id)

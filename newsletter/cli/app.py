@@ -367,16 +367,17 @@ def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> 
 @main.command()
 @click.option("--threshold", type=float, default=None,
               help="Pair score needed to call two items duplicates (default: tuned on the dev set).")
+@click.option("--explain", is_flag=True, help="Show, per pair, the signals that decided it and their weight.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
+def dupes(ctx: Context, threshold: float | None, explain: bool, as_json: bool) -> None:
     """Groups of near-duplicate items (the same work as paper, post, tweet, episode...)."""
     threshold = unit_interval(threshold, "--threshold")
     catalog = ctx.catalog
     with progress_bar("embedding", enabled=not as_json) as progress:
         catalog.sync_semantic(progress=progress)
-    groups = catalog.duplicate_groups(threshold=threshold)
+    groups = catalog.duplicate_groups(threshold=threshold, explain=explain)
     items = catalog.snapshot().items
     if as_json:
         emit_json({"groups": [{**g, "items": [envelope.item_json(items[i]) for i in g["ids"]]} for g in groups]})
@@ -385,6 +386,12 @@ def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
         echo(f"group {number}  (score {group['score']:.2f})")
         for item_id in group["ids"]:
             echo(f"  {_item_line(items[item_id])}")
+        if explain:
+            from ..semantic.why import signal_line
+
+            for pair in group["pairs"]:
+                if "explain" in pair:
+                    echo(f"    {pair['a']} ~ {pair['b']}  {pair['score']:.3f}: {signal_line(pair['explain'])}")
     echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
 
 
