@@ -599,13 +599,13 @@ def explain(features: np.ndarray, model: Model | None = None) -> dict[str, Any]:
     same-feed cap when it decided the score (else null).
     """
     model = model or MODEL
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, value, weight in zip(model.features, features, model.weights, strict=True):
         contribution = float(value) * weight
         if abs(contribution) >= 5e-4:
             rows.append({"name": name, "value": round(float(value), 4), "weight": round(weight, 4),
                          "contribution": round(contribution, 4)})
-    rows.sort(key=lambda r: -abs(float(r["contribution"])))
+    rows.sort(key=lambda r: -abs(r["contribution"]))
     logit = _logit(features, model.weights, model.bias)
     score = combine(features, model.weights, model.bias)
     capped = score < _sigmoid(logit) - 1e-12
