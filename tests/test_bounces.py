@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.cli.app import main
 from newsletter.mail import subscribers
-from tests.test_mail_smtp import Collector, free_port
+from tests.test_mail_smtp import Collector
 from tests.test_server_support import LIST_TOKEN, Service, run_service
 
 DATA = Path(__file__).parent / "data" / "mail"
@@ -90,17 +89,6 @@ Message-ID: <late-{n}@mx.example.net>
 Your message could not be delivered to one or more recipients. (A late bounce with no DSN fields.)
 
 """
-
-
-@pytest.fixture()
-def smtp() -> Iterator[tuple[Collector, str]]:
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
 
 
 @pytest.mark.parametrize("where", ["csv", "server"])

@@ -95,17 +95,6 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SMTP_PASSWORD", raising=False)
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Collector, str]]:
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
-
-
 def cli(project: Path, *args: str) -> Any:
     from tests.test_mail_smtp import list_send_flags
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import dkim
 import pytest
-from aiosmtpd.controller import Controller
 
 from newsletter.mail.dkimsign import DkimError
-from tests.test_mail_smtp import DATA, SECRET, Collector, free_port, run
+from tests.test_mail_smtp import DATA, SECRET, Collector, run
 
 KEY = DATA / "dkim-test-only.pem"
 PUBLIC = (DATA / "dkim-test-only.pub.b64").read_text().strip()
@@ -28,17 +26,6 @@ def dns(name: bytes, timeout: int = 5) -> bytes | None:
     if name.rstrip(b".") == b"news2026._domainkey.weekly.example.org":
         return f"v=DKIM1; k=rsa; p={PUBLIC}".encode()
     return None
-
-
-@pytest.fixture()
-def smtp() -> Iterator[tuple[Collector, str]]:
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
 
 
 @pytest.fixture()

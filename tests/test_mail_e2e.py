@@ -19,11 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.cli.app import main
-from tests.test_mail_smtp import Collector, free_port
+from tests.test_mail_smtp import Collector
 from tests.test_server_support import LIST_TOKEN, Service, run_service
 from tests.test_site import build_site
 
@@ -36,17 +35,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 @pytest.fixture()
 def service(tmp_path: Path) -> Iterator[Service]:
     yield from run_service(tmp_path / "service")
-
-
-@pytest.fixture()
-def smtp() -> Iterator[tuple[Collector, str]]:
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
 
 
 def cli(root: Path, *args: str) -> object:

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.cli.app import main
@@ -32,17 +31,6 @@ PEOPLE = [f"person{i}@example.org" for i in range(5)]
 @pytest.fixture()
 def service(tmp_path: Path) -> Iterator[Service]:
     yield from run_service(tmp_path / "service")
-
-
-@pytest.fixture()
-def smtp() -> Iterator[tuple[Collector, str]]:
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
 
 
 def make_project(tmp_path: Path, server_url: str) -> Path:

@@ -8,30 +8,17 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from newsletter.cli.app import main
-from tests.test_mail_smtp import DATA, SECRET, Collector, free_port
+from tests.test_mail_smtp import DATA, SECRET, Collector
 from tests.test_review_tty import Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = [f"reader{i}@example.org" for i in range(3)]
-
-
-@pytest.fixture()
-def smtp() -> Iterator[tuple[Collector, str]]:
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
 
 
 @pytest.fixture()
