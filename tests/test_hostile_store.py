@@ -1,0 +1,159 @@
+"""Hostile item files: what a hand edit, a `git pull` or the other curator can leave in catalog/.
+
+The rule under test: one bad item file is one warning that names the file and the problem; every
+other item still loads, lists, shows, tags and searches; `check` reports it. YAML's implicit typing
+never turns a date-like value into something else (or into a crash), and nothing is written outside
+the catalog folder through a symlink.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.catalog import Catalog
+from newsletter.cli import main
+from newsletter.errors import CatalogError
+from newsletter.models import Item
+from newsletter.store import Store, files
+
+DATA = Path(__file__).parent / "data" / "hostile_store"
+GOOD = {"0000000000a1", "0000000000a2", "0000000000b3"}
+BAD = {  # file name stem -> what its warning must say
+    "bad-published-0000000000b1": "published: '2025-13-45' is not a date",
+    "bad-added-0000000000b2": "added: '2025-02-30' is not a date and time",
+    "binary-field-0000000000b4": "field 'blob' holds binary data",
+    "set-field-0000000000b5": "field 'things' holds a set",
+    "recursive-0000000000b6": "nested more than",
+    "laughs-0000000000b7": "more than 100,000 values",
+    "int-key-0000000000b8": "field name 1 is not text",
+    "nan-field-0000000000b9": "field 'score' is not a finite number",
+    "not-utf8-0000000000ba": "not UTF-8 text",
+}
+
+
+def run(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    from newsletter.project import init_project
+
+    root = init_project(tmp_path / "proj", name="Hostile Weekly")
+    shutil.copytree(DATA / "catalog", root / "catalog", dirs_exist_ok=True)
+    shutil.copytree(DATA / "issues", root / "content" / "issues", dirs_exist_ok=True)
+    return root
+
+
+def test_load_keeps_every_good_item_and_names_every_bad_file(project: Path) -> None:
+    store = Store(project / "catalog", project / ".newsletter")
+    try:
+        snap = store.load()
+    finally:
+        store.close()
+    assert set(snap.items) == GOOD
+    assert len(snap.problems) == len(BAD)
+    for stem, message in BAD.items():
+        (line,) = [p for p in snap.problems if f"{stem}.md" in p]
+        assert message in line, line
+        assert "\n" not in line
+
+
+def test_dates_stay_the_strings_that_were_written(project: Path) -> None:
+    catalog = Catalog.open(project)
+    try:
+        item = catalog.get("0000000000a2")
+        odd = catalog.get("0000000000b3")
+    finally:
+        catalog.close()
+    assert item.published == "2025-01-02"
+    assert item.added == "2025-01-06T11:00:00Z"
+    assert item.extra["read_on"] == "2025-01-03"
+    assert item.extra["reviewed"] == "2025-01-03 10:20:30"
+    # A custom field is the curator's business: kept verbatim, even when it is not a real date.
+    assert odd.extra["read_on"] == "2025-99-99"
+
+
+def test_list_warns_once_per_bad_file_and_lists_the_rest(project: Path) -> None:
+    code, out, err = run(project, "list")
+    assert code == 0, err
+    assert {line.split()[0] for line in out.splitlines()} == GOOD
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == len(BAD)
+    assert "Traceback" not in err
+
+
+def test_show_tag_and_search_work_next_to_bad_files(project: Path) -> None:
+    code, out, err = run(project, "show", "--json", "0000000000a2")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["read_on"] == "2025-01-03" and shown["published"] == "2025-01-02"
+
+    code, _, err = run(project, "tag", "0000000000a2", "dates")
+    assert code == 0, err
+    path = next((project / "catalog").rglob("good-custom-date-0000000000a2.md"))
+    again = files.read_item(path)
+    assert "dates" in again.tags
+    assert again.extra["read_on"] == "2025-01-03"  # written back as the same string
+    assert again.published == "2025-01-02"
+
+    store = Store(project / "catalog", project / ".newsletter")
+    try:
+        store.load()
+        hits = store.keyword_search("custom")
+    finally:
+        store.close()
+    expected = {"2025/01/good-custom-date-0000000000a2.md", "2025/01/odd-custom-0000000000b3.md"}
+    assert {path for path, _ in hits} == expected
+
+
+def test_check_reports_bad_item_files(project: Path) -> None:
+    code, out, err = run(project, "check", "--json", "--no-semantic", "1")
+    assert code == 1, err
+    problems = json.loads(out)["problems"]
+    bad = [p for p in problems if p["kind"] == "bad-item-file"]
+    assert len(bad) == len(BAD)
+    assert any("bad-published-0000000000b1.md" in p["message"] for p in bad)
+    assert not [p for p in problems if p["kind"] == "not-in-catalog"]
+
+
+def test_timestamps_typed_by_hand_are_normalized_and_validated() -> None:
+    base = "---\nid: x1\nkind: link\nurl: https://example.com/x\n"
+    cases = {
+        "added: 2025-03-04 10:20:30\n": "2025-03-04T10:20:30Z",
+        "added: 2025-03-04T12:20:30+02:00\n": "2025-03-04T10:20:30Z",
+        "added: '2025-03-04T10:20:30Z'\n": "2025-03-04T10:20:30Z",
+        "added: 2025-03-04\n": "2025-03-04",
+    }
+    for line, expected in cases.items():
+        assert files.parse_item(base + line + "---\n").added == expected
+    for line in ("added: 2025-03-04T25:00:00Z\n", "added: yesterday\n", "added: 20250304\n", "published: March\n",
+                 "published: [2025]\n", "issue: true\n", "issue: 2.5\n"):
+        with pytest.raises(CatalogError, match=r"^src\.md: "):
+            files.parse_item(base + line + "---\n", source="src.md")
+
+
+def test_a_fifo_or_a_huge_file_is_a_clear_error(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.md"
+    os.mkfifo(fifo)
+    with pytest.raises(CatalogError, match="not a regular file"):
+        files.read_item(fifo)  # must not hang
+    huge = tmp_path / "huge.md"
+    huge.write_bytes(b"---\nid: x\n---\n" + b"a" * (files.MAX_FILE_BYTES + 1))
+    with pytest.raises(CatalogError, match="larger than"):
+        files.read_item(huge)
+
+
+def test_round_trip_of_a_date_like_string_keeps_it_a_string() -> None:
+    item = Item(id="x2", kind="link", url="https://e.example/", canonical_url="https://e.example/",
+                added="2025-01-01T00:00:00Z", extra={"read_on": "2025-01-02", "when": "2025-01-02 10:00:00"})
+    again = files.parse_item(files.dump_item(item))
+    assert again.extra == item.extra
