@@ -2,7 +2,8 @@
 
     NewsletterError            anything the library reports to a user
     ├── ProjectError           no project, bad newsletter.toml, bad arguments to the library
-    │   └── DraftEdited        the draft was edited since `draft` wrote it: the curator's text wins
+    │   ├── DraftEdited        the draft was edited since `draft` wrote it: the curator's text wins
+    │   └── TagError           a tag that cannot be one (too long); also a ValueError
     ├── CatalogError           an item file that cannot be read or written
     │   └── ItemNotFound       no item matches an id or URL
     ├── FetchError             a URL that could not be fetched (network, HTTP status, too large)
@@ -24,6 +25,10 @@ class ProjectError(NewsletterError):
 
 class DraftEdited(ProjectError):
     """The draft differs from what the tool last wrote: the curator's text must not be overwritten."""
+
+
+class TagError(ProjectError, ValueError):
+    """A tag that cannot be stored (longer than the cap). A ValueError too, so item files reject it."""
 
 
 class CatalogError(NewsletterError):

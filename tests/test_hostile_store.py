@@ -157,3 +157,98 @@ def test_round_trip_of_a_date_like_string_keeps_it_a_string() -> None:
                 added="2025-01-01T00:00:00Z", extra={"read_on": "2025-01-02", "when": "2025-01-02 10:00:00"})
     again = files.parse_item(files.dump_item(item))
     assert again.extra == item.extra
+
+
+# -- caps on fields from outside ---------------------------------------------------------------------
+
+
+def test_normalize_tag_limits_length_and_charset() -> None:
+    from newsletter.errors import TagError
+    from newsletter.models import normalize_tag, usable_tag
+    from newsletter.text import TAG_LIMIT
+
+    assert normalize_tag("Vector DB") == "vector-db"
+    assert normalize_tag("C++") == "c++"
+    assert normalize_tag("!!!") == "" and normalize_tag("---") == "" and normalize_tag("#") == ""
+    assert normalize_tag("../../etc") == "etc"
+    assert normalize_tag("x" * TAG_LIMIT) == "x" * TAG_LIMIT
+    with pytest.raises(TagError, match=f"longer than {TAG_LIMIT} characters"):
+        normalize_tag("x" * (TAG_LIMIT + 1))
+    with pytest.raises(TagError):
+        normalize_tag("a" * 1_000_000)
+    assert usable_tag("y" * 300) == ""
+
+
+def test_an_item_file_with_an_overlong_tag_is_a_named_warning(project: Path) -> None:
+    text = "---\nid: 0000000000c1\nkind: link\nurl: https://example.com/t\ntags: [" + "z" * 300 + "]\n---\n"
+    with pytest.raises(CatalogError, match=r"^t\.md: tag 'z+…' is longer than"):
+        files.parse_item(text, source="t.md")
+    (project / "catalog" / "2025" / "01" / "long-tag-0000000000c1.md").write_text(text, encoding="utf-8")
+    code, out, err = run(project, "list")
+    assert code == 0, err
+    assert {line.split()[0] for line in out.splitlines()} == GOOD
+    (warning,) = [line for line in err.splitlines() if "long-tag-0000000000c1.md" in line]
+    assert warning.startswith("warning:") and "is longer than 100 characters" in warning
+
+
+def test_add_with_an_overlong_tag_is_one_clear_line(project: Path) -> None:
+    code, _, err = run(project, "add", "--no-fetch", "--title", "T", "--tag", "q" * 500,
+                       "https://example.com/1", "https://example.com/2")
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: tag '{'q' * 30}…' is longer than 100 characters; use a shorter tag"]
+
+
+def test_list_with_a_tag_that_is_no_tag_is_an_error(project: Path) -> None:
+    code, _, err = run(project, "list", "--tag", "!!!")
+    assert code == 1 and "is not a tag" in err
+
+
+def test_oversized_fields_are_capped_at_ingest_with_a_note(project: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from newsletter.text import NOTE_MAX, SUMMARY_MAX, TITLE_MAX
+
+    title, summary, note = "T" * 100_000, "S" * 100_000, "N" * (NOTE_MAX + 5)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "-C", str(project), "add", "--json", "--no-fetch", "--no-similar",
+         "--title", title, "--summary", summary, "--note", note, "https://example.com/big"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert len(result["title"]) == TITLE_MAX and result["title"].endswith("…")
+    assert len(result["summary"]) == SUMMARY_MAX
+    assert len(result["note"]) == NOTE_MAX
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: https://example.com/big")]
+    assert [n.split(": ")[2].split()[0] for n in notes] == ["title", "summary", "note"]
+
+
+def test_an_overlong_url_fails_alone(project: Path) -> None:
+    from newsletter.text import URL_MAX
+
+    long_url = "https://example.com/" + "a" * URL_MAX
+    code, out, err = run(project, "add", "--json", "--no-fetch", "--no-similar", "--title", "ok", long_url,
+                         "https://example.com/fine")
+    assert code == 1
+    results = json.loads(out)["results"]
+    assert [r["result"] for r in results] == ["failed", "added"]
+    assert "at most 4,096 are accepted" in results[0]["error"]
+
+
+def test_build_item_caps_kind_specific_fields_and_authors() -> None:
+    from newsletter.ingest import route
+    from newsletter.models import Metadata
+    from newsletter.text import MAX_AUTHORS, TEXT_MAX
+
+    prepared = route.prepare("https://example.com/x")
+    meta = Metadata(title="x", authors=[f"A{i}" for i in range(1000)],
+                    extra={"license": "L" * 1_000_000, "links": ["https://e.example/"] * 5000},
+                    suggested_tags=["t" * 300, "fine"], image="https://example.com/" + "i" * 5000)
+    item = route.build_item(prepared, meta, route.AddOptions())
+    assert len(item.authors) == MAX_AUTHORS
+    assert len(item.extra["license"]) == TEXT_MAX
+    assert len(item.extra["links"]) == route.MAX_LIST
+    assert item.tags == ["fine"] and item.image == ""
