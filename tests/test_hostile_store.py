@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
 from newsletter.cli import main
-from newsletter.errors import CatalogError
+from newsletter.errors import CatalogError, NewsletterError
 from newsletter.models import Item
 from newsletter.store import Store, files
 
@@ -92,7 +92,7 @@ def test_list_warns_once_per_bad_file_and_lists_the_rest(project: Path) -> None:
 def test_show_tag_and_search_work_next_to_bad_files(project: Path) -> None:
     code, out, err = run(project, "show", "--json", "0000000000a2")
     assert code == 0, err
-    shown = json.loads(out)
+    shown = json.loads(out)["item"]
     assert shown["read_on"] == "2025-01-03" and shown["published"] == "2025-01-02"
 
     code, _, err = run(project, "tag", "0000000000a2", "dates")
@@ -194,13 +194,27 @@ def test_an_item_file_with_an_overlong_tag_is_a_named_warning(project: Path) -> 
 def test_add_with_an_overlong_tag_is_one_clear_line(project: Path) -> None:
     code, _, err = run(project, "add", "--no-fetch", "--title", "T", "--tag", "q" * 500,
                        "https://example.com/1", "https://example.com/2")
-    assert code == 1
-    assert err.strip().splitlines() == [f"error: tag '{'q' * 30}…' is longer than 100 characters; use a shorter tag"]
+    assert code == 2
+    assert err.strip().splitlines() == ["error: --tag is 500 characters long; a tag has at most 50"]
+
+
+def test_a_library_caller_with_an_overlong_tag_gets_a_tag_error() -> None:
+    from newsletter.errors import TagError
+    from newsletter.ingest import route
+
+    with pytest.raises(TagError, match=r"^tag 'q{30}…' is longer than 100 characters; use a shorter tag$"):
+        route.AddOptions(tags=["q" * 500])
 
 
 def test_list_with_a_tag_that_is_no_tag_is_an_error(project: Path) -> None:
-    code, _, err = run(project, "list", "--tag", "!!!")
-    assert code == 1 and "is not a tag" in err
+    code, out, err = run(project, "list", "--tag", "!!!")
+    assert code == 2 and out == "" and "has no usable characters" in err
+    catalog = Catalog.open(project)
+    try:
+        with pytest.raises(NewsletterError, match="is not a tag"):
+            catalog.list(tag="!!!")
+    finally:
+        catalog.close()
 
 
 def test_oversized_fields_are_capped_at_ingest_with_a_note(project: Path) -> None:
@@ -218,7 +232,8 @@ def test_oversized_fields_are_capped_at_ingest_with_a_note(project: Path) -> Non
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    (result,) = json.loads(done.stdout)["results"]
+    (added,) = json.loads(done.stdout)["results"]
+    result = added["item"]
     assert len(result["title"]) == TITLE_MAX and result["title"].endswith("…")
     assert len(result["summary"]) == SUMMARY_MAX
     assert len(result["note"]) == NOTE_MAX
@@ -233,9 +248,12 @@ def test_an_overlong_url_fails_alone(project: Path) -> None:
     code, out, err = run(project, "add", "--json", "--no-fetch", "--no-similar", "--title", "ok", long_url,
                          "https://example.com/fine")
     assert code == 1
-    results = json.loads(out)["results"]
-    assert [r["result"] for r in results] == ["failed", "added"]
-    assert "at most 4,096 are accepted" in results[0]["error"]
+    doc = json.loads(out)
+    assert [r["input"] for r in doc["results"]] == ["https://example.com/fine"]
+    assert doc["results"][0]["result"] == "added"
+    (failed,) = doc["errors"]
+    assert failed["input"] == long_url and "at most 4,096 are accepted" in failed["error"]
+    assert "at most 4,096 are accepted" in err and "Traceback" not in err
 
 
 def test_build_item_caps_kind_specific_fields_and_authors() -> None:

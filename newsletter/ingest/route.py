@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import re
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
@@ -243,7 +244,7 @@ def _capped_extra(value: object) -> object:
     return value
 
 
-def _without_userinfo(value: object) -> object:
+def _without_userinfo(value: Any) -> Any:
     """A URL-valued field without credentials; other values (and lists of them) unchanged."""
     if isinstance(value, str) and value.startswith(("http://", "https://")):
         return urls.strip_userinfo(value)
