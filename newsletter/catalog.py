@@ -101,6 +101,8 @@ class Catalog:
         if status and status not in STATUSES:
             raise NewsletterError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         wanted_tag = normalize_tag(tag) if tag else None
+        if tag and not wanted_tag:
+            raise NewsletterError(f"{tag!r} is not a tag (tags are letters, digits, '-', '+', '#', '.')")
         found = [
             item
             for item in self.snapshot().items.values()

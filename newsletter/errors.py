@@ -3,6 +3,7 @@
     NewsletterError            anything the library reports to a user
     ├── ProjectError           no project, bad newsletter.toml, bad arguments to the library
     │   ├── DraftEdited        the draft was edited since `draft` wrote it: the curator's text wins
+    │   ├── TagError           a tag that cannot be one (too long); also a ValueError
     │   └── ArgumentError      a command-line argument that cannot work (the CLI exits with code 2)
     ├── CatalogError           an item file that cannot be read or written
     │   ├── ItemNotFound       no item matches an id or URL
@@ -34,6 +35,10 @@ class ArgumentError(ProjectError):
     The message names the argument and the value, escaped so it prints safely. The CLI exits with
     code 2 (usage error) for it, like for an unknown option.
     """
+
+
+class TagError(ProjectError, ValueError):
+    """A tag that cannot be stored (longer than the cap). A ValueError too, so item files reject it."""
 
 
 class CatalogError(NewsletterError):

@@ -12,6 +12,9 @@ import datetime as dt
 import re
 from typing import Any
 
+from .errors import TagError
+from .text import TAG_LIMIT
+
 KINDS = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUSES = ("inbox", "shortlisted", "published", "skipped")
 
@@ -45,11 +48,34 @@ CORE_FIELDS = (
 )
 
 _TAG_RE = re.compile(r"[^a-z0-9+#.-]+")
+_TAG_WORD = re.compile(r"[a-z0-9]")
 
 
 def normalize_tag(tag: str) -> str:
-    """Lower-case a tag and turn runs of other characters into single dashes ("Vector DB" -> "vector-db")."""
-    return _TAG_RE.sub("-", tag.strip().lower()).strip("-.")
+    """Lower-case a tag and turn runs of other characters into single dashes ("Vector DB" -> "vector-db").
+
+    A tag is ASCII letters, digits, ``+ # . -`` (so it is safe as a file name and a URL path segment on
+    the site) and holds at least one letter or digit; anything else gives "" (no tag). A tag longer
+    than `TAG_LIMIT` characters once normalized raises `TagError`: cutting it would make a different
+    tag, and an uncapped one breaks file names in the site build.
+    """
+    # Only a bounded prefix matters for the decision; never run the regex over megabytes.
+    text = str(tag)[: TAG_LIMIT * 8 + 64].strip().lower()
+    norm = _TAG_RE.sub("-", text).strip("-.")
+    if not _TAG_WORD.search(norm):
+        return ""
+    if len(norm) > TAG_LIMIT or len(str(tag)) > TAG_LIMIT * 8 + 64:
+        shown = norm[:30] + "…"
+        raise TagError(f"tag {shown!r} is longer than {TAG_LIMIT} characters; use a shorter tag")
+    return norm
+
+
+def usable_tag(tag: Any) -> str:
+    """`normalize_tag` for tags nobody typed here (feeds, APIs, other files): "" instead of an error."""
+    try:
+        return normalize_tag(str(tag))
+    except TagError:
+        return ""
 
 
 def now_timestamp() -> str:

@@ -24,12 +24,15 @@ __all__ = [
     "MAX_LINKS",
     "MAX_TAGS",
     "NAME_MAX",
+    "NOTE_MAX",
     "REPLACEMENT",
     "SHORT_MAX",
     "SUMMARY_MAX",
+    "TAG_LIMIT",
     "TAG_MAX",
     "TEXT_MAX",
     "TITLE_MAX",
+    "URL_MAX",
     "clean_external",
     "has_lone_surrogate",
     "replace_surrogates",
@@ -43,6 +46,9 @@ NAME_MAX = 200  # one person's or organisation's name
 AUTHOR_MAX = NAME_MAX
 MAX_AUTHORS = 200  # names kept per item (a 3,000-author physics paper keeps its first 200)
 TAG_MAX = 50  # one suggested tag (a feed category, a GitHub topic); longer ones are dropped, not cut
+TAG_LIMIT = 100  # any tag at all (typed by a curator, read from a file); longer is an error (TagError)
+URL_MAX = 4096  # a URL from outside; longer ones are refused (no browser or server handles them reliably)
+NOTE_MAX = 100_000  # a curator's note given on the command line or by an import
 MAX_TAGS = 20  # suggested tags kept per item
 LICENSE_MAX = 100  # a licence identifier (SPDX ids are short)
 SHORT_MAX = 100  # other one-word fields: a programming language, a handle

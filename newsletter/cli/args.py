@@ -81,12 +81,16 @@ def issue_number(value: int | None, name: str) -> int | None:
 
 def usable_tag(value: str | None, name: str = "--tag") -> str | None:
     """A tag that still says something once normalized ('!!!' would match every item as '')."""
+    from ..errors import TagError
     from ..models import normalize_tag  # here, not at import: `newsletter --help` stays light
     from ..text import TAG_MAX
 
     if value is None:
         return None
-    tag = normalize_tag(value)
+    try:
+        tag = normalize_tag(value)
+    except TagError:  # longer than any tag can be: the same one line as for one over TAG_MAX
+        raise ArgumentError(f"{name} is {len(value):,} characters long; a tag has at most {TAG_MAX}") from None
     if not tag:
         raise ArgumentError(
             f"{name} {value!r} has no usable characters (tags are letters, digits, '-', '+', '#', '.')"

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from newsletter.models import normalize_tag
+from newsletter.models import usable_tag
 from newsletter.sources.text import clean_text
 
 FORMATS = ("opml", "bookmarks", "csv", "markdown", "urls")
@@ -134,7 +134,7 @@ def _url_problem(url: str) -> str:
 def _tags(values: list[str]) -> list[str]:
     tags: list[str] = []
     for value in values:
-        tag = normalize_tag(clean_text(value, 100))
+        tag = usable_tag(clean_text(value, 200))
         if tag and tag not in tags:
             tags.append(tag)
     return tags

@@ -13,6 +13,7 @@ Exact dedupe (which URLs identify which item) lives in `newsletter.identity`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,11 +21,24 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import SourceError
-from ..models import KINDS, Item, Metadata, normalize_tag, now_timestamp
+from ..models import KINDS, Item, Metadata, normalize_tag, now_timestamp, usable_tag
 from ..sources import arxiv, crossref, feed, github, oembed, page
-from ..text import replace_surrogates
+from ..text import (
+    MAX_AUTHORS,
+    NAME_MAX,
+    NOTE_MAX,
+    SUMMARY_MAX,
+    TEXT_MAX,
+    TITLE_MAX,
+    URL_MAX,
+    clean_external,
+    replace_surrogates,
+)
 from ..web import urls
 from ..web.fetch import Fetcher, Response
+
+log = logging.getLogger("newsletter")
+MAX_LIST = 200  # entries kept in any list-valued kind-specific field (categories, links ...)
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/rdf+xml")
 
@@ -39,6 +53,11 @@ class AddOptions:
     title: str = ""
     summary: str = ""
     fetch: bool = True
+
+    def __post_init__(self) -> None:
+        # The curator's tags are checked here, before anything is fetched: a too-long one is one
+        # clear error (TagError), not the same failure repeated for every input.
+        self.tags = [normalize_tag(tag) for tag in self.tags]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +78,8 @@ def prepare(raw: str) -> Prepared:
     text = raw.strip()
     if not text:
         raise ValueError("empty input")
+    if len(text) > URL_MAX:
+        raise ValueError(f"{len(text):,} characters long; at most {URL_MAX:,} are accepted")
     # Credentials never reach the catalog: the stored `url` is published (site, feeds, email).
     url = urls.strip_userinfo(urls.normalize_input(text))
     info = urls.classify(url)
@@ -159,7 +180,7 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
         raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     tags: list[str] = []
     for tag in [*options.tags, *meta.suggested_tags]:
-        norm = normalize_tag(replace_surrogates(tag))
+        norm = usable_tag(replace_surrogates(tag))
         if norm and norm not in tags:
             tags.append(norm)
     # "feeds" (a page's advertised feeds) is a hint for the caller, not a property of the item
@@ -172,25 +193,55 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
         extra.setdefault("handle", prepared.info.handle)
     # Sources clean what they parse; this is the last line of defence for every way in (add, import,
     # feeds): no lone surrogate reaches a file, and no URL field keeps a user:password@.
-    extra = {k: _without_userinfo(v) for k, v in replace_surrogates(extra).items()}
+    extra = {k: _capped_extra(_without_userinfo(v)) for k, v in replace_surrogates(extra).items()}
+    url = prepared.url
+    image = _without_userinfo(replace_surrogates(meta.image))
     return Item(
         id=urls.item_id(canonical),
         kind=kind,
-        url=prepared.url,
+        url=url,
         canonical_url=canonical,
-        title=replace_surrogates(options.title or meta.title),
-        summary=replace_surrogates(options.summary or meta.summary),
-        authors=replace_surrogates(list(meta.authors)),
+        title=_capped(options.title or meta.title, TITLE_MAX, "title", url),
+        summary=_capped(options.summary or meta.summary, SUMMARY_MAX, "summary", url),
+        authors=[_capped(a, NAME_MAX, "author", url) for a in _first(meta.authors, MAX_AUTHORS, "authors", url)],
         published=replace_surrogates(meta.published),
-        site=replace_surrogates(meta.site or _site(prepared.url)),
-        image=_without_userinfo(replace_surrogates(meta.image)),
+        site=_capped(meta.site or _site(prepared.url), TITLE_MAX, "site", url),
+        image=image if isinstance(image, str) and len(image) <= URL_MAX else "",
         tags=tags,
         status="inbox",
         added=now_timestamp(),
         aliases=aliases,
-        note=replace_surrogates(options.note),
+        note=_capped(options.note, NOTE_MAX, "note", url, multiline=True),
         extra=extra,
     )
+
+
+def _capped(value: object, limit: int, field: str, url: str, *, multiline: bool = False) -> str:
+    """``value`` cleaned (`clean_external`) and at most ``limit`` characters; says so when it was cut.
+
+    Sources cap what they parse; this catches every other way in (argv, import files, a future
+    source) so no field from outside is stored uncapped, and the curator learns a value was shortened.
+    """
+    text = clean_external(value, limit=limit, multiline=multiline)
+    raw = value if isinstance(value, str) else ("" if value is None else str(value))
+    if len(raw.strip()) > limit:
+        log.warning("note: %s: %s was %s characters; kept the first %s", url, field, f"{len(raw):,}", f"{limit:,}")
+    return text
+
+
+def _first(values: list[str], limit: int, field: str, url: str) -> list[str]:
+    if len(values) > limit:
+        log.warning("note: %s: kept the first %d of %d %s", url, limit, len(values), field)
+    return list(values[:limit])
+
+
+def _capped_extra(value: object) -> object:
+    """A kind-specific value with every string at most `TEXT_MAX` and every list at most `MAX_LIST` long."""
+    if isinstance(value, str):
+        return value if len(value) <= TEXT_MAX else value[: TEXT_MAX - 1] + "…"
+    if isinstance(value, list):
+        return [_capped_extra(v) for v in value[:MAX_LIST]]
+    return value
 
 
 def _without_userinfo(value: Any) -> Any:

@@ -24,7 +24,7 @@ class Problem:
     """One thing to fix before publishing."""
 
     # not-in-catalog | published-elsewhere | duplicate | empty-section | missing-title | placeholder
-    # | image-alt | image-missing | image-remote | image-size
+    # | image-alt | image-missing | image-remote | image-size | bad-item-file
     kind: str
     line: int  # 1-based line in the body (0: the front matter / whole file)
     message: str
@@ -62,10 +62,12 @@ def _resolve(links: list[issues.Link], items: dict[str, Item]) -> list[tuple[iss
 def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:
     """Problems in issue `number`: links to nothing in the catalog, entries already published in another
     issue, the same item twice (exactly, or as near-duplicates when `engine` is given), empty sections,
-    missing titles and the draft's intro placeholder."""
+    missing titles, the draft's intro placeholder, and catalog files that cannot be read (an item in
+    one of them is invisible to `publish`)."""
     issue = issues.find_issue(catalog.settings.issues_dir, number)
-    items = catalog.snapshot(refresh=True).items
-    problems: list[Problem] = []
+    snapshot = catalog.snapshot(refresh=True)
+    items = snapshot.items
+    problems: list[Problem] = [Problem("bad-item-file", 0, problem) for problem in snapshot.problems]
     if not issue.title:
         problems.append(Problem("missing-title", 0, "the issue has no title in its front matter"))
     offset = issue.text.count("\n", 0, len(issue.text) - len(issue.body))  # body line -> file line

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..issues import files as issue_files
-from ..models import Item, normalize_tag, parse_date
+from ..models import Item, parse_date, usable_tag
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ def site_issue(issue: issue_files.IssueFile, src_uri: str) -> Issue:
     raw_tags = meta.get("tags") or []
     if isinstance(raw_tags, str):
         raw_tags = [raw_tags]
-    tags = tuple(t for t in (normalize_tag(str(t)) for t in raw_tags if t is not None) if t)
+    tags = tuple(t for t in (usable_tag(t) for t in raw_tags if t is not None) if t)
     return Issue(
         number=number,
         title=str(meta.get("title") or Path(src_uri).stem),

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from newsletter.errors import SourceError
-from newsletter.models import normalize_tag, parse_date
+from newsletter.models import parse_date, usable_tag
 from newsletter.text import MAX_AUTHORS, MAX_TAGS, NAME_MAX, SUMMARY_MAX, TAG_MAX, TITLE_MAX, clean_external
 from newsletter.web import urls
 
@@ -87,7 +87,7 @@ def source_tags(terms: Any, *, limit: int = MAX_TAGS) -> list[str]:
             break
         if not isinstance(term, str):
             continue
-        tag = normalize_tag(clean_external(term, limit=TAG_MAX * 2 + 1))
+        tag = usable_tag(clean_external(term, limit=TAG_MAX * 2 + 1))
         if tag and len(tag) <= TAG_MAX and tag not in tags:
             tags.append(tag)
     return tags

@@ -10,8 +10,11 @@ fsync, rename, fsync of the folder.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -21,14 +24,36 @@ from typing import Any
 import yaml
 
 from ..errors import CatalogError
-from ..models import Item
+from ..models import Item, parse_date
 
 try:  # the C loader is ~10x faster; fall back where libyaml is missing
-    _Loader: Any = yaml.CSafeLoader
+    _BaseLoader: Any = yaml.CSafeLoader
     _Dumper: Any = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
     _Dumper = yaml.SafeDumper
+
+
+class _Loader(_BaseLoader):
+    """Safe YAML, except that dates and timestamps stay the strings they were written as.
+
+    YAML 1.1 turns an unquoted ``2025-01-02`` into a `datetime.date`: ``2025-13-45`` then crashes the
+    loader, a custom ``read_on: 2025-01-02`` reaches places that only take strings (the cache, JSON),
+    and the value written back differs from the one read. Strings are validated where they mean
+    something (`published`, `added`) and kept verbatim everywhere else.
+    """
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+MAX_FILE_BYTES = 4_000_000  # an item file is a few KB; a note longer than a book is a mistake or an attack
+MAX_VALUES = 100_000  # values in one front matter, counting shared YAML aliases each time they are used
+MAX_DEPTH = 32  # nesting of lists and mappings in one front-matter value
+_DATE = re.compile(r"\d{4}(?:-\d{1,2}(?:-\d{1,2})?)?")
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|z|[+-]\d{2}:?\d{2})?)?"
+)
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", re.S | re.M)
 TEMP_PREFIX = ".tmp-"
@@ -75,17 +100,103 @@ def parse_item(text: str, *, source: str = "<string>") -> Item:
         raise CatalogError(f"{source}: invalid YAML front matter: {problem}") from None
     if not isinstance(data, dict):
         raise CatalogError(f"{source}: front matter must be a mapping of fields")
-    data["note"] = match.group(2).strip()
     try:
+        _check_plain(data)
+        data["added"] = _check_added(data.get("added"))
+        _check_published(data.get("published"))
+        issue = data.get("issue")
+        if isinstance(issue, bool) or (isinstance(issue, float) and not issue.is_integer()):
+            raise ValueError(f"issue must be a whole number, got {issue!r}")
+        data["note"] = match.group(2).strip()
         return Item.from_dict(data)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise CatalogError(f"{source}: {exc}") from None
 
 
-def read_item(path: Path) -> Item:
-    """Read and parse one item file."""
+def _check_plain(data: dict[Any, Any]) -> None:
+    """Every key a string, every value text, a number, a boolean, null, or a list/mapping of those.
+
+    YAML can also build bytes (``!!binary``), sets, self-referencing lists and aliases that expand a
+    few lines into billions of values; none of these survive the cache, JSON or a rewrite, so they
+    are refused here, with the field named, instead of crashing a command far from the file.
+    """
+    budget = [MAX_VALUES]
+
+    def walk(value: Any, field: str, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueError(f"front matter holds more than {MAX_VALUES:,} values (YAML aliases?)")
+        if depth > MAX_DEPTH:
+            raise ValueError(f"field {field!r} is nested more than {MAX_DEPTH} levels deep")
+        if value is None or isinstance(value, (str, bool, int)):
+            return
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"field {field!r} is not a finite number ({value!r})")
+            return
+        if isinstance(value, list):
+            for element in value:
+                walk(element, field, depth + 1)
+            return
+        if isinstance(value, dict):
+            for key, element in value.items():
+                if not isinstance(key, str):
+                    raise ValueError(f"field {field!r} has a key that is not text ({key!r})")
+                walk(element, field, depth + 1)
+            return
+        kinds: dict[type, str] = {bytes: "binary data", set: "a set"}
+        kind = kinds.get(type(value), type(value).__name__)
+        raise ValueError(f"field {field!r} holds {kind}, which an item file cannot store")
+
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise ValueError(f"field name {key!r} is not text")
+        walk(value, key, 0)
+
+
+def _check_published(value: Any) -> None:
+    """``published`` is YYYY-MM-DD (or YYYY, YYYY-MM), a real date, or empty."""
+    if value is None or value == "":
+        return
+    text = str(value).strip()
+    if isinstance(value, (bool, float, list, dict)) or not _DATE.fullmatch(text) or parse_date(text) is None:
+        raise ValueError(f"published: {text[:40]!r} is not a date (write it as YYYY-MM-DD)")
+
+
+def _check_added(value: Any) -> str:
+    """``added`` as a valid ISO-8601 date or UTC timestamp ("" when missing).
+
+    A timestamp with a time is normalized to "YYYY-MM-DDTHH:MM:SSZ", what the tool writes, so that
+    items sort by it correctly whichever way a person typed it.
+    """
+    if value is None or value == "":
+        return ""
+    text = str(value).strip()
+    match = _TIMESTAMP.fullmatch(text) if isinstance(value, str) else None
+    problem = f"added: {text[:40]!r} is not a date and time (write it as YYYY-MM-DDTHH:MM:SSZ)"
+    if match is None:
+        raise ValueError(problem)
     try:
-        text = path.read_text(encoding="utf-8")
+        if match.group(4) is None:
+            return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3))).isoformat()
+        when = dt.datetime.fromisoformat(text.replace("z", "Z").replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(problem) from None
+    when = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def read_item(path: Path) -> Item:
+    """Read and parse one item file; every problem is a CatalogError naming the file."""
+    try:
+        # O_NONBLOCK: a FIFO put where an item file was must not hang the command.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise CatalogError(f"{path}: not a regular file")
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise CatalogError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; an item file is a few KB")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise CatalogError(f"{path}: not UTF-8 text; re-save it as UTF-8") from None
     except OSError as exc:

@@ -1,0 +1,272 @@
+"""Hostile item files: what a hand edit, a `git pull` or the other curator can leave in catalog/.
+
+The rule under test: one bad item file is one warning that names the file and the problem; every
+other item still loads, lists, shows, tags and searches; `check` reports it. YAML's implicit typing
+never turns a date-like value into something else (or into a crash), and nothing is written outside
+the catalog folder through a symlink.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.catalog import Catalog
+from newsletter.cli import main
+from newsletter.errors import CatalogError, NewsletterError
+from newsletter.models import Item
+from newsletter.store import Store, files
+
+DATA = Path(__file__).parent / "data" / "hostile_store"
+GOOD = {"0000000000a1", "0000000000a2", "0000000000b3"}
+BAD = {  # file name stem -> what its warning must say
+    "bad-published-0000000000b1": "published: '2025-13-45' is not a date",
+    "bad-added-0000000000b2": "added: '2025-02-30' is not a date and time",
+    "binary-field-0000000000b4": "field 'blob' holds binary data",
+    "set-field-0000000000b5": "field 'things' holds a set",
+    "recursive-0000000000b6": "nested more than",
+    "laughs-0000000000b7": "more than 100,000 values",
+    "int-key-0000000000b8": "field name 1 is not text",
+    "nan-field-0000000000b9": "field 'score' is not a finite number",
+    "not-utf8-0000000000ba": "not UTF-8 text",
+}
+
+
+def run(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    from newsletter.project import init_project
+
+    root = init_project(tmp_path / "proj", name="Hostile Weekly")
+    shutil.copytree(DATA / "catalog", root / "catalog", dirs_exist_ok=True)
+    shutil.copytree(DATA / "issues", root / "content" / "issues", dirs_exist_ok=True)
+    return root
+
+
+def test_load_keeps_every_good_item_and_names_every_bad_file(project: Path) -> None:
+    store = Store(project / "catalog", project / ".newsletter")
+    try:
+        snap = store.load()
+    finally:
+        store.close()
+    assert set(snap.items) == GOOD
+    assert len(snap.problems) == len(BAD)
+    for stem, message in BAD.items():
+        (line,) = [p for p in snap.problems if f"{stem}.md" in p]
+        assert message in line, line
+        assert "\n" not in line
+
+
+def test_dates_stay_the_strings_that_were_written(project: Path) -> None:
+    catalog = Catalog.open(project)
+    try:
+        item = catalog.get("0000000000a2")
+        odd = catalog.get("0000000000b3")
+    finally:
+        catalog.close()
+    assert item.published == "2025-01-02"
+    assert item.added == "2025-01-06T11:00:00Z"
+    assert item.extra["read_on"] == "2025-01-03"
+    assert item.extra["reviewed"] == "2025-01-03 10:20:30"
+    # A custom field is the curator's business: kept verbatim, even when it is not a real date.
+    assert odd.extra["read_on"] == "2025-99-99"
+
+
+def test_list_warns_once_per_bad_file_and_lists_the_rest(project: Path) -> None:
+    code, out, err = run(project, "list")
+    assert code == 0, err
+    assert {line.split()[0] for line in out.splitlines()} == GOOD
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == len(BAD)
+    assert "Traceback" not in err
+
+
+def test_show_tag_and_search_work_next_to_bad_files(project: Path) -> None:
+    code, out, err = run(project, "show", "--json", "0000000000a2")
+    assert code == 0, err
+    shown = json.loads(out)["item"]
+    assert shown["read_on"] == "2025-01-03" and shown["published"] == "2025-01-02"
+
+    code, _, err = run(project, "tag", "0000000000a2", "dates")
+    assert code == 0, err
+    path = next((project / "catalog").rglob("good-custom-date-0000000000a2.md"))
+    again = files.read_item(path)
+    assert "dates" in again.tags
+    assert again.extra["read_on"] == "2025-01-03"  # written back as the same string
+    assert again.published == "2025-01-02"
+
+    store = Store(project / "catalog", project / ".newsletter")
+    try:
+        store.load()
+        hits = store.keyword_search("custom")
+    finally:
+        store.close()
+    expected = {"2025/01/good-custom-date-0000000000a2.md", "2025/01/odd-custom-0000000000b3.md"}
+    assert {path for path, _ in hits} == expected
+
+
+def test_check_reports_bad_item_files(project: Path) -> None:
+    code, out, err = run(project, "check", "--json", "--no-semantic", "1")
+    assert code == 1, err
+    problems = json.loads(out)["problems"]
+    bad = [p for p in problems if p["kind"] == "bad-item-file"]
+    assert len(bad) == len(BAD)
+    assert any("bad-published-0000000000b1.md" in p["message"] for p in bad)
+    assert not [p for p in problems if p["kind"] == "not-in-catalog"]
+
+
+def test_timestamps_typed_by_hand_are_normalized_and_validated() -> None:
+    base = "---\nid: x1\nkind: link\nurl: https://example.com/x\n"
+    cases = {
+        "added: 2025-03-04 10:20:30\n": "2025-03-04T10:20:30Z",
+        "added: 2025-03-04T12:20:30+02:00\n": "2025-03-04T10:20:30Z",
+        "added: '2025-03-04T10:20:30Z'\n": "2025-03-04T10:20:30Z",
+        "added: 2025-03-04\n": "2025-03-04",
+    }
+    for line, expected in cases.items():
+        assert files.parse_item(base + line + "---\n").added == expected
+    for line in ("added: 2025-03-04T25:00:00Z\n", "added: yesterday\n", "added: 20250304\n", "published: March\n",
+                 "published: [2025]\n", "issue: true\n", "issue: 2.5\n"):
+        with pytest.raises(CatalogError, match=r"^src\.md: "):
+            files.parse_item(base + line + "---\n", source="src.md")
+
+
+def test_a_fifo_or_a_huge_file_is_a_clear_error(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.md"
+    os.mkfifo(fifo)
+    with pytest.raises(CatalogError, match="not a regular file"):
+        files.read_item(fifo)  # must not hang
+    huge = tmp_path / "huge.md"
+    huge.write_bytes(b"---\nid: x\n---\n" + b"a" * (files.MAX_FILE_BYTES + 1))
+    with pytest.raises(CatalogError, match="larger than"):
+        files.read_item(huge)
+
+
+def test_round_trip_of_a_date_like_string_keeps_it_a_string() -> None:
+    item = Item(id="x2", kind="link", url="https://e.example/", canonical_url="https://e.example/",
+                added="2025-01-01T00:00:00Z", extra={"read_on": "2025-01-02", "when": "2025-01-02 10:00:00"})
+    again = files.parse_item(files.dump_item(item))
+    assert again.extra == item.extra
+
+
+# -- caps on fields from outside ---------------------------------------------------------------------
+
+
+def test_normalize_tag_limits_length_and_charset() -> None:
+    from newsletter.errors import TagError
+    from newsletter.models import normalize_tag, usable_tag
+    from newsletter.text import TAG_LIMIT
+
+    assert normalize_tag("Vector DB") == "vector-db"
+    assert normalize_tag("C++") == "c++"
+    assert normalize_tag("!!!") == "" and normalize_tag("---") == "" and normalize_tag("#") == ""
+    assert normalize_tag("../../etc") == "etc"
+    assert normalize_tag("x" * TAG_LIMIT) == "x" * TAG_LIMIT
+    with pytest.raises(TagError, match=f"longer than {TAG_LIMIT} characters"):
+        normalize_tag("x" * (TAG_LIMIT + 1))
+    with pytest.raises(TagError):
+        normalize_tag("a" * 1_000_000)
+    assert usable_tag("y" * 300) == ""
+
+
+def test_an_item_file_with_an_overlong_tag_is_a_named_warning(project: Path) -> None:
+    text = "---\nid: 0000000000c1\nkind: link\nurl: https://example.com/t\ntags: [" + "z" * 300 + "]\n---\n"
+    with pytest.raises(CatalogError, match=r"^t\.md: tag 'z+…' is longer than"):
+        files.parse_item(text, source="t.md")
+    (project / "catalog" / "2025" / "01" / "long-tag-0000000000c1.md").write_text(text, encoding="utf-8")
+    code, out, err = run(project, "list")
+    assert code == 0, err
+    assert {line.split()[0] for line in out.splitlines()} == GOOD
+    (warning,) = [line for line in err.splitlines() if "long-tag-0000000000c1.md" in line]
+    assert warning.startswith("warning:") and "is longer than 100 characters" in warning
+
+
+def test_add_with_an_overlong_tag_is_one_clear_line(project: Path) -> None:
+    code, _, err = run(project, "add", "--no-fetch", "--title", "T", "--tag", "q" * 500,
+                       "https://example.com/1", "https://example.com/2")
+    assert code == 2
+    assert err.strip().splitlines() == ["error: --tag is 500 characters long; a tag has at most 50"]
+
+
+def test_a_library_caller_with_an_overlong_tag_gets_a_tag_error() -> None:
+    from newsletter.errors import TagError
+    from newsletter.ingest import route
+
+    with pytest.raises(TagError, match=r"^tag 'q{30}…' is longer than 100 characters; use a shorter tag$"):
+        route.AddOptions(tags=["q" * 500])
+
+
+def test_list_with_a_tag_that_is_no_tag_is_an_error(project: Path) -> None:
+    code, out, err = run(project, "list", "--tag", "!!!")
+    assert code == 2 and out == "" and "has no usable characters" in err
+    catalog = Catalog.open(project)
+    try:
+        with pytest.raises(NewsletterError, match="is not a tag"):
+            catalog.list(tag="!!!")
+    finally:
+        catalog.close()
+
+
+def test_oversized_fields_are_capped_at_ingest_with_a_note(project: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from newsletter.text import NOTE_MAX, SUMMARY_MAX, TITLE_MAX
+
+    title, summary, note = "T" * 100_000, "S" * 100_000, "N" * (NOTE_MAX + 5)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "-C", str(project), "add", "--json", "--no-fetch", "--no-similar",
+         "--title", title, "--summary", summary, "--note", note, "https://example.com/big"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (added,) = json.loads(done.stdout)["results"]
+    result = added["item"]
+    assert len(result["title"]) == TITLE_MAX and result["title"].endswith("…")
+    assert len(result["summary"]) == SUMMARY_MAX
+    assert len(result["note"]) == NOTE_MAX
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: https://example.com/big")]
+    assert [n.split(": ")[2].split()[0] for n in notes] == ["title", "summary", "note"]
+
+
+def test_an_overlong_url_fails_alone(project: Path) -> None:
+    from newsletter.text import URL_MAX
+
+    long_url = "https://example.com/" + "a" * URL_MAX
+    code, out, err = run(project, "add", "--json", "--no-fetch", "--no-similar", "--title", "ok", long_url,
+                         "https://example.com/fine")
+    assert code == 1
+    doc = json.loads(out)
+    assert [r["input"] for r in doc["results"]] == ["https://example.com/fine"]
+    assert doc["results"][0]["result"] == "added"
+    (failed,) = doc["errors"]
+    assert failed["input"] == long_url and "at most 4,096 are accepted" in failed["error"]
+    assert "at most 4,096 are accepted" in err and "Traceback" not in err
+
+
+def test_build_item_caps_kind_specific_fields_and_authors() -> None:
+    from newsletter.ingest import route
+    from newsletter.models import Metadata
+    from newsletter.text import MAX_AUTHORS, TEXT_MAX
+
+    prepared = route.prepare("https://example.com/x")
+    meta = Metadata(title="x", authors=[f"A{i}" for i in range(1000)],
+                    extra={"license": "L" * 1_000_000, "links": ["https://e.example/"] * 5000},
+                    suggested_tags=["t" * 300, "fine"], image="https://example.com/" + "i" * 5000)
+    item = route.build_item(prepared, meta, route.AddOptions())
+    assert len(item.authors) == MAX_AUTHORS
+    assert len(item.extra["license"]) == TEXT_MAX
+    assert len(item.extra["links"]) == route.MAX_LIST
+    assert item.tags == ["fine"] and item.image == ""
