@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import DraftEdited, ProjectError
 from ..models import Item
+from ..web.public import public_url
 from .sections import CANDIDATE_STATUSES, SectionRule, assign_section, section_rules
 
 TITLE_MAX = 200
@@ -299,7 +300,7 @@ def entry_context(entry: DraftEntry, issue_titles: Mapping[int, str]) -> dict[st
     for other, score in entry.previously:
         theme = re.sub(r"^Issue #\d+:\s*", "", issue_titles.get(other.issue or 0, ""))
         previously.append({
-            "link": md_link(other.display_title(), other.url),
+            "link": md_link(other.display_title(), public_url(other)),
             "issue": other.issue,
             "issue_title": md_escape(theme),
             "score": round(score, 2),
@@ -307,13 +308,13 @@ def entry_context(entry: DraftEntry, issue_titles: Mapping[int, str]) -> dict[st
     return {
         "id": item.id,
         "kind": item.kind,
-        "link": md_link(item.display_title(), item.url),
+        "link": md_link(item.display_title(), public_url(item)),
         "title": md_escape(item.display_title()),
-        "url": md_url(item.url),
+        "url": md_url(public_url(item)),
         "source": md_escape(source_of(item), 120),
         "byline": md_escape(byline(item), 300),
         "text": text,
-        "also": [md_link(o.display_title(), o.url) for o in entry.also],
+        "also": [md_link(o.display_title(), public_url(o)) for o in entry.also],
         "previously": previously,
     }
 

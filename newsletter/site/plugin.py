@@ -36,6 +36,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from ..markup import sanitize_html, text_only, title_html
+from ..web.public import clean_hrefs
 from . import pages as P
 from .config import DRAFTS_ENV, NewsletterConfig
 from .feed import FeedEntry, FeedInfo, absolutize, atom_xml, rss_xml
@@ -223,7 +224,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         assert self.plan is not None
         # The issue body is curator text (notes from people, imports, other editors) rendered with
         # attr_list and raw HTML on: only the allow-list survives, on the page and in the feeds.
-        parts = [sanitize_html(html)]
+        parts = [clean_hrefs(sanitize_html(html))]  # hand-pasted links lose their tracking too
         _sanitize_toc(page.toc)
         if not issue.published:
             parts.insert(0, '<div class="admonition warning"><p class="admonition-title">Draft</p>'
