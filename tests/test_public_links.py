@@ -57,7 +57,8 @@ def test_amp_host_canonical_is_trusted_and_wins_over_the_fetched_url() -> None:
     assert item.canonical_url == "https://example.co.uk/news/story-1"
     assert prepared.url in item.aliases  # the URL as given stays an alias
     # another registrable domain is not trusted as the page's identity
-    other = route.build_item(prepared, Metadata(canonical_url="https://evil.example.com/news/story-1"), route.AddOptions())
+    evil = Metadata(canonical_url="https://evil.example.com/news/story-1")
+    other = route.build_item(prepared, evil, route.AddOptions())
     assert other.canonical_url == "https://amp.example.co.uk/news/story-1"
     assert other.url == "https://amp.example.co.uk/news/story-1"
 
