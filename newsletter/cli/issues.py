@@ -35,17 +35,19 @@ def _engine(ctx: Context, *, sync: bool = False, show_progress: bool = False) ->
 
 @click.command()
 @click.option("--issue", "number", type=int, default=None, help="Issue number (default: the open draft, or last + 1).")
-@click.option("--title", default=None, help="The issue's title (default: from its top tags).")
+@click.option("--title", default=None,
+              help="The title, \"Issue #N: TITLE\" (default: \"Issue #N\"); the file name follows it until published.")
 @click.option("--since", default=None, help="Only items added on or after this date (YYYY-MM-DD).")
 @click.option("--max", "max_total", type=click.IntRange(min=1), default=None, help="At most N entries in all.")
 @click.option("--date", default=None, help="The issue's date (default: today).")
 @click.option("--update", is_flag=True, help="Add new items to an existing draft, keeping every edit.")
+@click.option("-v", "--verbose", is_flag=True, help="List every item left out, with its reason.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
 def draft(
     ctx: Context, number: int | None, title: str | None, since: str | None, max_total: int | None,
-    date: str | None, update: bool, as_json: bool,
+    date: str | None, update: bool, verbose: bool, as_json: bool,
 ) -> None:
     """Write the next issue's draft from the inbox and shortlist; print its path.
 
@@ -58,14 +60,20 @@ def draft(
         issue=number, title=title, since=_date(since), max_total=max_total, date=_date(date), update=update,
     )
     result = drafting.write_draft(ctx.catalog, options, engine=_engine(ctx))
-    for line in result.left_out:
-        click.echo(line, err=True)
     if as_json:
         emit_json({"path": str(result.path), "issue": result.number, "action": result.action,
-                   "added": result.added, "left_out": result.left_out})
+                   "added": result.added, "left_out": result.left_out, "left_out_summary": result.summary})
         return
+    # one line of counts by default: a long list per dropped item buries the path the curator needs
+    for line in result.left_out if verbose else ():
+        click.echo(line, err=True)
+    if result.summary:
+        click.echo(result.summary.replace(" (`newsletter draft -v` lists them)", "") if verbose else result.summary,
+                   err=True)
     if result.action == "unchanged":
         click.echo(f"no new items for issue {result.number}; {result.path} unchanged", err=True)
+    elif result.action == "retitled":
+        click.echo(f"issue {result.number} retitled; the rest of your text is as it was", err=True)
     elif result.action == "updated":
         click.echo(f"added {len(result.added)} item(s) to issue {result.number}", err=True)
     click.echo(str(result.path))
@@ -166,8 +174,8 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
     if as_json:
         emit_json({"issue": number, "problems": [p.to_json() for p in problems]})
     else:
-        for p in problems:
-            click.echo(f"line {p.line}: {p.kind}: {p.message}", err=True)
+        for p in problems:  # findings are the command's output (stdout), not diagnostics
+            click.echo(f"line {p.line}: {p.kind}: {p.message}")
         if not problems:
             click.echo(f"issue {number}: no problems")
     if problems:
