@@ -69,8 +69,8 @@ def test_add_stores_the_clean_url_and_keeps_the_given_one_as_alias(project: Path
     code, out, err = run(project, "add", "--json", given)
     assert code == 0, err
     (result,) = json.loads(out)["results"]
-    assert result["url"] == http_server.url("/post")
-    assert given in result["aliases"]
+    assert result["item"]["url"] == http_server.url("/post")
+    assert given in result["item"]["aliases"]
     text = (project / "catalog").rglob("*.md").__next__().read_text(encoding="utf-8")
     assert "utm_source" not in text.split("aliases:")[0]  # only the alias remembers it
     # the given URL still finds the item
