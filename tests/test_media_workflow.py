@@ -139,7 +139,8 @@ def test_email_loads_the_600px_copy_from_the_site_with_size_and_alt(project: Pat
 def add_feature_item(project: Path, title: str, image: str) -> Item:
     ident = f"{abs(hash(title)) % 16**12:012x}"
     item = Item(id=ident, kind="link", url=f"https://example.org/{ident}", canonical_url=f"https://example.org/{ident}",
-                title=title, status="shortlisted", added="2025-03-05T09:00:00Z", note="Worth a read.", image=image)
+                title=title, status="shortlisted", added="2025-03-05T09:00:00Z", note="Worth a read.", image=image,
+                summary="A picture-rich post.", published="2025-03-12")  # a fresh, described post: ranks first
     path = project / "catalog" / files.relative_path_for(item)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(files.dump_item(item), encoding="utf-8")

@@ -37,18 +37,20 @@ def _engine(ctx: Context, *, sync: bool = False, show_progress: bool = False) ->
 
 @click.command()
 @click.option("--issue", "number", type=int, default=None, help="Issue number (default: the open draft, or last + 1).")
-@click.option("--title", default=None, help="The issue's title (default: from its top tags).")
+@click.option("--title", default=None,
+              help="The title, \"Issue #N: TITLE\" (default: \"Issue #N\"); the file name follows it until published.")
 @click.option("--since", default=None, help="Only items added on or after this date (YYYY-MM-DD).")
 @click.option("--max", "max_total", type=click.IntRange(min=1), default=None, help="At most N entries in all.")
 @click.option("--date", default=None, help="The issue's date (default: today).")
 @click.option("--update", is_flag=True, help="Add new items to an existing draft, keeping every edit.")
+@click.option("-v", "--verbose", is_flag=True, help="List every item left out, with its reason.")
 @click.option("--no-images", is_flag=True, help="Do not download feature items' images (none are shown).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
 def draft(
     ctx: Context, number: int | None, title: str | None, since: str | None, max_total: int | None,
-    date: str | None, update: bool, no_images: bool, as_json: bool,
+    date: str | None, update: bool, verbose: bool, no_images: bool, as_json: bool,
 ) -> None:
     """Write the next issue's draft from the inbox and shortlist; print its path.
 
@@ -63,16 +65,23 @@ def draft(
         images=not no_images,
     )
     result = drafting.write_draft(ctx.catalog, options, engine=_engine(ctx))
-    for line in result.left_out:
-        echo(line, err=True)
     for line in result.image_errors:
         echo(f"warning: image not shown: {line}", err=True)
     if as_json:
         emit_json({"issue": result.number, "path": str(result.path), "action": result.action,
-                   "added": result.added, "left_out": result.left_out, "image_errors": result.image_errors})
+                   "added": result.added, "left_out": result.left_out, "left_out_summary": result.summary,
+                   "image_errors": result.image_errors})
         return
+    # one line of counts by default: a long list per dropped item buries the path the curator needs
+    for line in result.left_out if verbose else ():
+        echo(line, err=True)
+    if result.summary:
+        echo(result.summary.replace(" (`newsletter draft -v` lists them)", "") if verbose else result.summary,
+             err=True)
     if result.action == "unchanged":
         echo(f"no new items for issue {result.number}; {result.path} unchanged", err=True)
+    elif result.action == "retitled":
+        echo(f"issue {result.number} retitled; the rest of your text is as it was", err=True)
     elif result.action == "updated":
         echo(f"added {len(result.added)} item(s) to issue {result.number}", err=True)
     echo(str(result.path))
@@ -175,8 +184,8 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
     if as_json:
         emit_json({"issue": number, "ok": not problems, "problems": [p.to_json() for p in problems]})
     else:
-        for p in problems:
-            echo(f"line {p.line}: {p.kind}: {p.message}", err=True)
+        for p in problems:  # findings are the command's output (stdout), not diagnostics
+            echo(f"line {p.line}: {p.kind}: {p.message}")
         if not problems:
             echo(f"issue {number}: no problems")
     if problems:

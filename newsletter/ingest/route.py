@@ -34,7 +34,7 @@ from ..text import (
     clean_external,
     replace_surrogates,
 )
-from ..web import urls
+from ..web import public, urls
 from ..web.fetch import Fetcher, Response
 
 log = logging.getLogger("newsletter")
@@ -171,10 +171,16 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
     """Merge fetched metadata and the curator's options into a new inbox item (pure)."""
     canonical = prepared.canonical_url
     aliases: list[str] = []
+    link = public.strip_tracking(prepared.url)  # what readers get: no tracking parameters
     declared = _usable_canonical(meta.canonical_url, prepared)
     if declared and declared != canonical:
         aliases.append(canonical)
         canonical = declared
+    if declared:
+        # the page's own word on its address wins over the URL it was fetched by
+        link = urls.strip_userinfo(public.strip_tracking(meta.canonical_url.strip()))
+    if prepared.url != link and prepared.url not in aliases:
+        aliases.append(prepared.url)  # the URL as given stays an alias: it still finds the item
     kind = options.kind or meta.kind or prepared.info.kind or "link"
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -199,7 +205,7 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
     return Item(
         id=urls.item_id(canonical),
         kind=kind,
-        url=url,
+        url=link,
         canonical_url=canonical,
         title=_capped(options.title or meta.title, TITLE_MAX, "title", url),
         summary=_capped(options.summary or meta.summary, SUMMARY_MAX, "summary", url),
@@ -257,7 +263,7 @@ def _usable_canonical(declared: str, prepared: Prepared) -> str | None:
     """A page's declared canonical URL, if it is trustworthy enough to be the item's identity.
 
     Pages often declare their home page (or another site) as canonical by mistake; accept only
-    same-site URLs that are not the bare root unless the input was the root too.
+    URLs on the same registrable domain that are not the bare root unless the input was the root too.
     """
     if not declared:
         return None
@@ -265,7 +271,8 @@ def _usable_canonical(declared: str, prepared: Prepared) -> str | None:
         canonical = urls.canonicalize(declared)
     except ValueError:
         return None
-    if _site(canonical) != _site(prepared.canonical_url):
+    # same registrable domain: amp./m. hosts of the site count, another site (or github.io user) does not
+    if public.registrable_domain(canonical) != public.registrable_domain(prepared.canonical_url):
         return None
     if urlsplit(canonical).path in ("", "/") and urlsplit(prepared.canonical_url).path not in ("", "/"):
         return None

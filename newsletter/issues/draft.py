@@ -24,7 +24,10 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import DraftEdited, ProjectError
 from ..models import Item
+from ..web.public import public_url
+from . import naming
 from .sections import CANDIDATE_STATUSES, SectionRule, assign_section, section_rules
+from .selection import rank_key
 
 TITLE_MAX = 200
 SUMMARY_MAX = 280
@@ -100,11 +103,9 @@ def yaml_str(text: str) -> str:
     return json.dumps(clean_text(text, TITLE_MAX), ensure_ascii=False)
 
 
-def priority(item: Item) -> tuple[int, int, str, str]:
-    """Sort key within a section: shortlisted first, then items with a note, then newest, then id."""
-    newest = item.published or item.added[:10] or ""
-    inverted = "".join(chr(0x10FFFF - ord(c)) for c in newest)  # descending date in an ascending sort
-    return (item.status != "shortlisted", not item.note.strip(), inverted, item.id)
+def priority(item: Item) -> tuple[bool, bool, bool, bool, str, str]:
+    """Sort key within a section: see `selection.rank_key` (shortlisted, note, summary, publication date)."""
+    return rank_key(item)
 
 
 # -- the plan ------------------------------------------------------------------------------------
@@ -126,9 +127,11 @@ class PlannedSection:
 @dataclasses.dataclass
 class DraftPlan:
     sections: list[PlannedSection]
-    left_out: list[str]  # one line each, for stderr
+    left_out: list[str]  # one line each (`draft -v`, `--json`)
     tags: list[str]
     considered: list[str] = dataclasses.field(default_factory=list)  # every candidate, drafted or not
+    reasons: list[str] = dataclasses.field(default_factory=list)  # a reason code per left_out line
+    folded: int = 0  # candidates listed under another entry's "Also" (the same work)
 
     @property
     def entries(self) -> list[DraftEntry]:
@@ -162,6 +165,7 @@ def plan_draft(
     """
     by_id = {it.id: it for it in items}
     left_out: list[str] = []
+    reasons: list[str] = []
     candidates = {
         it.id: it for it in items
         if it.status in CANDIDATE_STATUSES and not it.duplicate_of and it.id not in present
@@ -182,6 +186,7 @@ def plan_draft(
         other = min(known, key=lambda o: (o.id not in present, o.issue or 0, o.id))
         where = "already in this draft" if other.id in present else f"already published in issue {other.issue}"
         left_out.append(f"left out {_label(candidates[item_id])}: near-duplicate of {_label(other)}, {where}")
+        reasons.append("published")
         del candidates[item_id]
     seen: set[str] = set()
     for item_id in sorted(candidates):
@@ -205,6 +210,7 @@ def plan_draft(
         rule = assign_section(item, rules)
         if rule is None:
             left_out.append(f"left out {_label(item)}: no section takes a {item.kind}; set its `section:` field")
+            reasons.append("no-section")
             continue
         grouped[rule.title].append(item)
     chosen: list[tuple[SectionRule, Item]] = []
@@ -212,11 +218,13 @@ def plan_draft(
         members = sorted(grouped[rule.title], key=priority)
         for item in members[rule.max :]:
             left_out.append(f"left out {_label(item)}: section {rule.title!r} is full (max {rule.max})")
+            reasons.append("full")
         chosen.extend((rule, item) for item in members[: rule.max])
     if max_total is not None and len(chosen) > max_total:
         ranked = sorted(chosen, key=lambda p: priority(p[1]))
         for _rule, item in ranked[max_total:]:
             left_out.append(f"left out {_label(item)}: the issue is full (--max {max_total})")
+            reasons.append("issue-full")
         keep = {item.id for _rule, item in ranked[:max_total]}
         chosen = [p for p in chosen if p[1].id in keep]
     sections = []
@@ -235,7 +243,7 @@ def plan_draft(
         sections.append(PlannedSection(rule, entries))
     tag_counts = Counter(t for r, item in chosen for t in item.tags for _ in range(2 if r.style == "feature" else 1))
     tags = [t for t, _ in sorted(tag_counts.items(), key=lambda p: (-p[1], p[0]))[:4]]
-    return DraftPlan(sections, left_out, tags, considered)
+    return DraftPlan(sections, left_out, tags, considered, reasons, sum(len(v) for v in also.values()))
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -250,13 +258,9 @@ class IssueMeta:
     signoff: str = "Until next week — the editors."
 
 
-def default_title(number: int, tags: Sequence[str]) -> str:
-    """`Issue #5: Evaluation, rag and llm-ops` from the issue's top tags (the curator renames it)."""
-    if not tags:
-        return f"Issue #{number}"
-    words = [t.replace("-", " ") if t.isalpha() else t for t in tags[:3]]
-    theme = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
-    return f"Issue #{number}: {theme[:1].upper()}{theme[1:]}"
+def default_title(number: int, tags: Sequence[str] = ()) -> str:
+    """`Issue #5`: neutral (see `naming`); a theme made from tags read as the curator's and became a URL."""
+    return naming.default_title(number)
 
 
 def short_authors(authors: Sequence[str]) -> str:
@@ -306,7 +310,7 @@ def entry_context(
     for other, score in entry.previously:
         theme = re.sub(r"^Issue #\d+:\s*", "", issue_titles.get(other.issue or 0, ""))
         previously.append({
-            "link": md_link(other.display_title(), other.url),
+            "link": md_link(other.display_title(), public_url(other)),
             "issue": other.issue,
             "issue_title": md_escape(theme),
             "score": round(score, 2),
@@ -314,13 +318,13 @@ def entry_context(
     return {
         "id": item.id,
         "kind": item.kind,
-        "link": md_link(item.display_title(), item.url),
+        "link": md_link(item.display_title(), public_url(item)),
         "title": md_escape(item.display_title()),
-        "url": md_url(item.url),
+        "url": md_url(public_url(item)),
         "source": md_escape(source_of(item), 120),
         "byline": md_escape(byline(item), 300),
         "text": text,
-        "also": [md_link(o.display_title(), o.url) for o in entry.also],
+        "also": [md_link(o.display_title(), public_url(o)) for o in entry.also],
         "previously": previously,
         "image": image,
     }
@@ -392,7 +396,22 @@ class DraftResult:
     number: int
     added: list[str]  # ids of the items that are new in the file
     left_out: list[str]
+    summary: str = ""  # one line: what was left out and why, in counts (`selection.left_out_summary`)
     image_errors: list[str] = dataclasses.field(default_factory=list)  # one line per image not fetched
+
+
+def same_work(engine: Any, items: Sequence[Item], settings: Any, among: set[str] | None) -> list[tuple[str, str]]:
+    """Pairs of items that are the same work, with the project's `[draft]` thresholds (draft and check)."""
+    from . import suggest
+    from .selection import CROSS_KIND_COSINE, CROSS_KIND_THRESHOLD, same_work_pairs
+
+    cfg = settings.raw.get("draft") if isinstance(settings.raw.get("draft"), dict) else {}
+    return same_work_pairs(
+        engine, items, threshold=settings.dupe_threshold, among=among,
+        cosine_floor=float(cfg.get("dupe_cosine", suggest.DUPE_COSINE)),
+        cross_threshold=float(cfg.get("cross_kind_threshold", CROSS_KIND_THRESHOLD)),
+        cross_cosine=float(cfg.get("cross_kind_cosine", CROSS_KIND_COSINE)),
+    )
 
 
 def feature_images(catalog: Any, plan: DraftPlan, options: DraftOptions) -> tuple[dict[str, str], list[str]]:
@@ -427,11 +446,16 @@ def synced(catalog: Any, engine: Any, items: Sequence[Item]) -> Any:
     return engine
 
 
-def _full_title(number: int, title: str | None, tags: Sequence[str]) -> str:
-    if not title:
-        return default_title(number, tags)
-    title = clean_text(title, TITLE_MAX)
-    return title if title.lower().startswith("issue #") else f"Issue #{number}: {title}"
+def _full_title(number: int, title: str | None, current: Any = None) -> str:
+    if not title and current is not None and current.title:
+        return str(current.title)  # a regenerated draft keeps the title it was given
+    return naming.full_title(number, title)
+
+
+def _summary(plan: DraftPlan) -> str:
+    from .selection import left_out_summary
+
+    return left_out_summary(plan.reasons, folded=plan.folded)
 
 
 def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> DraftResult:
@@ -464,6 +488,14 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
         raise ProjectError(f"issue {number} is already published ({current.path.name}); draft the next one")
     state = issues.DraftState(settings.derived_dir)
     edited = current is not None and not state.unchanged(current.path.name, current.text)
+    if current is not None and edited and options.title:
+        # `draft --title` on a draft the curator has edited: set the title (and the file name), keep the rest
+        with catalog.writing():
+            naming.retitle(issues.read_issue(current.path), number, options.title, state)
+        known = issues.list_issues(settings.issues_dir)
+        current = next(i for i in known if i.number == number)
+        if not options.update:
+            return DraftResult(current.path, "retitled", number, [], [], "")
     if current is not None and edited and not options.update:
         raise DraftEdited(
             f"{current.path} was edited since `newsletter draft` wrote it; run `newsletter draft --update` "
@@ -473,8 +505,7 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
     items = catalog.items()
     engine = synced(catalog, engine or semantic_engine(catalog), items)
     among = {it.id for it in items if it.status in CANDIDATE_STATUSES and not it.duplicate_of}
-    cosine_floor = float(extra_cfg.get("dupe_cosine", suggest.DUPE_COSINE))
-    pairs = suggest.draft_dupe_pairs(engine, items, settings.dupe_threshold, cosine_floor, among)
+    pairs = same_work(engine, items, settings, among)
     published = {it.id for it in items if it.status == "published" and it.issue}
 
     related_for = suggest.backlink_scorer(engine, items, published)
@@ -495,7 +526,7 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
     titles = {i.number: i.title for i in known if i.number is not None}
     if current is not None and options.update:
         if not plan.entries:
-            return DraftResult(current.path, "unchanged", number, [], plan.left_out)
+            return DraftResult(current.path, "unchanged", number, [], plan.left_out, _summary(plan))
         images, image_errors = feature_images(catalog, plan, options)
         meta = IssueMeta(number, current.title, current.date or date, settings.name, signoff)
         rendered = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles, images=images)
@@ -508,19 +539,19 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
             text = issues.merge_entries(fresh.text, issues.section_blocks(rendered), [r.title for r in rules])
             issues.write_issue(current.path, text)
             state.record(current.path.name, text, sorted(present | set(plan.item_ids()) | set(plan.considered)))
-        return DraftResult(current.path, "updated", number, plan.item_ids(), plan.left_out, image_errors)
+            path = naming.follow_title(issues.read_issue(current.path), state)  # the title may have been edited
+        return DraftResult(path, "updated", number, plan.item_ids(), plan.left_out, _summary(plan), image_errors)
     if not plan.entries:
         since = f" added since {options.since}" if options.since else ""
         raise ProjectError(f"nothing to draft: no inbox or shortlisted items{since} (`newsletter list --status inbox`)")
-    title = _full_title(number, options.title, plan.tags)
+    title = _full_title(number, options.title, current)
     images, image_errors = feature_images(catalog, plan, options)
     meta = IssueMeta(number, title, date, settings.name, signoff)
     text = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles, images=images)
     if current is not None:
         path, action = current.path, "regenerated"
     else:
-        theme = re.sub(r"^Issue #\d+:?\s*", "", title) or "draft"
-        path, action = settings.issues_dir / issues.issue_filename(number, theme), "created"
+        path, action = settings.issues_dir / naming.filename_for(number, title), "created"
     with catalog.writing():
         # Regenerate only the text read before ranking: an edit or a publish meanwhile is not ours to replace.
         now = path.read_text(encoding="utf-8") if path.exists() else None
@@ -528,4 +559,5 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
             raise DraftEdited(f"{path} changed while the draft was being made; run `newsletter draft --update`")
         issues.write_issue(path, text)
         state.record(path.name, text, sorted(set(plan.item_ids()) | set(plan.considered)))
-    return DraftResult(path, action, number, plan.item_ids(), plan.left_out, image_errors)
+        path = naming.follow_title(issues.read_issue(path), state)  # a regenerated draft may have a new title
+    return DraftResult(path, action, number, plan.item_ids(), plan.left_out, _summary(plan), image_errors)

@@ -394,6 +394,15 @@ class DraftState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         files.atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
+    def rename(self, old: str, new: str) -> None:
+        """Move a file's record to its new name (the file followed its title)."""
+        import json
+
+        data = self._load()
+        if old in data:
+            data[new] = data.pop(old)
+            files.atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
     def forget(self, name: str) -> None:
         """Drop the record of a file (e.g. once its issue is published)."""
         import json

@@ -17,6 +17,7 @@ from ..media.figures import check_images
 from ..models import Item
 from ..store import identity
 from . import files as issues
+from . import naming
 
 
 @dataclasses.dataclass
@@ -108,12 +109,13 @@ def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:
 
 
 def _near_duplicates(engine: Any, catalog: Any, entries: dict[str, int]) -> list[Problem]:
-    from .suggest import DUPE_COSINE, draft_dupe_pairs
+    from .draft import same_work
 
     items = catalog.items()
     by_id = {it.id: it for it in items}
     out = []
-    for a, b in draft_dupe_pairs(engine, items, catalog.settings.dupe_threshold, DUPE_COSINE, set(entries)):
+    # the draft's own rule, across sections too: a paper and its repo are the same work twice
+    for a, b in same_work(engine, items, catalog.settings, set(entries)):
         if a in entries and b in entries:
             first, second = sorted((a, b), key=lambda i: entries[i])
             out.append(Problem(
@@ -172,7 +174,11 @@ def publish(catalog: Any, number: int, *, date: str | None = None) -> PublishRes
         issue = issues.read_issue(issue.path)  # as it is now: a `draft --update` may have just written it
         if issue.status != issues.STATUS_PUBLISHED:
             when = date or dt.date.today().isoformat()
-            issues.write_issue(issue.path, issues.set_front_fields(issue.text, status="published", date=when))
-            issues.DraftState(catalog.settings.derived_dir).forget(issue.path.name)
+            state = issues.DraftState(catalog.settings.derived_dir)
+            # the last moment the file name may follow the title: from now on it is a public URL
+            path = naming.follow_title(issue, state)
+            issues.write_issue(path, issues.set_front_fields(issue.text, status="published", date=when))
+            state.forget(path.name)
+            issue = issues.read_issue(path)
             issue_changed = True
     return PublishResult(number, str(issue.path), marked, already, elsewhere, unmatched, issue_changed)

@@ -37,6 +37,7 @@ import markdown
 from markdown.treeprocessors import Treeprocessor
 
 from ..markup import is_safe_link, sanitize_html
+from ..web.public import clean_hrefs
 
 # Placeholders substituted per subscriber. Plain alphanumerics: HTML escaping, CSS inlining and
 # Jinja autoescape leave them untouched, and they cannot occur in real text by accident.
@@ -155,7 +156,8 @@ def markdown_to_html(body: str, *, base_url: str = "") -> str:
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     md.treeprocessors.register(_EmailTree(md, base_url), "email", 0)
-    return sanitize_html(md.convert(body), email=True)
+    # readers never get a sharer's tracking parameters, however the link got into the issue
+    return clean_hrefs(sanitize_html(md.convert(body), email=True))
 
 
 def first_paragraph_text(body: str, limit: int = 140) -> str:

@@ -23,6 +23,7 @@ import yaml
 
 from ..markup import is_safe_link, link_scheme
 from ..models import KINDS, Item
+from ..web.public import public_url
 from .issues import Issue
 
 # kind -> (file name under the catalog folder, page title); the order is the nav order.
@@ -330,7 +331,7 @@ def item_html(item: Item, plan: SitePlan, href: Href, *, summary_chars: int, hea
     """One resource: linked title, kind · date · source · featured in, summary, tags. All escaped."""
     catalog = plan.catalog
     title = esc(item.display_title(), 500)
-    url = safe_url(item.url) or safe_url(item.canonical_url)
+    url = safe_url(public_url(item)) or safe_url(item.url)
     meta = [f'<span class="nl-kind nl-kind-{item.kind}">{esc(KIND_LABELS.get(item.kind, item.kind))}</span>']
     if item.published:
         meta.append(f'<time datetime="{esc(item.published)}">{esc(format_date(item.published))}</time>')

@@ -36,6 +36,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from ..markup import sanitize_html, text_only, title_html
+from ..web.public import clean_hrefs
 from ..media.library import IMAGES_FOLDER, INDEX_FILE
 from . import pages as P
 from .config import DRAFTS_ENV, NewsletterConfig
@@ -233,7 +234,8 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         assert self.plan is not None
         # The issue body is curator text (notes from people, imports, other editors) rendered with
         # attr_list and raw HTML on: only the allow-list survives, on the page and in the feeds.
-        parts = [responsive_images(sanitize_html(html), page.url, Path(config.docs_dir))]
+        # hand-pasted links lose their tracking too
+        parts = [clean_hrefs(responsive_images(sanitize_html(html), page.url, Path(config.docs_dir)))]
         _sanitize_toc(page.toc)
         if not issue.published:
             parts.insert(0, '<div class="admonition warning"><p class="admonition-title">Draft</p>'
