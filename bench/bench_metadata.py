@@ -15,7 +15,6 @@ import argparse
 import html.parser
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import yaml

@@ -7,13 +7,15 @@ tokenizer here looks at every character a bounded number of times, follows the H
 matter for metadata (raw-text ``script``/``style``, RCDATA ``title``, an unterminated tag or
 comment swallows the rest of the document, as browsers do) and never builds a tree, so nesting
 depth costs nothing. Entities are decoded by the stdlib (`html.unescape`).
+
+Publication dates, authors and site names are decided by `newsletter.sources.metadata` from what the
+tokenizer collected (``<meta>`` values, JSON-LD, and its `MarkupSignals`: times, bylines, microdata).
 """
 
 from __future__ import annotations
 
 import html
 import re
-import urllib.parse
 from typing import Any
 
 from newsletter.errors import SourceError
@@ -23,7 +25,7 @@ from newsletter.sources.metadata.authors import pick_authors
 from newsletter.sources.metadata.dates import jsonld_candidates, pick_published
 from newsletter.sources.metadata.markup import MarkupSignals
 from newsletter.sources.metadata.sites import pick_site, title_suffix_site
-from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, coerce_date, source_url
+from newsletter.sources.text import SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, source_url
 from newsletter.text import MAX_AUTHORS
 
 _MAX_META_VALUES = 500  # per key; citation_author lists of big collaborations stay whole
@@ -35,7 +37,6 @@ _TAG = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*+)((?:[^>\"']++|\"[^\"]*+\"|'[^
 _ATTR = re.compile(r"""([^\s"'>/=][^\s"'>/=]*+)(?:\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s"'>]++)))?""")
 _RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
                        "noscript", "plaintext"})
-_ATTR_TAGS = frozenset({"meta", "link", "script", "time", "base"})
 _BLOCK = frozenset({"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "ul",
                     "ol", "li", "table", "tr", "td", "th", "form", "body", "html", "blockquote", "pre",
                     "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "figure", "figcaption", "dl", "dd",
