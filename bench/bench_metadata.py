@@ -7,6 +7,10 @@ tuning.yaml / heldout.yaml. The rules were fitted on the tuning pages only; the 
 labelled before and never read while tuning, so their row is the honest estimate. The baseline reads
 only ``og:title``, ``og:site_name``, ``article:published_time`` and ``article:author`` (when a name).
 A field counts as right when it equals the label (case and spacing aside; authors as a set).
+
+When htmldate (the date specialist DESIGN.md names) is importable, its ``find_date`` (original date,
+no extensive search) gets a column for the published field; it is not a dependency — see
+docs/metadata.md for why and for the numbers measured.
 """
 
 from __future__ import annotations
@@ -64,6 +68,16 @@ def opengraph_only(entry: dict[str, Any]) -> Fields:
             "authors": [author] if author and "//" not in author else [], "site": og.get("og:site_name", "")}
 
 
+def htmldate_published(entry: dict[str, Any]) -> Fields | None:
+    """htmldate's publication date for the page, or None when htmldate is not installed."""
+    try:
+        from htmldate import find_date  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    date = find_date(entry["html"], url=entry["url"], original_date=True, extensive_search=False)
+    return {"title": None, "published": date, "authors": None, "site": None}
+
+
 def same(field: str, got: Any, want: Any) -> bool:
     """Field equality as the bench and the fixture tests count it."""
     if field == "authors":
@@ -99,9 +113,14 @@ def main() -> None:
     for name, entries in sets.items():
         mine = accuracy(entries, ours, missed if args.misses and name != "both" else None)
         base = accuracy(entries, opengraph_only)
+        specialist = (accuracy(entries, htmldate_published)  # type: ignore[arg-type]
+                      if htmldate_published(entries[0]) is not None else None)
         for field in FIELDS:
-            rows.append([f"{name} ({len(entries)} pages)", field, round(mine[field], 1), round(base[field], 1)])
-    print_table("Page metadata: % of labelled fields right", ["set", "field", "ours %", "OpenGraph only %"], rows)
+            other = round(specialist[field], 1) if specialist and field == "published" else "n/a"
+            rows.append([f"{name} ({len(entries)} pages)", field, round(mine[field], 1), round(base[field], 1),
+                         other])
+    print_table("Page metadata: % of labelled fields right",
+                ["set", "field", "ours %", "OpenGraph only %", "htmldate %"], rows)
     for line in missed:
         print(" -", line)
     sys.stdout.flush()
