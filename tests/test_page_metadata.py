@@ -228,3 +228,17 @@ def test_site_sources_in_order() -> None:
     pub = '<script type="application/ld+json">{"@type":"Article","publisher":{"name":"The Letter"}}</script>'
     assert page(pub + '<meta name="apple-mobile-web-app-title" content="App">').site == "The Letter"
     assert page('<meta name="DC.publisher" content="Open Data">').site == "Open Data"
+
+
+def test_markup_signals_stay_bounded_on_hostile_repetition() -> None:
+    from newsletter.sources.metadata.markup import MarkupSignals
+    from newsletter.sources.page import _Page, _tokenize
+
+    doc = ('<div class="byline author" itemprop="author" itemscope><time datetime="2020-01-01">'
+           '<a rel="author">By A, B and C ') * 20_000
+    holder = _Page()
+    _tokenize(doc, holder)
+    signals: MarkupSignals = holder.signals
+    assert len(signals.times) <= 40 and len(signals.bylines) <= 40 and len(signals.rel_authors) <= 40
+    assert all(len(text) <= 400 for text in signals.bylines + signals.rel_authors + signals.item_authors)
+    assert parse_page(doc, "https://e.example/").published == "2020-01-01"
