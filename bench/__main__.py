@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["fetch", "catalog", "feeds", "semantic", "draft", "site", "email"]
+ORDER = ["fetch", "metadata", "catalog", "feeds", "semantic", "draft", "site", "email"]
 
 
 def available() -> list[str]:

@@ -82,6 +82,43 @@ class JsonLd:
                 names.append(name)
         return names
 
+    def entity(self) -> dict[str, Any] | None:
+        """The main node's ``mainEntity`` (a QAPage's Question, a WebPage's Article), if it is a node."""
+        value = self.get("mainEntity")
+        if isinstance(value, list) and value:
+            value = self.resolve(value[0])
+        return value if isinstance(value, dict) else None
+
+    def author_values(self) -> list[Any]:
+        """Raw ``author`` entries of the main node, else of its ``mainEntity``, references unresolved."""
+        for node in (self.main, self.entity()):
+            value = node.get("author") if node else None
+            if value:
+                return list(value) if isinstance(value, list) else [value]
+        return []
+
+    def works(self) -> list[dict[str, Any]]:
+        """Every article-like or creative-work node, in page order."""
+        wanted = _ARTICLE_TYPES | _WORK_TYPES
+        return [node for node in self.nodes if _types(node) & wanted]
+
+    def website_name(self) -> str:
+        """The name of a ``WebSite`` node."""
+        for node in self.nodes:
+            if "website" in _types(node) and first_str(node.get("name")):
+                return first_str(node.get("name"))
+        return ""
+
+    def publisher_name(self) -> str:
+        """The main node's ``publisher.name`` (a podcast episode's series name when it has no publisher)."""
+        for key in ("publisher", "partOfSeries"):
+            value = self.get(key)
+            if isinstance(value, list) and value:
+                value = self.resolve(value[0])
+            if isinstance(value, dict) and first_str(value.get("name")):
+                return first_str(value.get("name"))
+        return ""
+
     def image(self) -> str:
         value = self.get("image") or self.get("thumbnailUrl")
         for entry in value if isinstance(value, list) else [value]:

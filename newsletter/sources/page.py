@@ -7,19 +7,25 @@ tokenizer here looks at every character a bounded number of times, follows the H
 matter for metadata (raw-text ``script``/``style``, RCDATA ``title``, an unterminated tag or
 comment swallows the rest of the document, as browsers do) and never builds a tree, so nesting
 depth costs nothing. Entities are decoded by the stdlib (`html.unescape`).
+
+Publication dates, authors and site names are decided by `newsletter.sources.metadata` from what the
+tokenizer collected (``<meta>`` values, JSON-LD, and its `MarkupSignals`: times, bylines, microdata).
 """
 
 from __future__ import annotations
 
 import html
 import re
-import urllib.parse
 from typing import Any
 
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
-from newsletter.sources.jsonld import JsonLd, first_str, looks_like_url
-from newsletter.sources.text import NAME_MAX, SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, coerce_date, source_url
+from newsletter.sources.jsonld import JsonLd, first_str
+from newsletter.sources.metadata.authors import pick_authors
+from newsletter.sources.metadata.dates import jsonld_candidates, pick_published
+from newsletter.sources.metadata.markup import MarkupSignals
+from newsletter.sources.metadata.sites import pick_site, title_suffix_site
+from newsletter.sources.text import SUMMARY_MAX, TITLE_MAX, clean_inline, clean_text, source_url
 from newsletter.text import MAX_AUTHORS
 
 _MAX_META_VALUES = 500  # per key; citation_author lists of big collaborations stay whole
@@ -31,7 +37,6 @@ _TAG = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*+)((?:[^>\"']++|\"[^\"]*+\"|'[^
 _ATTR = re.compile(r"""([^\s"'>/=][^\s"'>/=]*+)(?:\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s"'>]++)))?""")
 _RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
                        "noscript", "plaintext"})
-_ATTR_TAGS = frozenset({"meta", "link", "script", "time", "base"})
 _BLOCK = frozenset({"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "ul",
                     "ol", "li", "table", "tr", "td", "th", "form", "body", "html", "blockquote", "pre",
                     "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "figure", "figcaption", "dl", "dd",
@@ -79,7 +84,7 @@ class _Page:
         self.title: str | None = None
         self.h1: str | None = None
         self.paragraph: str | None = None
-        self.article_time = ""
+        self.signals = MarkupSignals()
         self._depth: dict[str, int] = {}
         self._capture: str | None = None  # "h1" or "p" while collecting their text
         self._buf: list[str] = []
@@ -97,14 +102,16 @@ class _Page:
             self._add(" ")
         if name in ("article", "svg", "math") or name in _BOILERPLATE:
             self._depth[name] = self._depth.get(name, 0) + 1
+        in_article = self._inside("article")
+        boilerplate = (any(self._inside(b) for b in ("nav", "aside", "footer", "form"))
+                       or (self._inside("header") and not in_article))
+        self.signals.start(name, attrs, in_article=in_article, boilerplate=boilerplate)
         if name == "meta":
             self._meta(attrs)
         elif name == "link":
             self._link(attrs)
         elif name == "base" and not self.base_href:
             self.base_href = attrs.get("href", "").strip()
-        elif name == "time" and self._inside("article") and not self.article_time:
-            self.article_time = attrs.get("datetime", "")
         elif name == "h1" and self.h1 is None and not self._inside("svg"):
             self._begin_capture("h1")
         elif (name == "p" and self.paragraph is None
@@ -116,8 +123,10 @@ class _Page:
             self._finish_capture()
         if self._depth.get(name, 0) > 0:
             self._depth[name] -= 1
+        self.signals.end(name)
 
     def data(self, text: str) -> None:
+        self.signals.data(text)
         if self._capture and self._buf_len < _CAPTURE_MAX:
             self._add(text)
 
@@ -171,6 +180,7 @@ class _Page:
     def close(self) -> None:
         if self._capture:
             self._finish_capture()
+        self.signals.close()
 
 
 def _tokenize(doc: str, page: _Page) -> None:
@@ -198,7 +208,8 @@ def _tokenize(doc: str, page: _Page) -> None:
             if match.group(1):
                 page.end(name)
                 continue
-            attrs = _attributes(match.group(3)) if name in _ATTR_TAGS else {}
+            # every tag's attributes: classes, itemprop and rel carry bylines and dates
+            attrs = _attributes(match.group(3)) if match.group(3).strip() else {}
             page.start(name, attrs)
             if name in _RAW_TEXT and not match.group(3).rstrip().endswith("/"):
                 # an end tag missing after position p is missing after every later position:
@@ -281,10 +292,15 @@ def _build(page: _Page, base_url: str) -> Metadata:
                     return value
         return ""
 
-    site = clean_inline(first("og:site_name") or ld.site() or first("application-name"), NAME_MAX)
-    if not site:
-        host = urllib.parse.urlsplit(base_url).hostname or ""
-        site = host[4:] if host.startswith("www.") else host
+    def every(*keys: str) -> list[str]:
+        return [v for key in keys for v in meta.get(key, ()) if v.strip()]
+
+    own_titles = [first("og:title"), first("twitter:title"), ld.title(), page.h1 or ""]
+    site = pick_site(og_site=first("og:site_name"), application_name=first("application-name"),
+                     ld_website=ld.website_name(), title_suffix=title_suffix_site(page.title or "", own_titles),
+                     ld_publisher=ld.publisher_name(), apple_title=first("apple-mobile-web-app-title"),
+                     dc_publisher=first("dc.publisher", "dcterms.publisher"),
+                     page_title=first("og:title") or page.title or "", url=base_url)
 
     title = ""
     for candidate in (first("og:title"), first("twitter:title"), first("citation_title"), ld.title(),
@@ -301,16 +317,10 @@ def _build(page: _Page, base_url: str) -> Metadata:
         if summary:
             break
 
-    published = None
-    for candidate in (first("article:published_time"),
-                      first("citation_publication_date", "citation_date", "citation_online_date"),
-                      ld.get("datePublished"), ld.get("uploadDate"),
-                      first("date", "dc.date", "dcterms.date", "dc.date.issued", "dcterms.created",
-                            "datepublished", "uploaddate"),
-                      page.article_time):
-        published = coerce_date(candidate)
-        if published:
-            break
+    signals = page.signals
+    published = pick_published(first=every, jsonld_dates=jsonld_candidates(ld.main, ld.works(), ld.resolve),
+                               url=base_url, times=signals.times, date_texts=signals.date_texts,
+                               bylines=signals.bylines)
 
     image = _first_url(base, [first("og:image", "og:image:url", "og:image:secure_url"),
                               first("twitter:image", "twitter:image:src"), ld.image()])
@@ -346,39 +356,15 @@ def _build(page: _Page, base_url: str) -> Metadata:
         kind=kind,
         title=title,
         summary=summary,
-        authors=_authors(meta, ld),
+        authors=pick_authors(first=every, ld_authors=ld.author_values(), resolve=ld.resolve,
+                             item_authors=signals.item_authors, rel_authors=signals.rel_authors,
+                             bylines=signals.bylines, site=site, limit=MAX_AUTHORS),
         published=published,
         site=site,
         image=image,
         canonical_url=canonical,
         extra=extra,
     )
-
-
-def _authors(meta: dict[str, list[str]], ld: JsonLd) -> list[str]:
-    """Authors from the most reliable source that names any, in page order, without repeats."""
-    sources = [
-        [_flip_name(v) for v in meta.get("citation_author", ())],
-        ld.authors(),
-        [v for v in meta.get("article:author", ()) if not looks_like_url(v)],
-        meta.get("author", []),
-    ]
-    for names in sources:
-        cleaned = _dedup(clean_inline(n, NAME_MAX) for n in names)
-        if cleaned:
-            return cleaned[:MAX_AUTHORS]
-    return []
-
-
-_NAME_SUFFIX = re.compile(r"^(?:inc|ltd|llc|gmbh|jr|sr|ii|iii|iv|et al)\.?$", re.IGNORECASE)
-
-
-def _flip_name(name: str) -> str:
-    """Highwire writes "Vaswani, Ashish"; the catalog writes "Ashish Vaswani" like arXiv and Crossref."""
-    parts = [p.strip() for p in name.split(",")]
-    if len(parts) == 2 and all(parts) and not _NAME_SUFFIX.match(parts[1]):
-        return f"{parts[1]} {parts[0]}"
-    return name
 
 
 def _strip_site(title: str, site: str) -> str:
