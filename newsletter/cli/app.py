@@ -349,6 +349,7 @@ main.add_command(email)
 main.add_command(subscribers)
 
 __import__("newsletter.cli.server", fromlist=["register"]).register(main)
+__import__("newsletter.cli.links", fromlist=["register"]).register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
