@@ -144,7 +144,9 @@ def _verdict_for_error(url: str, exc: NewsletterError, method: str) -> LinkResul
     result = LinkResult(url, "error", status, reason=message, method=method)
     if status in BLOCKED:
         result.verdict = "blocked"
-    elif (status is not None and 400 <= status < 500) or (status is None and any(marker in message for marker in _GONE)):
+    elif status is not None and 400 <= status < 500:
+        result.verdict = "dead"
+    elif status is None and any(marker in message for marker in _GONE):
         result.verdict = "dead"
     return result
 
