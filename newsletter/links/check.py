@@ -144,10 +144,11 @@ def _verdict_for_error(url: str, exc: NewsletterError, method: str) -> LinkResul
     result = LinkResult(url, "error", status, reason=message, method=method)
     if status in BLOCKED:
         result.verdict = "blocked"
-    elif status is not None and 400 <= status < 500:
-        result.verdict = "dead"
-    elif status is None and any(marker in message for marker in _GONE):
-        result.verdict = "dead"
+    else:
+        definitive = status is not None and 400 <= status < 500
+        gone = status is None and any(marker in message for marker in _GONE)
+        if definitive or gone:
+            result.verdict = "dead"
     return result
 
 
