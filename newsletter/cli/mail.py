@@ -43,6 +43,7 @@ def _subscriber_list(ctx: Any) -> Any:
 @click.option("--rate", type=click.FloatRange(min=0.01), default=None, help="At most N messages per second.")
 @click.option("--dry-run", is_flag=True, help="Check everything and say what would happen; send nothing.")
 @click.option("--starttls/--no-starttls", default=None, help="Require / never use STARTTLS (default: when offered).")
+@click.option("--force", is_flag=True, help="Send even if `links check` found dead links in the issue.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")
 @click.pass_obj
 @handles_errors
@@ -58,6 +59,7 @@ def email(
     rate: float | None,
     dry_run: bool,
     starttls: bool | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Render issue NUMBER as email and export it (--out, --mbox) or send it (--smtp).
@@ -77,7 +79,7 @@ def email(
     options = campaign.EmailOptions(
         issue=number, out=Path(out) if out else None, mbox=Path(mbox) if mbox else None, smtp=smtp,
         subscribers_path=subscribers_path, resume=resume, test_to=test_to, rate=rate, dry_run=dry_run,
-        starttls=starttls,
+        starttls=starttls, force=force,
     )
     settings = _settings(ctx)
     try:

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..config import Settings
+from ..errors import NewsletterError
 from ..models import Item
 from ..store import identity
 from ..web import urls
@@ -70,3 +72,30 @@ def dead_links(derived_dir: Path, link_urls: Iterable[str], items: Iterable[Item
         elif url in results and results[url].dead:
             out.append((url, results[url].reason or "dead at the last check"))
     return out
+
+
+class DeadLinks(NewsletterError):
+    """An issue about to be mailed links pages the last check found dead."""
+
+
+def refuse_dead_links(settings: Settings, number: int) -> None:
+    """Raise `DeadLinks` when issue `number` links a page its last `links check` found dead.
+
+    Mail cannot be recalled: a dead link in an archive page can be fixed tomorrow, in 10,000 inboxes
+    it cannot. `email --force` skips this.
+    """
+    from ..issues.files import find_issue, link_urls
+    from ..store import Store
+
+    issue = find_issue(settings.issues_dir, number)
+    store = Store(settings.catalog_dir, settings.derived_dir)
+    try:
+        items = list(store.load().items.values())
+    finally:
+        store.close()
+    dead = dead_links(settings.derived_dir, link_urls(issue.body), items)
+    if dead:
+        url, reason = dead[0]
+        more = f" and {len(dead) - 1} more" if len(dead) > 1 else ""
+        raise DeadLinks(f"issue {number} links {len(dead)} dead page(s): {url} ({reason}){more}; fix the links and "
+                        f"run `newsletter links check {number}` again, or pass --force to send anyway")

@@ -53,6 +53,7 @@ class EmailOptions:
     rate: float | None = None
     dry_run: bool = False
     starttls: bool | None = None
+    force: bool = False  # send even if the last `links check` found dead links in the issue
     retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
     reconnect_delays: tuple[float, ...] = (1.0, 5.0, 15.0)
 
@@ -208,6 +209,10 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
     real_send = mode in ("smtp", "mbox") and not options.test_to
     secret_value = tokens.load_secret(required=real_send)
     prepared = prepare(settings, options.issue, secret_value=secret_value)
+    if not (options.force or options.test_to):  # a test copy to the editor is how one previews
+        from ..links.annotate import refuse_dead_links
+
+        refuse_dead_links(settings, options.issue)
     if real_send and not prepared.mail.unsubscribe_url:
         raise NewsletterError(
             "no unsubscribe link: set [newsletter] site_url or [email] unsubscribe_url in newsletter.toml"
