@@ -89,7 +89,7 @@ def test_persistent_429_stops_the_run_and_leaves_the_rest(tmp_path: Path, waybac
     root = make_project(tmp_path, FAST)
     write_issue(root, 1, [("a", "http://a.example/one"), ("b", "http://b.example/two")])
     wayback.queue = [429] * 10
-    code, out, err = run(root, "links", "archive", "1", "--json")
+    code, out, _err = run(root, "links", "archive", "1", "--json")
     assert code == 1
     results = json.loads(out)["results"]
     assert [r["result"] for r in results] == ["failed", "not-tried"]
