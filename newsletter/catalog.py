@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .links.archive import ArchiveResult, Pacing
     from .links.check import LinkResult
     from .mail.campaign import EmailOptions, EmailReport
+    from .platforms.base import Remote
     from .semantic import SemanticEngine
     from .web.fetch import FetchSettings
 
@@ -369,6 +370,14 @@ class Catalog:
         from .links import health
 
         return health.archive(self, number, pacing=pacing, force=force, on_result=on_result)
+
+    def publish_to(self, number: int, platform: str, *, mode: str = "send", at: Any = None) -> Remote:
+        """Hand issue `number` to a mail platform (listmonk, buttondown, ghost): create it there, or update
+        it when its id is already in the issue's front matter; `mode` is draft, schedule (with `at`, an
+        aware datetime) or send. Credentials come from the environment."""
+        from .platforms import handoff
+
+        return handoff.publish_to(self, number, platform, mode=mode, at=at)
 
     def _resolve_all(
         self,
