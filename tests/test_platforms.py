@@ -216,3 +216,21 @@ def test_usage_errors(project: Path) -> None:
     code, _out, err = run(project, "publish", "3", "--to", "ghost", "--at", "2099-01-01T09:00")
     assert code == 1 and "no time zone" in err
     assert run(project, "publish", "3", "--to", "mailchimp")[0] == 2
+
+
+def test_a_post_that_may_have_been_done_is_never_repeated(project: Path, buttondown: Buttondown) -> None:
+    """500 after a POST: it may have created the email, so it is not sent again; a 429 is (nothing was done)."""
+    buttondown.fail_next = [(500, {"detail": "Internal error"})]
+    code, _out, err = run(project, "publish", "3", "--to", "buttondown", "--draft")
+    assert code == 1 and "HTTP 500" in err and err.count("\n") == 1
+    assert len(buttondown.requests) == 1
+    buttondown.fail_next = [(429, {"detail": "Request was throttled."})]
+    code, _out, err = run(project, "publish", "3", "--to", "buttondown", "--draft")
+    assert code == 0, err
+    assert [m for m, *_ in buttondown.requests] == ["POST", "POST", "POST"] and len(buttondown.emails) == 1
+
+
+def test_control_characters_from_pages_never_reach_the_terminal(tmp_path: Path) -> None:
+    from newsletter.cli.links import _cell
+
+    assert _cell("Not\x1b[31m Found\r\nhere\u202e", 80) == "Not [31m Found here"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -17,7 +18,8 @@ def _which(number: int | None, all_issues: bool) -> int | None:
 
 
 def _cell(text: str, width: int) -> str:
-    text = " ".join(str(text).split())  # page-controlled text: no newlines or tabs in the table
+    # Page-controlled text (titles in reasons, redirect targets): no newlines, tabs or terminal escapes.
+    text = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", " ", str(text)).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

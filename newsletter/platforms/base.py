@@ -12,7 +12,9 @@ from ..errors import FetchError, NewsletterError
 from ..web.fetch import Fetcher
 
 MODES = ("draft", "schedule", "send")
-ERROR_STATUSES = frozenset(range(400, 500))  # answered as documents: the API says what is wrong
+# Answered as documents (the API says what is wrong); 408 and 429 are left to the fetch layer, which waits
+# and retries them: nothing was done, so even a POST may be repeated.
+ERROR_STATUSES = frozenset(range(400, 500)) - {408, 429}
 
 
 class PlatformError(NewsletterError):
