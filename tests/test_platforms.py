@@ -79,7 +79,8 @@ def test_listmonk_draft_then_update_then_schedule(project: Path, listmonk: Listm
     assert len(listmonk.campaigns) == 1 and "A new intro." in listmonk.campaigns[1]["body"]
     assert listmonk.campaigns[1]["send_at"] == FUTURE and listmonk.campaigns[1]["send_later"] is True
     assert [m for m, *_ in listmonk.requests] == ["POST", "PUT", "PUT"]
-    assert front(project)["status"] == "published"  # scheduled: published here too
+    assert front(project)["status"] == "published"  # scheduled: published here too, on the day it goes out
+    assert str(front(project)["date"]) == "2099-12-04"
 
 
 def test_listmonk_send_now_starts_the_campaign_and_json(project: Path, listmonk: Listmonk) -> None:

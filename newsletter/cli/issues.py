@@ -202,6 +202,10 @@ def publish(ctx: Context, number: int, date: str | None, platform: str | None, a
         remote = hand_off(ctx, number, platform, as_draft, send_at, as_json)
         if as_draft:
             return
+        if send_at and not date:  # a scheduled issue is published on the day it goes out
+            from ..platforms.handoff import parse_at
+
+            date = parse_at(send_at).date().isoformat()
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:
         emit_json({**result.to_json(), **({"remote": remote.to_json()} if remote else {})})
