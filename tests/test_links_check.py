@@ -73,7 +73,7 @@ def test_cli_table_json_exit_codes_and_item_marks(tmp_path: Path, site: Loopback
     # --json: one document on stdout, the same verdicts
     code, out, _err = run(root, "links", "check", "1", "--json")
     data = json.loads(out)
-    assert code == 1 and data["dead"] == 1 and data["ok"] == 1 and data["checked"] == 2
+    assert code == 1 and data["totals"]["dead"] == 1 and data["totals"]["ok"] == 1 and data["checked"] == 2
     assert {r["url"]: r["verdict"] for r in data["results"]} == {site.url("/article"): "ok", site.url("/gone"): "dead"}
     # The page comes back: the next check clears the mark and exits 0.
     site.add("/gone", page("article.html"))

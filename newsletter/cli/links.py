@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from .common import Context, echo, emit_json, fail, handles_errors, pass_ctx, progress_bar
 
 
 def _which(number: int | None, all_issues: bool) -> int | None:
@@ -46,14 +46,14 @@ def check(ctx: Context, number: int | None, all_issues: bool, as_json: bool) -> 
         results = ctx.catalog.check_links(which, progress=progress)
     counts = {v: sum(r.verdict == v for r in results) for v in ("ok", "moved", "dead", "blocked", "error")}
     if as_json:
-        emit_json({"issue": which, "results": [r.to_json() for r in results], **counts,
+        emit_json({"issue": which, "results": [r.to_json() for r in results], "totals": counts,
                    "checked": len(results)})
     else:
         for r in results:
             shown = r.reason if r.verdict != "ok" else (f"HTTP {r.status}" if r.status else "")
-            click.echo(f"{r.verdict:<7} {r.status or '-'!s:>3}  {_cell(r.url, 70):<70}  {_cell(shown, 80)}")
+            echo(f"{r.verdict:<7} {r.status or '-'!s:>3}  {_cell(r.url, 70):<70}  {_cell(shown, 80)}")
         summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no links"
-        click.echo(f"{len(results)} link(s): {summary}", err=True)
+        echo(f"{len(results)} link(s): {summary}", err=True)
     if counts["dead"]:
         sys.exit(1)
 
@@ -77,17 +77,17 @@ def archive(ctx: Context, number: int | None, all_issues: bool, force: bool, as_
         if as_json:
             return
         if result.result in ("archived", "recent"):
-            click.echo(f"{result.result:<9} {_cell(result.url, 70)}  {result.archived_url}")
+            echo(f"{result.result:<9} {_cell(result.url, 70)}  {result.archived_url}")
         else:
-            click.echo(f"{result.result:<9} {_cell(result.url, 70)}  {_cell(result.reason, 100)}", err=True)
+            echo(f"{result.result:<9} {_cell(result.url, 70)}  {_cell(result.reason, 100)}", err=True)
         sys.stdout.flush()
 
     results = ctx.catalog.archive_links(which, force=force, on_result=report)
     counts = {k: sum(r.result == k for r in results) for k in ("archived", "recent", "failed", "not-tried")}
     if as_json:
-        emit_json({"issue": which, "results": [r.to_json() for r in results], **counts})
+        emit_json({"issue": which, "results": [r.to_json() for r in results], "totals": counts})
     else:
-        click.echo(", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no links", err=True)
+        echo(", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no links", err=True)
     if counts["failed"] or counts["not-tried"]:
         sys.exit(1)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import Context, emit_json
+from .common import Context, echo, emit_json
 
 
 def hand_off(ctx: Context, number: int, platform: str, as_draft: bool, send_at: str | None, as_json: bool) -> Any:
@@ -20,9 +20,9 @@ def hand_off(ctx: Context, number: int, platform: str, as_draft: bool, send_at: 
     remote = ctx.catalog.publish_to(number, platform, mode=mode, at=at)
     if as_json:
         if as_draft:
-            emit_json({"number": number, "remote": remote.to_json()})
+            emit_json({"issue": number, "remote": remote.to_json()})
         return remote
     verb = "created" if remote.created else "updated"
     where = f"  {remote.url}" if remote.url else ""
-    click.echo(f"{platform}: {verb} {platform}_id {remote.id} ({remote.status}){where}")
+    echo(f"{platform}: {verb} {platform}_id {remote.id} ({remote.status}){where}")
     return remote
