@@ -50,7 +50,7 @@ async def push(fetcher: Fetcher, post: Post, remote_id: str | None, config: dict
     if post.mode != "draft":
         query += "&newsletter=" + quote(str(config.get("newsletter") or "default-newsletter"), safe="")
     created = remote_id is None
-    if created:
+    if remote_id is None:
         _s, doc = await call_json(fetcher, NAME, "POST", api + query, headers=_headers(key),
                                   body={"posts": [fields]}, hint=HINT)
     else:
