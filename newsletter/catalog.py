@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     from .issues.draft import DraftOptions, DraftResult
     from .issues.publish import Problem, PublishResult
     from .issues.suggest import Suggestion
+    from .links.archive import ArchiveResult, Pacing
+    from .links.check import LinkResult
     from .mail.campaign import EmailOptions, EmailReport
     from .media.figures import Figure
+    from .platforms.base import Remote
     from .semantic import SemanticEngine
     from .web.fetch import FetchSettings
 
@@ -379,6 +382,34 @@ class Catalog:
             return [f"line {p.line}: {p.message}" for p in self.check(number, near_duplicates=False)]
 
         return campaign.run(self.settings, options, progress=progress, checker=checker, confirm=confirm)
+
+    def check_links(self, number: int | None = None, *, progress: Progress | None = None) -> builtins.list[LinkResult]:
+        """Check every link of issue `number` (None: of every published issue); see `newsletter links check`.
+
+        Verdicts are kept in `.newsletter/links.json`; catalog items whose link is dead get `dead_since`
+        and `dead_reason` (removed again once the link answers).
+        """
+        from .links import health
+
+        return health.check(self, number, progress=progress)
+
+    def archive_links(
+        self, number: int | None = None, *, pacing: Pacing | None = None, force: bool = False,
+        on_result: Callable[[ArchiveResult], None] | None = None,
+    ) -> builtins.list[ArchiveResult]:
+        """Ask the Wayback Machine to snapshot the links of issue `number` (None: every published issue)
+        that have no recent snapshot; items get `archived_url` and `archived_at`."""
+        from .links import health
+
+        return health.archive(self, number, pacing=pacing, force=force, on_result=on_result)
+
+    def publish_to(self, number: int, platform: str, *, mode: str = "send", at: Any = None) -> Remote:
+        """Hand issue `number` to a mail platform (listmonk, buttondown, ghost): create it there, or update
+        it when its id is already in the issue's front matter; `mode` is draft, schedule (with `at`, an
+        aware datetime) or send. Credentials come from the environment."""
+        from .platforms import handoff
+
+        return handoff.publish_to(self, number, platform, mode=mode, at=at)
 
     def _resolve_all(
         self,

@@ -26,6 +26,8 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "twitter_oembed": ("NEWSLETTER_TWITTER_OEMBED", "https://publish.twitter.com/oembed"),
     "github_api": ("NEWSLETTER_GITHUB_API", "https://api.github.com"),
     "youtube_oembed": ("NEWSLETTER_YOUTUBE_OEMBED", "https://www.youtube.com/oembed"),
+    "wayback_api": ("NEWSLETTER_WAYBACK_API", "https://web.archive.org"),
+    "buttondown_api": ("NEWSLETTER_BUTTONDOWN_API", "https://api.buttondown.com"),
 }
 
 

@@ -116,6 +116,8 @@ class LoopbackServer:
         self._in_flight_total = 0
         self._routes: dict[str, list[Reply]] = {}
         self._prefixes: list[tuple[str, PrefixHandler]] = []
+        self._head_routes: dict[str, Reply] = {}
+        self.methods: list[tuple[str, str]] = []  # (method, path) of every request, in arrival order
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -179,6 +181,11 @@ class LoopbackServer:
         with self._lock:
             self._routes[path] = seq
 
+    def add_head(self, path: str, status: int = 405, headers: Mapping[str, str] | None = None) -> None:
+        """Answer HEAD requests of ``path`` with ``status`` (a server that refuses or botches HEAD)."""
+        with self._lock:
+            self._head_routes[path] = Reply(b"", status, dict(headers or {}), "text/plain")
+
     def add_prefix(self, prefix: str, func: PrefixHandler) -> None:
         """Route every path starting with ``prefix`` to ``func(path, headers) -> (status, headers, body)``."""
         with self._lock:
@@ -223,12 +230,15 @@ class LoopbackServer:
             self.hits[path] += 1
             self.hit_times[path].append(time.monotonic())
             self.requests.append((full_path, headers))
+            self.methods.append(("HEAD" if head else "GET", path))
             self.in_flight[path] += 1
             self._in_flight_total += 1
             self.max_in_flight[path] = max(self.max_in_flight[path], self.in_flight[path])
             self.max_in_flight_total = max(self.max_in_flight_total, self._in_flight_total)
         try:
-            reply = self._next_reply(path, headers, full_path)
+            with self._lock:
+                head_reply = self._head_routes.get(path) if head else None
+            reply = head_reply or self._next_reply(path, headers, full_path)
             wait = self.latency + reply.delay
             if wait > 0 and self._stopping.wait(wait):
                 handler.close_connection = True

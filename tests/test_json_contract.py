@@ -133,7 +133,7 @@ def cli(project: Path, *args: str, code: int | None = 0) -> dict[str, Any]:
 
 
 def test_every_command_validates_against_the_schema(project: Path, feed_server: LoopbackServer,
-                                                    tmp_path: Path) -> None:
+                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: set[str] = set()
 
     def check(command: str, *args: str, code: int | None = 0) -> dict[str, Any]:
@@ -183,6 +183,22 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
     check("email", "4", "--out", str(tmp_path / "mail"))
     check("subscribers list")
     check("subscribers count")
+
+    # links check / archive on a published issue whose links are on loopback (one alive, one dead)
+    alive, dead = feed_server.url("/blog.xml"), feed_server.url("/dead.xml")
+    (project / "content" / "issues" / "009-links.md").write_text(
+        f"---\nnumber: 9\ntitle: Links\ndate: 2025-04-01\nstatus: published\n---\n\n## Links\n"
+        f"- **[Blog]({alive})** — alive.\n- **[Gone]({dead})** — dead.\n", encoding="utf-8")
+    checked = check("links check", "9", code=1)
+    assert (checked["checked"], checked["totals"]["ok"], checked["totals"]["dead"]) == (2, 1, 1)
+    feed_server.add_prefix("/save/", lambda path, headers: (
+        200, {"Content-Location": f"/web/20261203074901/{path[len('/save/'):]}"}, b"saved"))
+    with open(project / "newsletter.toml", "a", encoding="utf-8") as toml:
+        toml.write("\n[links]\narchive_interval = 0\narchive_backoff = 0\n")
+    monkeypatch.setenv("NEWSLETTER_WAYBACK_API", feed_server.url("").rstrip("/"))
+    archived = check("links archive", "9")
+    assert archived["totals"]["archived"] == 2
+    assert archived["results"][0]["archived_url"].startswith(feed_server.url("/web/"))
 
     assert seen == set(SCHEMA["properties"]["command"]["enum"]), "every documented command was run"
 

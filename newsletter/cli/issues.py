@@ -195,19 +195,41 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
 @click.command()
 @click.argument("number", type=int)
 @click.option("--date", default=None, help="The publication date (default: today).")
+@click.option("--to", "platform", type=click.Choice(["listmonk", "buttondown", "ghost"]), default=None,
+              help="Also hand the issue to this mail platform (credentials from the environment).")
+@click.option("--draft", "as_draft", is_flag=True, help="With --to: create it there as a draft only.")
+@click.option("--at", "send_at", default=None, metavar="ISO-TIME", help="With --to: schedule the send.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def publish(ctx: Context, number: int, date: str | None, as_json: bool) -> None:
-    """Mark every catalog item linked from issue NUMBER as published in it (idempotent)."""
+def publish(ctx: Context, number: int, date: str | None, platform: str | None, as_draft: bool,
+            send_at: str | None, as_json: bool) -> None:
+    """Mark every catalog item linked from issue NUMBER as published in it (idempotent).
+
+    With --to, the issue is first created on (or, on a rerun, updated at) a mail platform; --draft
+    leaves it a draft there and marks nothing here yet, --at schedules it, neither sends it now.
+    """
     from ..issues import publish as publishing
 
     issue_number(number, "NUMBER")
+    remote = None
+    if platform is None and (as_draft or send_at):
+        raise click.UsageError("--draft and --at go with --to PLATFORM")
+    if platform is not None:
+        from .platform import hand_off
+
+        remote = hand_off(ctx, number, platform, as_draft, send_at, as_json)
+        if as_draft:
+            return
+        if send_at and not date:  # a scheduled issue is published on the day it goes out
+            from ..platforms.handoff import parse_at
+
+            date = parse_at(send_at).date().isoformat()
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:
         data = result.to_json()
         number = data.pop("number")  # `issue` everywhere (draft, check, email) means the issue number
-        emit_json({"issue": number, **data})
+        emit_json({"issue": number, **data, **({"remote": remote.to_json()} if remote else {})})
         return
     for url in result.unmatched:
         echo(f"note: not in the catalog, left as a plain link: {url}", err=True)

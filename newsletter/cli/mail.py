@@ -63,7 +63,8 @@ def _ask(issue: int, subject: str, count: int) -> bool:
 @click.option("--rate", type=click.FloatRange(min=0.01), default=None, help="At most N messages per second.")
 @click.option("--dry-run", is_flag=True, help="Check everything and say what would happen; send nothing.")
 @click.option("--starttls/--no-starttls", default=None, help="Require / never use STARTTLS (default: when offered).")
-@click.option("--force", is_flag=True, help="Send to the list even if the issue is a draft or `check` finds problems.")
+@click.option("--force", is_flag=True, help="Send to the list even if the issue is a draft or `check` finds problems, "
+              "and send or export it even if `links check` found dead links in it.")
 @click.option("--yes", "-y", "assume_yes", is_flag=True,
               help="Do not ask before sending to the list (needed when not on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON.")

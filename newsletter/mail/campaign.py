@@ -71,7 +71,7 @@ class EmailOptions:
     rate: float | None = None
     dry_run: bool = False
     starttls: bool | None = None
-    force: bool = False
+    force: bool = False  # send a draft or an issue with `check` problems or dead links (`links check`) anyway
     retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
     reconnect_delays: tuple[float, ...] = (1.0, 5.0, 15.0)
 
@@ -291,6 +291,10 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
     secret_value = tokens.load_secret(required=real_send and not mail_settings.list_server)
     forced = _guard(settings, options, checker) if list_send else []
     prepared = prepare(settings, options.issue, secret_value=secret_value, images_built=not options.force)
+    if not (options.force or options.test_to):  # a test copy to the editor is how one previews
+        from ..links.annotate import refuse_dead_links
+
+        refuse_dead_links(settings, options.issue)
     if real_send and not prepared.mail.unsubscribe_url:
         raise NewsletterError(
             "no unsubscribe link: set [newsletter] site_url or [email] unsubscribe_url in newsletter.toml"

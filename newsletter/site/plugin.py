@@ -64,6 +64,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         self.feed_entries: list[tuple[Issue, FeedEntry]] = []
         self.finder: Any = None
         self._finder_opened = False
+        self.archived: dict[str, str] = {}  # identity key -> snapshot, for links the last check found dead
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -135,6 +136,9 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
             store.close()
         for problem in snapshot.problems:
             log.warning("newsletter: %s", problem)
+        from ..links.annotate import archived_links
+
+        self.archived = archived_links(snapshot.items.values())
         candidates = [it for it in snapshot.items.values() if it.status == "published" or it.issue is not None]
         public = P.public_catalog(
             snapshot.items.values(), issues, drafts=self.drafts, identity_index=identity.identity_index(candidates)
@@ -234,8 +238,11 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         assert self.plan is not None
         # The issue body is curator text (notes from people, imports, other editors) rendered with
         # attr_list and raw HTML on: only the allow-list survives, on the page and in the feeds.
-        # hand-pasted links lose their tracking too
-        parts = [clean_hrefs(responsive_images(sanitize_html(html), page.url, Path(config.docs_dir)))]
+        from ..links.annotate import annotate_html
+
+        # hand-pasted links lose their tracking too; "(archived)" goes beside dead links
+        body = clean_hrefs(responsive_images(sanitize_html(html), page.url, Path(config.docs_dir)))
+        parts = [annotate_html(body, self.archived)]
         _sanitize_toc(page.toc)
         if not issue.published:
             parts.insert(0, '<div class="admonition warning"><p class="admonition-title">Draft</p>'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime as dt
 import email.utils
 import importlib.util
@@ -150,9 +151,10 @@ class _Retry(Exception):
     """A failure worth another attempt; becomes a FetchError when attempts run out."""
 
     def __init__(self, what: str, hint: str, *, url: str, status: int | None = None,
-                 delay: float | None = None) -> None:
+                 delay: float | None = None, sent: bool = True) -> None:
         super().__init__(what)
         self.what, self.hint, self.url, self.status, self.delay = what, hint, url, status, delay
+        self.sent = sent  # False: the request never reached the server, so repeating it is always safe
 
     def final(self, retries: int) -> FetchError:
         done = f"gave up after {retries} {'retry' if retries == 1 else 'retries'}; " if retries else ""
@@ -206,7 +208,7 @@ def _transport_failure(exc: httpx.HTTPError, url: str, host: str, settings: Fetc
     root = next((str(e) for e in reversed(chain) if str(e)), type(exc).__name__)
     if isinstance(exc, httpx.ConnectTimeout):
         return _Retry(f"timed out after {_secs(settings.connect_timeout)} connecting to {host}",
-                      "check the URL or try again later", url=url)
+                      "check the URL or try again later", url=url, sent=False)
     if isinstance(exc, httpx.ConnectError):
         if "refused" in detail:
             reason = "connection refused"
@@ -217,7 +219,8 @@ def _transport_failure(exc: httpx.HTTPError, url: str, host: str, settings: Fetc
                               "site's certificate)", url=url)
         else:
             reason = root
-        return _Retry(f"could not connect to {host}: {reason}", "check the URL or try again later", url=url)
+        return _Retry(f"could not connect to {host}: {reason}", "check the URL or try again later", url=url,
+                      sent=False)
     if isinstance(exc, httpx.ReadTimeout):
         return _Retry(f"timed out after {_secs(settings.read_timeout)} reading {url}",
                       "the server is too slow, try again later", url=url)
@@ -349,6 +352,22 @@ class _Decoder:
 # --------------------------------------------------------------------------- Fetcher
 
 
+@dataclass(frozen=True)
+class _Call:
+    """How one request is made and answered: `get` uses the defaults, `request` can change them."""
+
+    method: str = "GET"
+    content: bytes | None = None
+    follow_redirects: bool = True
+    accept: frozenset[int] = frozenset()  # non-2xx statuses answered as a Response instead of an error
+    max_bytes: int | None = None  # None: the settings' cap
+    truncate: bool = False  # keep the first max_bytes of a bigger body instead of failing
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+
+
 class _Budget:
     """The wall-clock seconds one URL may still use, across its redirects, retries and retry waits.
 
@@ -423,12 +442,38 @@ class Fetcher:
             req_headers["If-None-Match"] = etag
         if last_modified:
             req_headers["If-Modified-Since"] = last_modified
+        return await self._attempts(url, parsed, req_headers, _Call())
+
+    async def request(self, method: str, url: str, *, headers: dict[str, str] | None = None,
+                      content: bytes | None = None, follow_redirects: bool = True,
+                      accept: Iterable[int] = (), max_bytes: int | None = None,
+                      truncate: bool = False) -> Response:
+        """Any method (HEAD, POST, PUT ...) with the same limits, politeness and one-line errors as `get`.
+
+        ``accept`` lists non-2xx statuses to return as a `Response` (body read, capped) instead of
+        raising, so a caller can read an API's error document. Without ``follow_redirects`` a redirect
+        comes back as a `Response` whose ``headers["location"]`` says where. With ``truncate`` a body
+        over ``max_bytes`` is cut there instead of failing (enough to read a page's title). A request
+        that is not idempotent (POST, PATCH) is repeated only when it provably never reached the server
+        or was refused with 429, so a retry can never create a second campaign.
+        """
+        if self._client is None:
+            raise RuntimeError("Fetcher.request() called outside 'async with Fetcher()'")
+        parsed = check_url(url)
+        req_headers = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
+        call = _Call(method.upper(), content, follow_redirects, frozenset(accept), max_bytes, truncate)
+        return await self._attempts(url, parsed, req_headers, call)
+
+    async def _attempts(self, url: str, parsed: httpx.URL, req_headers: dict[str, str], call: _Call) -> Response:
+        """Run one request with retries (exponential backoff, Retry-After) inside one wall-clock budget."""
         budget = _Budget(self.settings.total_timeout)
         attempt = 0
         while True:
             try:
-                return await self._follow(url, parsed, req_headers, budget)
+                return await self._follow(url, parsed, req_headers, budget, call)
             except _Retry as retry:
+                if not call.idempotent and retry.sent and retry.status != 429:
+                    raise retry.final(attempt) from None  # it may have been done: never repeat it
                 if attempt >= self.settings.retries:
                     raise retry.final(attempt) from None
                 delay = retry.delay if retry.delay is not None else self._backoff(attempt)
@@ -438,7 +483,8 @@ class Fetcher:
                 budget.charge(delay)
                 await asyncio.sleep(delay)  # outside the semaphores: waiting costs no slot
 
-    async def _follow(self, url: str, parsed: httpx.URL, headers: dict[str, str], budget: _Budget) -> Response:
+    async def _follow(self, url: str, parsed: httpx.URL, headers: dict[str, str], budget: _Budget,
+                      call: _Call) -> Response:
         """One attempt: request ``url`` and follow its redirects."""
         current = parsed
         seen: dict[str, int] = {}
@@ -453,17 +499,19 @@ class Fetcher:
             hop_headers = headers
             if current.host != parsed.host:
                 hop_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            result = await self._hop(url, current, hop_headers, budget)
+            result = await self._hop(url, current, hop_headers, budget, call)
             if isinstance(result, Response):
                 result.redirects = redirects
                 return result
             status, current = result
             redirects.append((status, str(current)))
+            if status == 303 or (status in (301, 302) and call.method == "POST"):
+                call = dataclasses.replace(call, method="GET", content=None)  # what browsers do
         raise FetchError(f"too many redirects (more than {self.settings.max_redirects}) fetching {url}",
                          url=url)
 
     async def _hop(self, url: str, current: httpx.URL, headers: dict[str, str],
-                   budget: _Budget) -> Response | tuple[int, httpx.URL]:
+                   budget: _Budget, call: _Call) -> Response | tuple[int, httpx.URL]:
         """One request; returns the Response or, for a redirect, its (status, next URL)."""
         assert self._client is not None and self._global is not None
         s = self.settings
@@ -476,7 +524,8 @@ class Fetcher:
                 if budget.left <= 0:
                     raise TimeoutError
                 async with asyncio.timeout(budget.left):
-                    request = self._client.build_request("GET", current, headers=headers)
+                    request = self._client.build_request(call.method, current, headers=headers,
+                                                         content=call.content)
                     try:
                         resp = await self._client.send(request, stream=True)
                     except httpx.InvalidURL:
@@ -485,7 +534,7 @@ class Fetcher:
                         raise FetchError(f"{current} redirects to a URL that is not http(s) or not valid; "
                                          "open it in a browser to check", url=url) from None
                     try:
-                        return await self._handle(url, str(current), host, resp)
+                        return await self._handle(url, str(current), host, resp, call)
                     finally:
                         await resp.aclose()
             except TimeoutError:
@@ -498,12 +547,12 @@ class Fetcher:
                 budget.charge(loop.time() - started)
 
     async def _handle(
-        self, url: str, current: str, host: str, resp: httpx.Response
+        self, url: str, current: str, host: str, resp: httpx.Response, call: _Call
     ) -> Response | tuple[int, httpx.URL]:
         s = self.settings
         status = resp.status_code
         headers = {k.lower(): v for k, v in resp.headers.items()}
-        if status in REDIRECT_STATUSES:
+        if status in REDIRECT_STATUSES and call.follow_redirects:
             location = headers.get("location")
             if not location:
                 raise FetchError(f"HTTP {status} redirect without a Location from {current}", url=url,
@@ -527,11 +576,14 @@ class Fetcher:
         if status == 304:
             await self._drain(resp)
             return respond(b"", not_modified=True)
-        if not 200 <= status < 300:
+        if call.method == "HEAD" or (status in REDIRECT_STATUSES and not call.follow_redirects):
+            await self._drain(resp)
+            return respond(b"")
+        if not 200 <= status < 300 and status not in call.accept:
             retry_after = parse_retry_after(headers.get("retry-after"))
             await self._drain(resp)  # a retry or the next URL of the batch can reuse the connection
             raise _status_failure(status, current, host, retry_after, s)
-        return respond(await self._read_capped(resp, current))
+        return respond(await self._read_capped(resp, current, call))
 
     async def _drain(self, resp: httpx.Response) -> None:
         """Read a small unwanted body so its connection goes back to the pool; never raises."""
@@ -548,13 +600,14 @@ class Fetcher:
         except (TimeoutError, httpx.HTTPError):
             pass  # the connection is dropped on close; the answer itself is already known
 
-    async def _read_capped(self, resp: httpx.Response, url: str) -> bytes:
+    async def _read_capped(self, resp: httpx.Response, url: str, call: _Call | None = None) -> bytes:
         """Read the (decompressed) body, refusing to hold more than ``max_bytes``."""
-        cap = self.settings.max_bytes
+        call = call or _Call()
+        cap = call.max_bytes if call.max_bytes is not None else self.settings.max_bytes
         too_big = FetchError(f"response from {url} is larger than {_size(cap)}; skip it or raise "
                              "max_bytes in the fetch settings", url=url, status=resp.status_code)
         declared = resp.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if declared.isdigit() and int(declared) > cap and not call.truncate:
             raise too_big
         try:
             decoder = _Decoder(resp.headers.get("content-encoding", ""), cap)
@@ -567,16 +620,20 @@ class Fetcher:
             # count a single byte of it.
             async for chunk in resp.aiter_raw():
                 if len(body) + len(chunk) > cap and not decoder.layers:
+                    if call.truncate:
+                        return bytes((body + chunk)[:cap])
                     raise too_big
                 for piece in decoder.decode(chunk):
                     body += piece
                     if len(body) > cap:
-                        raise too_big
+                        raise _TooBig
             for piece in decoder.decode(b"", final=True):
                 body += piece
                 if len(body) > cap:
-                    raise too_big
+                    raise _TooBig
         except _TooBig:
+            if call.truncate:
+                return bytes(body[:cap])  # the start of the body is all the caller wanted
             raise too_big from None
         except zlib.error as exc:
             raise FetchError(f"the response from {url} is damaged: its compressed body cannot be "
