@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import DraftEdited, ProjectError
 from ..models import Item
+from ..text import one_line as clean_text
 from ..web.public import public_url
 from . import naming
 from .sections import CANDIDATE_STATUSES, SectionRule, assign_section, section_rules
@@ -37,21 +37,6 @@ RELATED_MAX = 3
 # -- Markdown safety -------------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]()#+!|~])")
-_WS = re.compile(r"\s+")
-
-
-def clean_text(text: str, max_len: int | None = None) -> str:
-    """Plain one-line text: control, format and bidi characters removed, whitespace collapsed, capped."""
-    text = "".join(
-        " " if ch in "\r\n\t\u2028\u2029\x85" else ch
-        for ch in str(text or "")
-        if ch in "\r\n\t\u2028\u2029\x85" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
-    text = _WS.sub(" ", text).strip()
-    if max_len is not None and len(text) > max_len:
-        cut = text[: max_len - 1]
-        text = (cut.rsplit(" ", 1)[0] if " " in cut[max_len // 2 :] else cut).rstrip(" ,;:") + "…"
-    return text
 
 
 def md_escape(text: str, max_len: int = TITLE_MAX) -> str:

@@ -15,16 +15,10 @@ import re
 from pathlib import Path
 
 from ..errors import ProjectError
+from ..text import one_line as clean_text
 from . import files as issues
 
 TITLE_MAX = 200
-
-
-def clean_text(text: str, max_len: int | None = None) -> str:
-    """The draft's one-line cleaning (imported late: `draft` imports this module)."""
-    from .draft import clean_text as clean
-
-    return clean(text, max_len)
 
 
 def default_title(number: int) -> str:
