@@ -67,6 +67,10 @@ class Catalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.catalog_dir, settings.derived_dir)
+        from .semantic.text import TEXT_VERSION, item_text_hash
+
+        # Stored per cache row, so no command recomputes the embedding text of the whole catalog.
+        self.store.text_key, self.store.text_version = item_text_hash, TEXT_VERSION
         self._snapshot: Snapshot | None = None
         self._semantic: SemanticEngine | None = None
 
@@ -109,7 +113,13 @@ class Catalog:
         return sorted(found, key=lambda i: (i.added, i.id), reverse=True)
 
     def get(self, ref: str) -> Item:
-        """An item by id, unique id prefix (4+ characters) or any URL it is known by."""
+        """An item by id, unique id prefix (4+ characters) or any URL it is known by.
+
+        Answered from the derived cache by query (folder stamps checked, the item's file stat'ed),
+        or from the loaded snapshot when a command already holds one.
+        """
+        if self._snapshot is None:
+            return self._lookup(ref)[0]
         snap = self.snapshot()
         ref = ref.strip()
         if ref in snap.items:
@@ -128,7 +138,32 @@ class Catalog:
 
     def path_of(self, item_id: str) -> Path:
         """The file that holds an item."""
+        if self._snapshot is None:
+            return self.settings.catalog_dir / self._lookup(item_id)[1]
         return self.settings.catalog_dir / self.snapshot().paths[item_id]
+
+    def _lookup(self, ref: str) -> tuple[Item, str]:
+        """(item, path) by id, unique id prefix or URL, by query: no whole-catalog load."""
+        store = self.store
+        store.freshen()
+        ref = ref.strip()
+        found = store.entry(ref) if ref else None
+        if found is None and ("/" in ref or "." in ref):
+            item_id = store.find_url(ref)
+            found = store.entry(item_id) if item_id else None
+        if found is None and len(ref) >= 4:
+            matches = store.find_prefix(ref.lower(), limit=1000)
+            if len(matches) > 1:
+                raise ItemNotFound(f"{ref!r} matches {len(matches)} items; type more of the id")
+            found = store.entry(matches[0]) if matches else None
+        if found is None:
+            raise ItemNotFound(f"no item {ref!r} in the catalog; `newsletter list` shows the ids")
+        return found
+
+    def note_saved(self, item: Item, path: str) -> None:
+        """Keep a loaded snapshot in step with a file just saved (a no-op when none is loaded)."""
+        if self._snapshot is not None:
+            self._snapshot.items[item.id], self._snapshot.paths[item.id] = item, path
 
     # -- adding --------------------------------------------------------------------------------
 
@@ -401,11 +436,12 @@ class Catalog:
     def update(self, item: Item) -> Item:
         """Save a changed item in place (same file); its id must already exist."""
         with self.writing():
-            snap = self.snapshot(refresh=True)
-            if item.id not in snap.items:
+            self.store.freshen()
+            found = self.store.entry(item.id)
+            if found is None:
                 raise ItemNotFound(f"no item {item.id!r} in the catalog (removed meanwhile?)")
-            self.store.save(item, snap.paths[item.id])
-            snap.items[item.id] = item
+            path = self.store.save(item, found[1])
+            self.note_saved(item, path)
         return item
 
     def modify(self, ref: str, change: Callable[[Item], Item | None]) -> Item:
@@ -416,12 +452,12 @@ class Catalog:
         or an editor running alongside is never reverted. The cached snapshot follows the write.
         """
         with self.writing():
-            snap = self.snapshot(refresh=True)
-            item_id = self.get(ref).id
-            saved = self.store.rewrite(snap.paths[item_id], change)
-            if saved is not None:
-                snap.items[item_id] = saved
-            return snap.items[item_id]
+            item, path = self._lookup(ref)
+            saved = self.store.rewrite(path, change)
+            if saved is None:
+                return item
+            self.note_saved(saved, path)
+            return saved
 
     def modify_many(self, ids: Sequence[str], change: Callable[[Item], Item | None]) -> builtins.list[Item]:
         """`modify` for many items under one hold of the lock; returns the items that changed."""
@@ -467,15 +503,16 @@ class Catalog:
     def remove(self, ref: str) -> Item:
         """Delete an item's file. Items merged into it keep pointing at nothing, so refuse then."""
         with self.writing():
-            item = self._fresh(ref)
-            dependents = [i.id for i in self.snapshot().items.values() if i.duplicate_of == item.id]
+            item, path = self._lookup(ref)
+            dependents = [i for i in self.store.merged_into(item.id) if i != item.id]
             if dependents:
                 raise CatalogError(
                     f"{item.id} is the kept item of merged duplicate(s) {', '.join(dependents)}; remove those first"
                 )
-            snap = self.snapshot()
-            self.store.delete(snap.paths[item.id])
-            del snap.items[item.id], snap.paths[item.id]
+            self.store.delete(path)
+            if self._snapshot is not None:
+                self._snapshot.items.pop(item.id, None)
+                self._snapshot.paths.pop(item.id, None)
         return item
 
     def _fresh(self, ref: str) -> Item:
