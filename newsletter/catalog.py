@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from .web.fetch import FetchSettings
 
 Progress = Callable[[int, int], None]
-SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
+SEMANTIC_LOCK = "sync.lock"
+MERGED_POST_FILTER = 200  # up to this many merged items are filtered out of results rather than by an allowed set  # serializes rewrites of the derived vectors and index, apart from the writer lock
 log = logging.getLogger("newsletter")
 
 
@@ -554,8 +555,11 @@ class Catalog:
         derived semantic folder has a lock of its own, so two processes never rewrite the index at
         once while curators' writes go on.
         """
-        items = list(self.snapshot(refresh=True).items.values())
-        return self.sync_engine(self.semantic, items, progress=progress)
+        from .store.lock import write_lock
+
+        self.store.freshen()
+        with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
+            return self.semantic.sync_store(self.store, progress=progress)
 
     def sync_engine(self, engine: SemanticEngine, items: Sequence[Item], *, progress: Progress | None = None) -> Any:
         """Bring `engine` in step with `items` under the semantic lock (not the writer lock)."""
@@ -595,13 +599,21 @@ class Catalog:
         once for the batch instead of once per item. Call `sync_semantic` first so no item is embedded
         one at a time.
         """
-        live = self.live_items()
+        live = self._live_by_query()
         found = self.semantic.similar_many(list(items), live, k=k, threshold=self._threshold(threshold))
-        return [
-            [{"id": other, "score": score, "title": live[other].display_title(), "issue": live[other].issue}
-             for other, score in row]
-            for row in found
-        ]
+        out = []
+        for row in found:
+            matches = []
+            for other, score in row:
+                match = live.get(other)
+                if match is not None:
+                    matches.append({"id": other, "score": score, "title": match.display_title(), "issue": match.issue})
+            out.append(matches)
+        return out
+
+    def _live_by_query(self) -> _LiveItems:
+        """Live items looked up one by one from the cache (or the snapshot when one is loaded)."""
+        return _LiveItems(self)
 
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
@@ -660,14 +672,18 @@ class Catalog:
     def related(self, ref: str, *, k: int = 10, kind: str | None = None) -> builtins.list[tuple[Item, float]]:
         """The k items nearest in meaning to one item, from stored vectors (no model load when synced)."""
         item = self.get(ref)
-        live = self.live_items()
-        allowed = set(live) - {item.id}
+        live = self._live_by_query()
+        merged = self.store.merged_ids()
+        # Merged items are left out after the query: there are few, so asking for a few more is cheaper
+        # than a filter set of every live id.
+        allowed = None if len(merged) <= MERGED_POST_FILTER else set(self.semantic.index.entries) - merged
+        want = k + (len(merged) if allowed is None else 0)
         try:
-            found = self.semantic.related(item.id, k=k, kind=kind, allowed=allowed)
+            found = self.semantic.related(item.id, k=want, kind=kind, allowed=allowed)
         except ItemNotFound:  # the item was added by hand or by git pull: embed it now
             self.sync_semantic()
-            found = self.semantic.related(item.id, k=k, kind=kind, allowed=allowed)
-        return [(live[i], score) for i, score in found if i in live]
+            found = self.semantic.related(item.id, k=want, kind=kind, allowed=allowed)
+        return _resolve(live, found, merged | {item.id}, k)
 
     def search(
         self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None
@@ -675,10 +691,55 @@ class Catalog:
         """Hybrid search: keyword matches (SQLite FTS5, BM25) fused with semantic neighbours (RRF)."""
         if kind and kind not in KINDS:
             raise NewsletterError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-        snap = self.snapshot()
-        self.semantic.sync(list(snap.items.values()))
-        by_path = {path: item_id for item_id, path in snap.paths.items()}
-        keyword_ids = [by_path[p] for p, _ in self.store.keyword_search(query, limit=max(50, 3 * k)) if p in by_path]
-        live = self.live_items()
-        found = self.semantic.search(query, k=k, keyword_ids=keyword_ids, kind=kind, since=since, allowed=set(live))
-        return [(live[i], score) for i, score in found if i in live]
+        self.sync_semantic()  # incremental: what changed since the last command (usually nothing)
+        merged = self.store.merged_ids()
+        keyword_ids = [i for i in self.store.keyword_ids(query, limit=max(50, 3 * k)) if i not in merged]
+        allowed = None if len(merged) <= MERGED_POST_FILTER else set(self.semantic.index.entries) - merged
+        want = k + (len(merged) if allowed is None else 0)
+        found = self.semantic.search(query, k=want, keyword_ids=keyword_ids, kind=kind, since=since, allowed=allowed)
+        return _resolve(self._live_by_query(), found, merged, k)
+
+
+class _LiveItems:
+    """Items by id, read from the cache when asked for; merged ones (duplicate_of set) are absent."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._seen: dict[str, Item | None] = {}
+
+    def get(self, item_id: str, default: Item | None = None) -> Item | None:
+        if item_id not in self._seen:
+            snap = self._catalog._snapshot
+            if snap is not None:
+                item = snap.items.get(item_id)
+            else:
+                found = self._catalog.store.entry(item_id)
+                item = found[0] if found else None
+            self._seen[item_id] = None if item is None or item.duplicate_of else item
+        found_item = self._seen[item_id]
+        return default if found_item is None else found_item
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self.get(item_id) is not None
+
+    def __getitem__(self, item_id: str) -> Item:
+        item = self.get(item_id)
+        if item is None:
+            raise KeyError(item_id)
+        return item
+
+
+def _resolve(
+    live: _LiveItems, found: Sequence[tuple[str, float]], leave_out: set[str], k: int
+) -> builtins.list[tuple[Item, float]]:
+    """(item, score) for result ids, as the files say now; gone and merged items dropped; at most k."""
+    out = []
+    for item_id, score in found:
+        if item_id in leave_out:
+            continue
+        item = live.get(item_id)
+        if item is not None:
+            out.append((item, score))
+        if len(out) >= k:
+            break
+    return out

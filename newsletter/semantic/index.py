@@ -253,11 +253,16 @@ class VectorIndex:
                 (self.dir / old).unlink(missing_ok=True)
         self._sweep()
 
-    def mark_synced(self, synced: Any) -> None:
-        """Remember which catalog state the index matches (saved in the stamp; O(1) to check)."""
-        if self.synced != synced:
-            self.synced = synced
+    def save_stamp(self) -> None:
+        """Rewrite only the small stamp (the `synced` mark changed, nothing else did)."""
+        try:
+            stamp = json.loads(self.stamp_path.read_text())
+        except (OSError, ValueError):
             self.save()
+            return
+        if stamp.get("synced") != self.synced:
+            stamp["synced"] = self.synced
+            atomic_write_bytes(self.stamp_path, json.dumps(stamp, separators=(",", ":")).encode())
 
     def _sweep(self) -> None:
         """Delete graphs no stamp names and temp files left by crashed writers of this model."""
@@ -353,7 +358,9 @@ class VectorIndex:
         self.rejected = None
         stats["rebuilt"] = 1
         stats["added"] = len(desired)
+        synced = self.synced
         self._reset()
+        self.synced = synced
         self.entries, self._by_kind = dict(desired), None
         self.labels = sorted(desired)
         self.by_id = {item_id: label for label, item_id in enumerate(self.labels)}

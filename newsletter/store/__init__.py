@@ -21,13 +21,13 @@ from ..errors import CatalogError
 from ..models import Item
 from ..web import urls
 from . import files, staleness
-from .cache import CacheDamaged, CachedEntry, CatalogCache
+from .cache import CacheDamaged, CachedEntry, CatalogCache, IndexRow
 from .lock import write_lock
 
 _T = TypeVar("_T")
 log = logging.getLogger("newsletter")
 
-__all__ = ["Snapshot", "Store", "files", "write_lock"]
+__all__ = ["IndexRow", "Snapshot", "Store", "files", "write_lock"]
 
 SAVE_CHUNK = 256  # items made durable together by `save_many` (open temp files at once: well under fd limits)
 FSYNC_THREADS = 8
@@ -154,6 +154,28 @@ class Store:
                 if row_key == key:
                     return merged_into or item_id
         return None
+
+    def epoch_seq(self) -> tuple[str, int]:
+        """The cache's identity and write counter (see `CatalogCache.changed_ids`)."""
+        return self._healing(self.cache.epoch_seq)
+
+    def changed_ids(self, epoch: str, seq: int) -> set[str] | None:
+        """Ids changed since (epoch, seq); None when that was another cache (diff everything)."""
+        return self._healing(lambda: self.cache.changed_ids(epoch, seq))
+
+    def index_rows(self, ids: Iterable[str] | None = None) -> dict[str, IndexRow]:
+        """What the vector index needs per item (all items when `ids` is None)."""
+        wanted = None if ids is None else list(ids)
+        return self._healing(lambda: self.cache.index_rows(wanted))
+
+    def items_for_hashes(self, hashes: Iterable[str]) -> dict[str, Item]:
+        """One item per embedding-text hash (for embedding what has no vector)."""
+        wanted = list(hashes)
+        return self._healing(lambda: self.cache.items_for_hashes(wanted))
+
+    def merged_ids(self) -> set[str]:
+        """Ids of the items merged into others."""
+        return self._healing(self.cache.merged_ids)
 
     def has_id(self, item_id: str) -> bool:
         return self._healing(lambda: self.cache.has_id(item_id))
