@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,19 @@ class Store:
             log.warning("the derived catalog cache was damaged (%s); rebuilt it from the item files",
                         cache.damage or "unreadable")
 
+    def verify_cache(self) -> bool:
+        """Run SQLite's integrity check on the cache; False (and the cache rebuilt) when it failed."""
+        try:
+            rows = self.cache.conn.execute("PRAGMA integrity_check").fetchall()
+            ok = rows == [("ok",)]
+            why = "; ".join(str(r[0]) for r in rows[:3])
+        except sqlite3.DatabaseError as exc:
+            ok, why = False, str(exc)
+        if not ok:
+            self._heal(why)
+            self._report_rebuild()
+        return ok
+
     def freshen(self) -> int:
         """The cheap staleness check: folder mtimes, re-reading only folders whose listing changed.
 
@@ -120,15 +134,18 @@ class Store:
     def entry(self, item_id: str) -> tuple[Item, str] | None:
         """The item with this id and its path, from the cache; its file is stat'ed and re-read if changed."""
         def work() -> tuple[Item, str] | None:
+            reread: set[str] = set()  # files parsed by this call (a racy stamp is stored as -1: trust this read)
             for _ in range(3):
                 rows = self.cache.by_id(item_id)
                 if not rows:
                     return None
-                stale = [r for r in rows if staleness.stamp_of(self.catalog_dir / r.path) != (r.mtime_ns, r.size, r.ino)]
+                stale = [r.path for r in rows if r.path not in reread
+                         and staleness.stamp_of(self.catalog_dir / r.path) != (r.mtime_ns, r.size, r.ino)]
                 if not stale:
                     winner = next((r for r in rows if r.item is not None), None)
                     return (winner.item, winner.path) if winner and winner.item else None
-                self.cache.apply(*staleness.reparse(self.catalog_dir, [r.path for r in stale]))
+                self.cache.apply(*staleness.reparse(self.catalog_dir, stale))
+                reread.update(stale)
             return None
         return self._healing(work)
 
