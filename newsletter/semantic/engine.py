@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from newsletter.errors import ItemNotFound
+from newsletter.errors import ItemNotFound, ProjectError
 from newsletter.models import Item
 from newsletter.semantic import docfreq, dupes, fusion
 from newsletter.semantic.embedders import (
@@ -79,6 +79,7 @@ class SemanticEngine:
         self.index = VectorIndex(self.root, self.store, exact_below=exact_below, ef=ef)
         self._signals: dict[str, tuple[tuple[object, ...], dupes.Signals]] = {}
         self.docfreq: docfreq.DocFreq | None = None  # set by `sync_store`: IDF by query
+        self._dropped_seen = 0  # the store's dropped-segment count the last sync answered (full diff on change)
 
     # -- embedding -----------------------------------------------------------------------------
     @property
@@ -124,6 +125,19 @@ class SemanticEngine:
         onnx = OnnxEmbedder(self._model, derived_dir=self.root)
         if not onnx.ready():
             onnx._load()
+        return True
+
+    def check_query_model(self) -> bool:
+        """Load the ONNX export when there is one; False when it was damaged (and removed)."""
+        if self._backend == "ort-fp32" or not onnxruntime_available() or not self._model:
+            return True
+        onnx = OnnxEmbedder(self._model, derived_dir=self.root, export=False)
+        if not onnx.ready():
+            return True
+        try:
+            onnx._load()
+        except ProjectError:
+            return False
         return True
 
     def _vectors_for(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -184,6 +198,10 @@ class SemanticEngine:
         epoch, seq = store.epoch_seq()
         synced = self.index.synced
         changed = None
+        self.store.open()  # a damaged segment is dropped now
+        if self.store.dropped_segments != self._dropped_seen:
+            self._dropped_seen = self.store.dropped_segments
+            synced = None  # vectors were lost: check every item's vector, re-embed what is gone
         if isinstance(synced, list) and len(synced) == 2 and self.index.rejected is None:
             changed = store.changed_ids(str(synced[0]), int(synced[1]))
         if changed is None:
@@ -217,7 +235,7 @@ class SemanticEngine:
         if not (stats["added"] or stats["removed"] or stats["rebuilt"]):
             self.index.save_stamp()
         self._sync_docfreq(store, changed, epoch, seq)
-        return SyncStats(self.model_id, len(desired), len(missing), len(check) - len(missing),
+        return SyncStats(self.model_id, len(desired), len(missing), len(desired) - len(missing),
                          stats["added"], stats["removed"], bool(stats["rebuilt"]), time.perf_counter() - start)
 
     def _sync_docfreq(self, store: Store, changed: set[str] | None, epoch: str, seq: int) -> None:
@@ -398,7 +416,11 @@ class SemanticEngine:
         depth = max(3 * k, 30)
         semantic: list[str] = []
         if query.strip() and len(self.index):
-            vector = self.query_embedder().encode([query])
+            try:
+                vector = self.query_embedder().encode([query])
+            except ProjectError:  # the ONNX export was damaged (and removed): the configured model answers
+                self._query_embedder = self.embedder
+                vector = self._query_embedder.encode([query])
             (row,) = self.index.query(vector, depth, allowed=pool)
             semantic = [i for i, _ in row]
         keyword = fusion.filter_ranking(keyword_ids, pool)[:depth]

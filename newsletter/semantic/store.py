@@ -208,6 +208,11 @@ class EmbeddingStore:
             self._lazy = opened
         return self._lazy
 
+    def open(self) -> None:
+        """Open the segments' keys (dropping damaged ones) without reading vectors."""
+        if self._index is None:
+            self._open_lazy()
+
     def load(self) -> None:
         """Read every valid segment of this version (once), checksums verified; corrupt ones are deleted."""
         if self._index is not None:
