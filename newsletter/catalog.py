@@ -568,6 +568,38 @@ class Catalog:
         with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
             return engine.sync(list(items), progress=progress)
 
+    def reindex(self, *, progress: Progress | None = None) -> dict[str, Any]:
+        """`newsletter index`: verify and bring every derived file up to date; returns the summary.
+
+        A full stat sweep of the item files, an integrity check of the cache, every vector segment's
+        checksum and the ONNX export; whatever is damaged is rebuilt, then the vectors, the index
+        and the document frequencies are synced (embedding what has no vector yet). The semantic
+        files are checked and synced under the semantic lock, never the writer lock.
+        """
+        import time
+
+        from .store.lock import write_lock
+
+        started = time.perf_counter()
+        healed: builtins.list[str] = []
+        if not self.store.verify_cache():
+            healed.append("catalog cache")
+        snap = self.snapshot(refresh=True)
+        engine = self.semantic
+        with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
+            if engine.store.verify():
+                healed.append("vector segments")
+            if not engine.check_query_model():
+                healed.append("ONNX export")
+            stats = engine.sync_store(self.store, progress=progress)
+        seconds = time.perf_counter() - started
+        return {
+            "items": len(snap.items), "problems": len(snap.problems), "embedded": stats.embedded,
+            "reused": stats.reused, "index_added": stats.index_added, "index_removed": stats.index_removed,
+            "index_rebuilt": stats.rebuilt, "healed": healed, "seconds": round(seconds, 3),
+            "texts_per_s": round(stats.embedded / stats.seconds, 1) if stats.embedded and stats.seconds else None,
+        }
+
     def near_duplicates(
         self, items: Sequence[Item], *, progress: Progress | None = None
     ) -> dict[str, builtins.list[dict[str, Any]]]:
@@ -680,7 +712,7 @@ class Catalog:
         want = k + (len(merged) if allowed is None else 0)
         try:
             found = self.semantic.related(item.id, k=want, kind=kind, allowed=allowed)
-        except ItemNotFound:  # the item was added by hand or by git pull: embed it now
+        except (ItemNotFound, KeyError):  # added by hand or git pull, or a lost vector: sync now
             self.sync_semantic()
             found = self.semantic.related(item.id, k=want, kind=kind, allowed=allowed)
         return _resolve(live, found, merged | {item.id}, k)
