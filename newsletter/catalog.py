@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from .web.fetch import FetchSettings
 
 Progress = Callable[[int, int], None]
-SEMANTIC_LOCK = "sync.lock"
-MERGED_POST_FILTER = 200  # up to this many merged items are filtered out of results rather than by an allowed set  # serializes rewrites of the derived vectors and index, apart from the writer lock
+SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
+MERGED_POST_FILTER = 200  # up to this many merged items are filtered out of results rather than by an allowed set
 log = logging.getLogger("newsletter")
 
 
