@@ -8,9 +8,10 @@ Two labelled sets live in tests/data/dupes/:
   catalog, labelled by hand (the rule is at the top of the file). Held-out folds: 5 stratified folds,
   the positive pairs of one work kept in one fold.
 
-Weights are fitted on the union of both sets; the threshold is the one of best F0.5 (precision
-weighs more than recall: a curator who sees false "looks like" lines stops reading them). Held-out
-figures refit weights AND threshold without the fold being scored, and are reported per set.
+The shipped model is fitted by bench/fit_dupes.py (on tests/data/dupes_dev/ and these sets) and
+reported by bench/bench_dupes.py; the helpers here (features, logistic fit, thresholds, P/R/F1) serve
+both, and `evaluate_methods` keeps the per-set held-out comparison with the TF-IDF and cosine
+baselines: held-out figures refit weights AND threshold (best F0.5) without the fold being scored.
 """
 
 from __future__ import annotations
@@ -132,11 +133,6 @@ def feature_matrix(ps: PairSet | DevSet, vectors: np.ndarray) -> np.ndarray:
     return np.array(rows).reshape(len(rows), len(dupes.FEATURES))
 
 
-def evidence_mask(x: np.ndarray) -> np.ndarray:
-    """Which pairs pass the evidence gate (the only ones the logistic part decides)."""
-    return np.array([dupes.has_evidence(row) for row in x], dtype=bool)
-
-
 def prf(scores: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[float, float, float]:
     """Precision, recall, F1 of `scores >= threshold`."""
     return prf_pred(scores >= threshold, labels)
@@ -194,7 +190,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 0.01, steps: int =
 
 
 def gated_scores(x: np.ndarray, w: Sequence[float], b: float) -> np.ndarray:
-    """dupes.combine over rows (logistic, capped without evidence) for given weights."""
+    """dupes.combine over rows (logistic plus the same-feed rule) for given weights."""
     return np.array([dupes.combine(row, w, b) for row in x])
 
 
@@ -208,13 +204,12 @@ class Fit:
 
 
 def fit(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> Fit:
-    """Fit weights on the evidence pairs of the given sets (each set weighs the same), then the
-    threshold of best F0.5 on all their pairs."""
+    """Fit weights on the pairs of the given sets (each set weighs the same), then the
+    threshold of best F0.5 on all their pairs. (The shipped model is fitted by bench/fit_dupes.py.)"""
     x = np.vstack(xs)
     y = np.concatenate(ys)
     set_w = np.concatenate([np.full(len(v), len(y) / (len(ys) * max(len(v), 1))) for v in ys])
-    mask = evidence_mask(x)
-    w, b = fit_logistic(x[mask], y[mask], sample_weight=set_w[mask])
+    w, b = fit_logistic(x, y, l2=0.003, sample_weight=set_w)
     w = np.round(w, 2)
     b = round(b, 2)
     th = best_threshold(gated_scores(x, w, b), y, beta=BETA)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, find_project, load_settings
-from .errors import CatalogError, ItemNotFound, NewsletterError
+from .errors import CatalogError, ItemChanged, ItemNotFound, NewsletterError, ProjectError
 from .models import KINDS, STATUSES, Item, Metadata, normalize_tag
 from .store import Snapshot, Store, identity
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .issues.publish import Problem, PublishResult
     from .issues.suggest import Suggestion
     from .mail.campaign import EmailOptions, EmailReport
+    from .media.figures import Figure
     from .semantic import SemanticEngine
     from .web.fetch import FetchSettings
 
@@ -329,6 +331,27 @@ class Catalog:
 
         return draft.write_draft(self, options or draft.DraftOptions(), engine=engine)
 
+    def add_figure(self, source: Path | str, *, issue: int | None = None, alt: str) -> Figure:
+        """Copy an image into an issue's assets folder (resized, re-encoded, EXIF gone); see media.figures.
+
+        `issue` defaults to the open draft, else the next issue. Returns the Markdown to paste.
+        """
+        from .issues import files as issue_files
+        from .media.figures import add_figure
+
+        if issue is None:
+            known = issue_files.list_issues(self.settings.issues_dir)
+            last = known[-1] if known else None
+            if last is not None and last.status == issue_files.STATUS_DRAFT and last.number:
+                issue = last.number
+            else:
+                issue = max((i.number or 0 for i in known), default=0) + 1
+        if issue < 1:
+            raise ProjectError(f"issue numbers start at 1, not {issue}")
+        image = Path(source)
+        with self.writing():
+            return add_figure(self.settings, image, issue, alt=alt)
+
     def suggestions(
         self, *, min_confidence: float = 0.0, engine: SemanticEngine | None = None, progress: Progress | None = None
     ) -> builtins.list[Suggestion]:
@@ -378,11 +401,18 @@ class Catalog:
 
         return publish.publish(self, number, date=date)
 
-    def email(self, options: EmailOptions, *, progress: Progress | None = None) -> EmailReport:
-        """Render an issue for every subscriber and deliver it (or write it out); see `newsletter email`."""
+    def email(self, options: EmailOptions, *, progress: Progress | None = None,
+              confirm: Callable[[int, str, int], bool] | None = None) -> EmailReport:
+        """Render an issue for every subscriber and deliver it (or write it out); see `newsletter email`.
+
+        A send to the list refuses a draft or an issue `check` finds problems in unless `options.force`.
+        """
         from .mail import campaign
 
-        return campaign.run(self.settings, options, progress=progress)
+        def checker(number: int) -> builtins.list[str]:
+            return [f"line {p.line}: {p.message}" for p in self.check(number, near_duplicates=False)]
+
+        return campaign.run(self.settings, options, progress=progress, checker=checker, confirm=confirm)
 
     def _resolve_all(
         self,
@@ -434,15 +464,32 @@ class Catalog:
         with self.store.locked():
             yield
 
-    def update(self, item: Item) -> Item:
-        """Save a changed item in place (same file); its id must already exist."""
+    def update(self, item: Item, *, expected_sha256: str | None = None) -> Item:
+        """Save a changed item in place (same file); its id must already exist.
+
+        With `expected_sha256` (the SHA-256 of the file's bytes when the caller read it, e.g. when
+        an editor opened it), the file is checked under the lock first: if anything changed it since
+        (a `tag`, a `git pull`, another editor), nothing is written and `ItemChanged` is raised, so
+        their change is not silently reverted.
+        """
         with self.writing():
             self.store.freshen()
             found = self.store.entry(item.id)
             if found is None:
                 raise ItemNotFound(f"no item {item.id!r} in the catalog (removed meanwhile?)")
-            path = self.store.save(item, found[1])
-            self.note_saved(item, path)
+            if expected_sha256 is not None:
+                path = self.settings.catalog_dir / found[1]
+                try:
+                    current = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError as exc:
+                    raise CatalogError(f"cannot read {path}: {exc.strerror or exc}") from None
+                if current != expected_sha256:
+                    raise ItemChanged(
+                        f"{path} changed on disk since it was read (another command, a git pull or "
+                        "another editor); nothing was saved", path=str(path),
+                    )
+            saved = self.store.save(item, found[1])
+            self.note_saved(item, saved)
         return item
 
     def modify(self, ref: str, change: Callable[[Item], Item | None]) -> Item:
@@ -520,14 +567,17 @@ class Catalog:
         self.snapshot(refresh=True)
         return dataclasses.replace(self.get(ref))
 
-    def save_edited(self, item_id: str, text: str) -> Item:
-        """Validate an edited item file text and save it; the id and path cannot change."""
+    def save_edited(self, item_id: str, text: str, *, expected_sha256: str | None = None) -> Item:
+        """Validate an edited item file text and save it; the id and path cannot change.
+
+        `expected_sha256`: see `update` (raises `ItemChanged` if the file changed since it was read).
+        """
         from .store.files import parse_item
 
         edited = parse_item(text, source=f"edited item {item_id}")
         if edited.id != item_id:
             raise CatalogError(f"the id changed from {item_id} to {edited.id}; ids are fixed, change it back")
-        return self.update(edited)
+        return self.update(edited, expected_sha256=expected_sha256)
 
     # -- meaning: near-duplicates, related items, search ---------------------------------------
 
@@ -650,16 +700,28 @@ class Catalog:
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
 
-    def duplicate_groups(self, *, threshold: float | None = None) -> builtins.list[dict[str, Any]]:
-        """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first."""
+    def duplicate_groups(
+        self, *, threshold: float | None = None, explain: bool = False,
+    ) -> builtins.list[dict[str, Any]]:
+        """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first.
+
+        With `explain`, each pair also carries ``explain``: the signals that decided it, each with its
+        value, weight and contribution to the score (`newsletter.semantic.dupes.explain`).
+        """
         self.sync_semantic()
         items = list(self.snapshot().items.values())
         groups = self.semantic.duplicate_groups(items, threshold=self._threshold(threshold))
+        why: dict[tuple[str, str], dict[str, Any]] = {}
+        if explain:
+            from .semantic.why import explain_pairs
+
+            why = explain_pairs(self.semantic, items, [(a, b) for g in groups for a, b, _ in g.pairs])
         out = [
             {
                 "score": round(group.score, 4),
                 "ids": list(group.ids),
-                "pairs": [{"a": a, "b": b, "score": round(s, 4)} for a, b, s in group.pairs],
+                "pairs": [{"a": a, "b": b, "score": round(s, 4), **({"explain": why[(a, b)]} if (a, b) in why else {})}
+                          for a, b, s in group.pairs],
             }
             for group in groups
         ]

@@ -25,7 +25,9 @@ OUT = ROOT / "demo-output"
 PROJECT = OUT / "project"
 WEB = Path(__file__).resolve().parent / "demo_web"
 DATA = ROOT / "tests" / "data"
-PROJECT_PARTS = ("newsletter.toml", "mkdocs.yml", "feeds.yaml", "subscribers.csv", "content", "catalog", "templates")
+PROJECT_PARTS = ("newsletter.toml", "mkdocs.yml", "feeds.yaml", "content", "catalog", "templates")
+# The sample's fake list is tracked only under an example name; the demo copy uses it as its list.
+EXAMPLE_LIST = ("subscribers.example.csv", "subscribers.csv")
 DRAFT_DATE = "2025-03-07"
 
 
@@ -56,6 +58,7 @@ def copy_project() -> None:
             shutil.copytree(source, PROJECT / part)
         elif source.exists():
             shutil.copy2(source, PROJECT / part)
+    shutil.copy2(ROOT / EXAMPLE_LIST[0], PROJECT / EXAMPLE_LIST[1])
 
 
 def serve_the_web(server: LoopbackServer) -> None:

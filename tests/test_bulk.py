@@ -54,8 +54,9 @@ def test_bookmarks_no_fetch_uses_the_files_titles_tags_dates_and_reports_bad_lin
     code, doc, err = import_json(project, "--no-fetch", str(IMPORTS / "firefox_bookmarks.html"))
     assert code == 1  # three bookmarks are not http(s) links
     assert doc["format"] == "bookmarks"
-    assert (doc["new"], doc["duplicates"], doc["failed"]) == (4, 0, 3)
-    assert [(f["line"], f["reason"]) for f in doc["failures"]] == [
+    t = doc["totals"]
+    assert (t["added"], t["existing"] + t["repeated"], t["failed"]) == (4, 0, 3)
+    assert [(f["line"], f["error"]) for f in doc["errors"]] == [
         (21, "not an http(s) URL (javascript:)"),
         (24, "not an http(s) URL (place:)"),
         (29, "not an http(s) URL (data:)"),
@@ -81,18 +82,19 @@ def test_running_the_same_import_twice_adds_nothing_the_second_time(project: Pat
         first = import_json(project, "--no-fetch", str(IMPORTS / name))[1]
         before = {p: p.read_bytes() for p in (project / "catalog").rglob("*.md")}
         second = import_json(project, "--no-fetch", str(IMPORTS / name))[1]
-        assert second["new"] == 0, name
-        assert second["duplicates"] == first["new"] + first["duplicates"], name
+        dupes = lambda doc: doc["totals"]["existing"] + doc["totals"]["repeated"]  # noqa: E731
+        assert second["totals"]["added"] == 0, name
+        assert dupes(second) == first["totals"]["added"] + dupes(first), name
         assert {p: p.read_bytes() for p in (project / "catalog").rglob("*.md")} == before
 
 
 def test_formats_are_detected_and_each_lands_with_its_metadata(project: Path) -> None:
     doc = import_json(project, "--no-fetch", str(IMPORTS / "raindrop.csv"))[1]
-    assert doc["format"] == "csv" and doc["new"] == 3 and doc["failed"] == 2
+    assert doc["format"] == "csv" and doc["totals"]["added"] == 3 and doc["totals"]["failed"] == 2
     doc = import_json(project, "--no-fetch", str(IMPORTS / "awesome.md"))[1]
-    assert doc["format"] == "markdown" and doc["new"] == 8
+    assert doc["format"] == "markdown" and doc["totals"]["added"] == 8
     doc = import_json(project, "--no-fetch", str(IMPORTS / "urls.txt"))[1]
-    assert doc["format"] == "urls" and doc["new"] == 4 and doc["failed"] == 4
+    assert doc["format"] == "urls" and doc["totals"]["added"] == 4 and doc["totals"]["failed"] == 4
     items = items_by_url(project)
     evals = items["https://json.example.com/2024/06/01/evals.html"]
     assert evals.summary == "Why evaluation is hard." and evals.added == "2024-06-01T08:15:00Z"
@@ -106,7 +108,7 @@ def test_format_option_and_tag_option(project: Path, tmp_path: Path) -> None:
     odd.write_text("https://a.example.com/x First\nhttps://b.example.com/y\n")
     args = ("--no-fetch", "--format", "urls", "--tag", "Imported 2024", "--tag", "ml", str(odd))
     code, doc, _ = import_json(project, *args)
-    assert code == 0 and doc["new"] == 2
+    assert code == 0 and doc["totals"]["added"] == 2
     assert all(i.tags == ["imported-2024", "ml"] for i in items_by_url(project).values())
 
 
@@ -119,7 +121,7 @@ def test_a_url_repeated_in_the_file_is_one_item_with_merged_tags(project: Path, 
         "https://x.example.com/b,B,\n"
     )
     doc = import_json(project, "--no-fetch", str(csv))[1]
-    assert (doc["new"], doc["repeated"], doc["existing"], doc["duplicates"]) == (2, 1, 0, 1)
+    assert (doc["totals"]["added"], doc["totals"]["repeated"], doc["totals"]["existing"]) == (2, 1, 0)
     assert items_by_url(project)["https://x.example.com/a"].tags == ["one", "two"]
 
 
@@ -132,7 +134,7 @@ def test_items_already_in_the_catalog_are_duplicates_and_left_untouched(project:
     finally:
         catalog.close()
     doc = import_json(project, "--no-fetch", str(IMPORTS / "urls.txt"))[1]
-    assert doc["existing"] == 1 and doc["new"] == 3
+    assert doc["totals"]["existing"] == 1 and doc["totals"]["added"] == 3
     two = items_by_url(project)["https://example.com/two"]
     assert two.title == "Mine" and two.tags == ["keep"]
 
@@ -141,8 +143,8 @@ def test_opml_feeds_become_subscriptions_and_links_become_items(project: Path) -
     code, doc, _ = import_json(project, "--no-fetch", str(IMPORTS / "subscriptions.opml"))
     assert code == 1  # the relative xmlUrl
     assert doc["format"] == "opml"
-    assert doc["feeds"]["added"] == 4 and doc["new"] == 1
-    assert [f["line"] for f in doc["failures"]] == [16]
+    assert doc["totals"]["subscribed"] == 4 and doc["totals"]["added"] == 1
+    assert [f["line"] for f in doc["errors"]] == [16]
     subs = {s["url"]: s for s in yaml.safe_load((project / "feeds.yaml").read_text())}
     assert set(subs) == {
         "https://radio.example.org/feed.xml",
@@ -153,7 +155,8 @@ def test_opml_feeds_become_subscriptions_and_links_become_items(project: Path) -
     assert subs["https://radio.example.org/feed.xml"]["title"] == "Latent Space Radio"
     assert "https://site.example.com/" in items_by_url(project)
     again = import_json(project, "--no-fetch", str(IMPORTS / "subscriptions.opml"))[1]
-    assert again["feeds"]["added"] == 0 and again["feeds"]["existing"] == 4 and again["new"] == 0
+    assert again["totals"]["subscribed"] == 0 and again["totals"]["added"] == 0
+    assert [s["result"] for s in again["subscriptions"]] == ["exists"] * 4
 
 
 def test_opml_import_with_fetch_validates_feeds(project: Path, tmp_path: Path, http_server: LoopbackServer) -> None:
@@ -169,8 +172,8 @@ def test_opml_import_with_fetch_validates_feeds(project: Path, tmp_path: Path, h
     )
     code, doc, _ = import_json(project, str(opml))
     assert code == 1
-    assert doc["feeds"]["added"] == 1 and doc["feeds"]["failed"] == 1
-    assert doc["failures"][0]["line"] == 3 and "404" in doc["failures"][0]["reason"]
+    assert doc["totals"]["subscribed"] == 1 and doc["totals"]["failed"] == 1
+    assert doc["errors"][0]["line"] == 3 and "404" in doc["errors"][0]["error"]
     (sub,) = yaml.safe_load((project / "feeds.yaml").read_text())
     assert sub["kind"] == "podcast" and sub["title"] == "Latent Space Radio"  # the feed's own title
 
@@ -190,8 +193,8 @@ def test_import_with_fetch_resolves_pages_and_the_files_title_wins(
     )
     code, doc, err = import_json(project, str(csv))
     assert code == 1
-    assert (doc["new"], doc["failed"]) == (2, 1)
-    assert doc["failures"][0]["line"] == 4 and "404" in doc["failures"][0]["reason"]
+    assert (doc["totals"]["added"], doc["totals"]["failed"]) == (2, 1)
+    assert doc["errors"][0]["line"] == 4 and "404" in doc["errors"][0]["error"]
     assert "line 4" in err
     items = {i.url: i for i in items_by_url(project).values()}
     titled = items[http_server.url("/titled")]
@@ -200,7 +203,7 @@ def test_import_with_fetch_resolves_pages_and_the_files_title_wins(
     assert items[http_server.url("/untitled")].title == "Page /untitled"
     hits = sum(http_server.hits.values())
     again = import_json(project, str(csv))[1]
-    assert again["new"] == 0 and again["existing"] == 2
+    assert again["totals"]["added"] == 0 and again["totals"]["existing"] == 2
     assert sum(http_server.hits.values()) == hits + 1  # only the failed row is tried again
 
 
@@ -244,7 +247,7 @@ def test_interrupted_import_keeps_what_it_reported_and_resumes(project: Path) ->
     on_disk = items_by_url(project)
     assert {i.id for i in on_disk.values()} >= set(saved)
     doc = import_json(project, "--no-fetch", str(IMPORTS / "awesome.md"))[1]
-    assert doc["new"] + doc["existing"] == 8 and doc["existing"] == len(on_disk)
+    assert doc["totals"]["added"] + doc["totals"]["existing"] == 8 and doc["totals"]["existing"] == len(on_disk)
     assert len(items_by_url(project)) == 8
 
 
@@ -291,7 +294,7 @@ def test_imported_row_that_is_the_same_work_as_a_catalog_item_names_it(project: 
     csv.write_text(SAME_WORK_CSV)
     code, doc, err = import_json(project, "--no-fetch", str(csv), similar=True)
     assert code == 0, err
-    items = {i["title"]: i for i in doc["items"]}
+    items = {r["item"]["title"]: r for r in doc["results"]}
     (match,) = items["QLoRA: finetune a 65B model on a single 48GB GPU"]["similar"]
     assert match["id"] == paper_id and match["title"] == QLORA_TITLE and match["issue"] == 12
     assert items["Rewriting our log parser in Rust"]["similar"] == []
@@ -311,5 +314,5 @@ def test_import_no_similar_skips_the_model(project: Path, tmp_path: Path) -> Non
     csv.write_text(SAME_WORK_CSV)
     code, doc, err = import_json(project, "--no-fetch", str(csv))  # --no-similar
     assert code == 0, err
-    assert doc["new"] == 2 and all(i["similar"] == [] for i in doc["items"])
+    assert doc["totals"]["added"] == 2 and all(r["similar"] == [] for r in doc["results"])
     assert not (project / ".newsletter" / "semantic").exists()  # no engine, no embedding, no model

@@ -60,8 +60,9 @@ def test_add_page_extracts_metadata(project: Path, web: LoopbackServer) -> None:
     url = web.url("/writing/llm-patterns/?utm_source=newsletter")
     code, out, err = run(project, "add", "--json", url)
     assert code == 0, err
-    (result,) = json.loads(out)["results"]
-    assert result["result"] == "added"
+    (entry,) = json.loads(out)["results"]
+    assert entry["result"] == "added" and entry["input"] == url
+    result = entry["item"]
     assert result["title"] == "Patterns for Building LLM-based Systems & Products"
     assert result["summary"].startswith("Seven patterns for putting LLMs into production")
     assert result["authors"] == ["Eugene Yan"]
@@ -75,12 +76,12 @@ def test_add_page_extracts_metadata(project: Path, web: LoopbackServer) -> None:
 
 
 def test_adding_the_same_page_twice_reports_the_existing_item(project: Path, web: LoopbackServer) -> None:
-    first = json.loads(run(project, "add", "--json", web.url("/writing/llm-patterns/"))[1])["results"][0]
+    first = json.loads(run(project, "add", "--json", web.url("/writing/llm-patterns/"))[1])["results"][0]["item"]
     code, out, _ = run(project, "add", "--json", web.url("/writing/llm-patterns?utm_campaign=x&fbclid=1#top"))
     assert code == 0
     (again,) = json.loads(out)["results"]
     assert again["result"] == "exists"
-    assert again["duplicate_of"] == first["id"]
+    assert again["item"]["id"] == first["id"] and again["item"]["duplicate_of"] is None
     assert len(Catalog.open(project).items()) == 1
     assert web.hits["/writing/llm-patterns/"] == 1  # known URLs are not even fetched again
 
@@ -88,7 +89,7 @@ def test_adding_the_same_page_twice_reports_the_existing_item(project: Path, web
 def test_add_arxiv_paper_through_the_api(project: Path, web: LoopbackServer) -> None:
     code, out, err = run(project, "add", "--json", "arXiv:2106.09685v2")
     assert code == 0, err
-    (paper,) = json.loads(out)["results"]
+    (paper,) = [r["item"] for r in json.loads(out)["results"]]
     assert paper["kind"] == "paper"
     assert paper["title"] == "LoRA: Low-Rank Adaptation of Large Language Models"
     assert paper["authors"][:2] == ["Edward J. Hu", "Yelong Shen"]
@@ -107,7 +108,7 @@ def test_add_arxiv_paper_through_the_api(project: Path, web: LoopbackServer) -> 
 def test_add_doi_through_crossref(project: Path, web: LoopbackServer) -> None:
     code, out, err = run(project, "add", "--json", "doi:10.18653/v1/D19-1410")
     assert code == 0, err
-    (paper,) = json.loads(out)["results"]
+    (paper,) = [r["item"] for r in json.loads(out)["results"]]
     assert paper["kind"] == "paper"
     assert paper["title"] == "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks"
     assert paper["authors"] == ["Nils Reimers", "Iryna Gurevych"]
@@ -141,7 +142,8 @@ def test_json_output_is_only_json(project: Path, web: LoopbackServer) -> None:
     code, out, _ = run(project, "add", "--json", web.url("/missing"))
     assert code == 1
     data = json.loads(out)
-    assert data["failed"] == 1 and data["results"][0]["result"] == "failed"
+    assert data["totals"]["failed"] == 1 and data["results"] == [] and not data["ok"]
+    assert data["errors"][0]["input"] == web.url("/missing")
 
 
 def test_no_fetch_with_title_and_tags(project: Path) -> None:
@@ -166,17 +168,17 @@ def test_list_show_tag_rm(project: Path) -> None:
     run(project, "add", "--no-fetch", "--title", "First", "https://example.org/1")
     run(project, "add", "--no-fetch", "--kind", "paper", "--title", "Second", "https://example.org/2")
     code, out, _ = run(project, "list", "--json", "--kind", "paper")
-    assert [i["title"] for i in json.loads(out)] == ["Second"]
+    assert [i["title"] for i in json.loads(out)["items"]] == ["Second"]
     code, out, _ = run(project, "list")
     assert "First" in out and "Second" in out
     item_id = Catalog.open(project).get("https://example.org/1").id
     code, out, _ = run(project, "show", item_id[:6])
     assert "First" in out
-    assert json.loads(run(project, "show", "--json", item_id)[1])["id"] == item_id
+    assert json.loads(run(project, "show", "--json", item_id)[1])["item"]["id"] == item_id
     run(project, "tag", item_id, "RAG", "evals")
     assert Catalog.open(project).get(item_id).tags == ["rag", "evals"]
     code, out, _ = run(project, "list", "--json", "--tag", "rag")
-    assert [i["id"] for i in json.loads(out)] == [item_id]
+    assert [i["id"] for i in json.loads(out)["items"]] == [item_id]
     run(project, "tag", "--remove", item_id, "rag")
     assert Catalog.open(project).get(item_id).tags == ["evals"]
     code, out, _ = run(project, "rm", item_id)
@@ -241,6 +243,6 @@ def test_the_same_url_twice_in_one_batch_is_added_once(project: Path) -> None:
     assert code == 0
     first, second = json.loads(out)["results"]
     assert first["result"] == "added"
-    assert second["result"] == "exists" and second["duplicate_of"] == first["id"]
+    assert second["result"] == "exists" and second["item"]["id"] == first["item"]["id"]
     assert second["input"] == "https://www.example.org/twice/?utm_source=x"
     assert len(Catalog.open(project).items()) == 1

@@ -40,7 +40,7 @@ def run(project: Path, *args: str) -> tuple[int, str, str]:
 
 
 def titles(out: str) -> list[str]:
-    return [entry["title"] for entry in json.loads(out)]
+    return [match["item"]["title"] for match in json.loads(out)["matches"]]
 
 
 def test_search_finds_exact_names(sample: Path) -> None:
@@ -59,7 +59,7 @@ def test_search_finds_paraphrases(sample: Path) -> None:
 def test_search_filters_by_kind_and_date(sample: Path) -> None:
     code, out, _ = run(sample, "search", "--json", "--kind", "paper", "--since", "2023-01-01", "fine-tuning")
     assert code == 0
-    results = json.loads(out)
+    results = [m["item"] for m in json.loads(out)["matches"]]
     assert results and all(r["kind"] == "paper" and r["published"] >= "2023-01-01" for r in results)
 
 
@@ -90,7 +90,7 @@ def test_related_and_list_do_not_import_torch(sample: Path) -> None:
 def test_dupes_groups_the_same_work(sample: Path) -> None:
     code, out, _ = run(sample, "dupes", "--json")
     assert code == 0
-    groups = json.loads(out)
+    groups = json.loads(out)["groups"]
     catalog = Catalog.open(sample)
     mteb = {catalog.get("https://arxiv.org/abs/2210.07316").id, catalog.get("https://github.com/embeddings-benchmark/mteb").id}
     assert any(mteb <= set(g["ids"]) for g in groups)
@@ -130,7 +130,7 @@ def test_merge_keeps_one_and_resolves_the_other_url(sample: Path, tmp_path: Path
     assert fresh.get(dup.id).duplicate_of == keep.id
     # adding the duplicate's URL again reports the kept item
     code, out, _ = run(project, "add", "--json", "--no-fetch", "--no-similar", "https://github.com/embeddings-benchmark/mteb/")
-    assert json.loads(out)["results"][0]["id"] == keep.id
+    assert json.loads(out)["results"][0]["item"]["id"] == keep.id
     # merged items leave related results
     code, out, _ = run(project, "related", "--json", "-k", "20", keep.id)
-    assert dup.id not in [r["id"] for r in json.loads(out)]
+    assert dup.id not in [m["item"]["id"] for m in json.loads(out)["matches"]]

@@ -239,16 +239,16 @@ def test_feeds_list_and_rm(project: Path, site: FeedSite) -> None:
     blog = site.put_file("/blog.xml", "blog_v1.xml", folder=E2E)
     run(project, "feeds", "add", blog)
     code, out, _ = run(project, "feeds", "list", "--json")
-    (row,) = json.loads(out)
+    (row,) = json.loads(out)["feeds"]
     assert row["url"] == blog and row["last_pull"] is None and row["entries_seen"] == 0
     assert run(project, "feeds", "pull", "--no-similar")[0] == 0
-    (row,) = json.loads(run(project, "feeds", "list", "--json")[1])
+    (row,) = json.loads(run(project, "feeds", "list", "--json")[1])["feeds"]
     assert row["last_status"] == "ok" and row["entries_seen"] == 3 and row["last_pull"]
     code, out, _ = run(project, "feeds", "list")
     assert "Systems Notes" in out and "ok" in out
     code, out, _ = run(project, "feeds", "rm", blog.replace("http://", "https://"))
     assert code == 0 and "unsubscribed" in out
-    assert json.loads(run(project, "feeds", "list", "--json")[1]) == []
+    assert json.loads(run(project, "feeds", "list", "--json")[1])["feeds"] == []
     assert len(catalog_items(project)) == 3  # items stay
     code, _, err = run(project, "feeds", "rm", blog)
     assert code == 1 and "not subscribed" in err
@@ -263,7 +263,9 @@ def test_pull_adds_entries_from_the_feeds_metadata_without_fetching_pages(projec
     code, doc, err = pull_json(project)
     assert code == 0, err
     (feed,) = doc["feeds"]
-    assert (feed["status"], feed["new"], feed["existing"], feed["not_modified"]) == ("ok", 3, 0, False)
+    assert (feed["status"], feed["added"], feed["existing"]) == ("ok", 3, 0)
+    assert {r["item"]["title"] for r in doc["results"]} >= {"Why your p99 lies", "Reading: LoRA"}
+    assert all(r["input"] == blog and r["result"] == "added" for r in doc["results"])
     items = {i.title: i for i in catalog_items(project)}
     post = items["Why your p99 lies"]
     assert post.kind == "link" and post.canonical_url == "https://notes.example.dev/posts/p99"
@@ -280,10 +282,11 @@ def test_pull_adds_entries_from_the_feeds_metadata_without_fetching_pages(projec
 def test_second_pull_is_a_conditional_get_answered_304_and_adds_nothing(project: Path, site: FeedSite) -> None:
     blog = site.put_file("/blog.xml", "blog_v1.xml", folder=E2E)
     run(project, "feeds", "add", blog)
-    assert pull_json(project)[1]["new"] == 3
+    assert pull_json(project)[1]["totals"]["added"] == 3
     code, doc, _ = pull_json(project)
     assert code == 0
-    assert doc["new"] == 0 and doc["not_modified"] == 1 and doc["feeds"][0]["status"] == "not_modified"
+    assert doc["totals"]["added"] == 0 and doc["totals"]["not_modified"] == 1
+    assert doc["feeds"][0]["status"] == "not_modified"
     last = site.server.request_headers("/blog.xml")[-1]
     assert last["if-none-match"].startswith('"')
     assert last["if-modified-since"] == "Mon, 06 May 2024 08:00:00 GMT"
@@ -298,10 +301,10 @@ def test_feed_that_rewrites_its_dates_adds_nothing_new_and_a_new_entry_is_picked
     pull_json(project)
     site.put_file("/blog.xml", "blog_v2_redated.xml", folder=E2E)
     code, doc, _ = pull_json(project)
-    assert code == 0 and doc["feeds"][0]["status"] == "ok" and doc["new"] == 0
+    assert code == 0 and doc["feeds"][0]["status"] == "ok" and doc["totals"]["added"] == 0
     site.put_file("/blog.xml", "blog_v3.xml", folder=E2E)
     doc = pull_json(project)[1]
-    assert doc["new"] == 1 and doc["feeds"][0]["items"][0]["title"] == "Backpressure, finally"
+    assert doc["totals"]["added"] == 1 and doc["results"][0]["item"]["title"] == "Backpressure, finally"
     assert len(catalog_items(project)) == 4
 
 
@@ -311,13 +314,13 @@ def test_feed_without_guids_or_dates_still_dedupes(project: Path, site: FeedSite
     first = pull_json(project)[1]["feeds"][0]
     # The link entry becomes an item; a PDF-enclosure-only and a title-only entry have no usable URL
     # (the parser exposes only audio enclosures), are counted, and are remembered as seen.
-    assert (first["new"], first["unusable"]) == (1, 2)
+    assert (first["added"], first["unusable"]) == (1, 2)
     site.put("/keyless.xml", (FEEDS / "no_guid_no_date.xml").read_bytes() + b"\n<!-- new etag -->")
     again = pull_json(project)[1]["feeds"][0]
-    assert again["status"] == "ok" and again["new"] == 0 and again["unusable"] == 0
+    assert again["status"] == "ok" and again["added"] == 0 and again["unusable"] == 0
     urls = [i.canonical_url for i in catalog_items(project)]
     assert "https://keyless.example.org/posts/one?id=7" in urls
-    assert len(urls) == len(set(urls)) == first["new"]
+    assert len(urls) == len(set(urls)) == first["added"]
 
 
 def test_deleted_pull_state_refetches_everything_without_duplicates(project: Path, site: FeedSite) -> None:
@@ -325,12 +328,12 @@ def test_deleted_pull_state_refetches_everything_without_duplicates(project: Pat
     pod = site.put_file("/pod.xml", "podcast_itunes.xml")
     run(project, "feeds", "add", blog)
     run(project, "feeds", "add", pod)
-    assert pull_json(project)[1]["new"] == 8
+    assert pull_json(project)[1]["totals"]["added"] == 8
     (project / ".newsletter" / "feeds.sqlite").unlink()
     hits = site.server.hits["/blog.xml"]
     code, doc, _ = pull_json(project)
     assert code == 0
-    assert doc["new"] == 0 and doc["existing"] == 8 and doc["not_modified"] == 0
+    assert doc["totals"]["added"] == 0 and doc["totals"]["existing"] == 8 and doc["totals"]["not_modified"] == 0
     assert site.server.hits["/blog.xml"] == hits + 1
     assert "if-none-match" not in site.server.request_headers("/blog.xml")[-1]  # a full re-fetch
     assert len(catalog_items(project)) == 8
@@ -348,20 +351,20 @@ def test_first_pull_takes_the_newest_entries_and_reports_the_rest(project: Path,
     code, doc, err = pull_json(project)
     assert code == 0
     feed = doc["feeds"][0]
-    assert feed["new"] == 20 and feed["left_out"] == 10
-    assert {i["title"] for i in feed["items"]} == {f"Post {i}" for i in range(10, 30)}
+    assert feed["added"] == 20 and feed["left_out"] == 10
+    assert {r["item"]["title"] for r in doc["results"]} == {f"Post {i}" for i in range(10, 30)}
     assert "left out 10 older entries" in err
     site.put("/big.xml", body.replace("<title>Big</title>", "<title>Big!</title>"))
     again = pull_json(project)[1]["feeds"][0]
-    assert again["new"] == 0 and again["left_out"] == 0  # left-out entries stay out
+    assert again["added"] == 0 and again["left_out"] == 0  # left-out entries stay out
 
 
 def test_backlog_option_on_first_pull(project: Path, site: FeedSite) -> None:
     pod = site.put_file("/pod.xml", "podcast_itunes.xml")
     run(project, "feeds", "add", pod)
     doc = pull_json(project, "--backlog", "2")[1]
-    assert doc["new"] == 2 and doc["left_out"] == 3
-    assert {i["title"] for i in doc["feeds"][0]["items"]} == {"Ep. 42 – Retrieval at Scale", "Ep. 41 – Tokenizers"}
+    assert doc["totals"]["added"] == 2 and doc["totals"]["left_out"] == 3
+    assert {r["item"]["title"] for r in doc["results"]} == {"Ep. 42 – Retrieval at Scale", "Ep. 41 – Tokenizers"}
 
 
 def test_podcast_episodes_land_with_audio_duration_and_show(project: Path, site: FeedSite) -> None:
@@ -396,7 +399,7 @@ def test_same_link_in_two_feeds_is_one_item(project: Path, site: FeedSite) -> No
     roundup = site.put_file("/roundup.xml", "mixed_links.xml", folder=E2E)
     subscribe_unchecked(project, blog, roundup)
     doc = pull_json(project)[1]
-    assert doc["new"] == 7 and doc["existing"] == 1  # "Queues everywhere" via http://www.../queues/
+    assert doc["totals"]["added"] == 7 and doc["totals"]["existing"] == 1  # "Queues everywhere" via http://www.../queues/
     queues = [i for i in catalog_items(project) if i.canonical_url == "https://notes.example.dev/posts/queues"]
     assert len(queues) == 1
 
@@ -413,9 +416,9 @@ def test_broken_feeds_are_reported_and_skipped_while_the_others_are_pulled(proje
     code, doc, err = pull_json(project)
     assert code == 1
     by_url = {f["url"]: f for f in doc["feeds"]}
-    assert by_url[good]["status"] == "ok" and by_url[good]["new"] == 3
+    assert by_url[good]["status"] == "ok" and by_url[good]["added"] == 3
     # A truncated download still yields the complete entries, with a warning.
-    assert by_url[truncated]["status"] == "ok" and by_url[truncated]["new"] == 2
+    assert by_url[truncated]["status"] == "ok" and by_url[truncated]["added"] == 2
     assert by_url[truncated]["warnings"]
     for bad in (garbage, html, server.url("/reset.xml"), server.url("/error.xml")):
         assert by_url[bad]["status"] == "error" and by_url[bad]["error"]
@@ -447,7 +450,7 @@ def test_moved_feed_updates_the_subscription(project: Path, site: FeedSite) -> N
     subscribe_unchecked(project, old)
     code, doc, err = pull_json(project)
     assert code == 0
-    assert doc["feeds"][0]["moved_to"] == new and doc["new"] == 3
+    assert doc["feeds"][0]["moved_to"] == new and doc["totals"]["added"] == 3
     assert f"moved permanently to {new}" in err
     assert [s["url"] for s in yaml.safe_load((project / "feeds.yaml").read_text())] == [new]
     # Its state moved along: the next pull is a conditional GET of the new URL.
@@ -469,7 +472,7 @@ def test_gone_feed_is_marked_and_no_longer_pulled(project: Path, site: FeedSite)
     assert code == 1
     by_url = {f["url"]: f for f in doc["feeds"]}
     assert by_url[gone]["status"] == "gone" and "410" in by_url[gone]["error"]
-    assert by_url[good]["new"] == 3
+    assert by_url[good]["added"] == 3
     assert "gone (HTTP 410)" in err
     (sub,) = [s for s in yaml.safe_load((project / "feeds.yaml").read_text()) if s["url"] == gone]
     assert sub["gone"]
@@ -593,7 +596,7 @@ def test_pulled_entry_that_is_the_same_work_as_a_catalog_item_names_it(project: 
     subscribe_unchecked(project, site.put("/digest.xml", SAME_WORK_FEED))
     code, doc, err = pull_json(project, similar=True)
     assert code == 0, err
-    items = {i["title"]: i for i in doc["feeds"][0]["items"]}
+    items = {r["item"]["title"]: r for r in doc["results"]}
     (match,) = items["QLoRA: finetune a 65B model on a single 48GB GPU"]["similar"]
     assert match["id"] == paper_id and match["title"] == QLORA_TITLE and match["issue"] == 12
     assert 0.5 <= match["score"] <= 1.0
@@ -605,5 +608,5 @@ def test_pull_no_similar_skips_the_model(project: Path, site: FeedSite) -> None:
     subscribe_unchecked(project, site.put("/digest.xml", SAME_WORK_FEED))
     code, doc, err = pull_json(project)  # --no-similar
     assert code == 0, err
-    assert doc["new"] == 2 and all(i["similar"] == [] for i in doc["feeds"][0]["items"])
+    assert doc["totals"]["added"] == 2 and all(r["similar"] == [] for r in doc["results"])
     assert not (project / ".newsletter" / "semantic").exists()  # no engine, no embedding, no model

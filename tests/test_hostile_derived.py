@@ -142,5 +142,6 @@ def test_index_command_prints_a_summary_line_and_json(project: Path, monkeypatch
     second = CliRunner().invoke(main, ["-C", str(project), "index", "--json"], catch_exceptions=False)
     assert second.exit_code == 0, second.output
     summary = json.loads(second.stdout)
+    assert summary["command"] == "index" and "schema" in summary
     assert summary["items"] == 40 and summary["embedded"] == 0 and summary["reused"] == 40
     assert summary["healed"] == [] and summary["texts_per_s"] is None

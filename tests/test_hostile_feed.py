@@ -57,12 +57,12 @@ def test_surrogates_fail_one_entry_alone_across_two_feeds(project: Path, site: F
     code, doc, err = pull_json(project)
     assert "Traceback" not in err and "this is a bug" not in err
     by_url = {f["url"]: f for f in doc["feeds"]}
-    assert by_url[good]["status"] == "ok" and by_url[good]["new"] == 2
+    assert by_url[good]["status"] == "ok" and by_url[good]["added"] == 2
     # The JSON Feed: j1's link holds a lone surrogate, so j1 alone is skipped; j2 and j3 are saved.
-    assert by_url[hostile_json]["status"] == "ok" and by_url[hostile_json]["new"] == 2
+    assert by_url[hostile_json]["status"] == "ok" and by_url[hostile_json]["added"] == 2
     assert by_url[hostile_json]["unusable"] == 1
     # The RSS feed: r2's link is a surrogate reference; r1 (a surrogate in title and GUID) is saved.
-    assert by_url[hostile_rss]["status"] == "ok" and by_url[hostile_rss]["new"] == 1
+    assert by_url[hostile_rss]["status"] == "ok" and by_url[hostile_rss]["added"] == 1
     assert by_url[hostile_rss]["unusable"] == 1
     assert code == 0
     bad_lines = [line for line in warning_lines(err) if "lone surrogate" in line]
@@ -86,7 +86,7 @@ def test_surrogates_fail_one_entry_alone_across_two_feeds(project: Path, site: F
 
     # The next pull neither crashes nor repeats itself: the bad entries were seen and stay skipped.
     code, doc, err = pull_json(project)
-    assert code == 0 and doc["new"] == 0 and "Traceback" not in err
+    assert code == 0 and doc["totals"]["added"] == 0 and "Traceback" not in err
     assert not [line for line in warning_lines(err) if "lone surrogate" in line]
 
 
@@ -95,7 +95,7 @@ def test_credentials_in_feed_links_never_reach_the_catalog(project: Path, site: 
     subscribe(project, show)
     code, doc, err = pull_json(project)
     assert code == 0, err
-    assert doc["new"] == 1
+    assert doc["totals"]["added"] == 1
     item = catalog_items(project)[0]
     assert item.url == "https://example.com/private"
     assert item.extra["audio_url"] == "https://cdn.example.com/ep1.mp3"
@@ -138,7 +138,7 @@ def corrupt(path: Path, *, seed: int) -> None:
 def test_damaged_pull_state_is_rebuilt_with_one_notice(project: Path, site: FeedSite) -> None:
     subscribe(project, site.put_file("/good.xml", "good.xml", folder=DATA),
               site.put_file("/tags.xml", "categories.xml", folder=DATA))
-    assert pull_json(project)[1]["new"] == 4
+    assert pull_json(project)[1]["totals"]["added"] == 4
     state = project / ".newsletter" / "feeds.sqlite"
     assert not Path(f"{state}-wal").exists() or Path(f"{state}-wal").stat().st_size == 0
     corrupt(state, seed=16)
@@ -148,7 +148,7 @@ def test_damaged_pull_state_is_rebuilt_with_one_notice(project: Path, site: Feed
     assert code == 0, err
     notices = [line for line in err.splitlines() if "feeds.sqlite" in line]
     assert len(notices) == 1 and notices[0].startswith("note:") and "damaged" in notices[0]
-    assert doc["new"] == 0 and doc["existing"] == 4  # everything re-fetched, nothing added twice
+    assert doc["totals"]["added"] == 0 and doc["totals"]["existing"] == 4  # everything re-fetched, nothing added twice
     assert len(catalog_items(project)) == 4
 
     code, _, err = run(project, "feeds", "list")
@@ -166,10 +166,10 @@ def test_reset_state_does_not_bring_back_entries_the_first_pull_left_out(project
                                     f"<link>https://backlog.example.org/</link>{entries}</channel></rss>")
     subscribe(project, feed)
     code, doc, _ = pull_json(project, "--backlog", "2")
-    assert code == 0 and doc["new"] == 2 and doc["feeds"][0]["left_out"] == 3
+    assert code == 0 and doc["totals"]["added"] == 2 and doc["feeds"][0]["left_out"] == 3
     (project / ".newsletter" / "feeds.sqlite").unlink()
     code, doc, _ = pull_json(project, "--backlog", "2")
-    assert code == 0 and doc["new"] == 0 and doc["existing"] == 2
+    assert code == 0 and doc["totals"]["added"] == 0 and doc["totals"]["existing"] == 2
     assert sorted(i.canonical_url for i in catalog_items(project)) == [
         "https://backlog.example.org/p4", "https://backlog.example.org/p5",
     ]

@@ -107,7 +107,9 @@ def smtp() -> Iterator[tuple[Collector, str]]:
 
 
 def cli(project: Path, *args: str) -> Any:
-    return CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
+    from tests.test_mail_smtp import list_send_flags
+
+    return CliRunner().invoke(main, ["-C", str(project), *list_send_flags(args)], catch_exceptions=False)
 
 
 def header_block(raw: bytes) -> list[str]:
@@ -241,7 +243,7 @@ def test_formulas_in_subscriber_cells_are_neutralized_on_write_and_read_back_int
     assert "imported 7 new subscriber(s)" in result.stdout
     cells = [cell for row in csv.reader(io.StringIO((project / "subscribers.csv").read_text("utf-8"))) for cell in row]
     assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
-    listed = json.loads(cli(project, "subscribers", "list", "--json").stdout)
+    listed = json.loads(cli(project, "subscribers", "list", "--json").stdout)["subscribers"]
     # "'=already quoted" arrived neutralized (as a spreadsheet-safe export would): its text is "=already quoted".
     names = [*FORMULAS[:4], "=already quoted", "'plain apostrophe", "Tabbed"]
     assert [s["name"] for s in listed] == names
@@ -249,7 +251,7 @@ def test_formulas_in_subscriber_cells_are_neutralized_on_write_and_read_back_int
     assert {s["subscribed_at"] for s in listed[:-1]} == {"=1+1"}
     # A second write (unsubscribe) keeps every name exactly as it was.
     assert cli(project, "subscribers", "unsubscribe", "=cmd|'/Ccalc'!A0@example.org").exit_code == 0
-    again = json.loads(cli(project, "subscribers", "list", "--json").stdout)
+    again = json.loads(cli(project, "subscribers", "list", "--json").stdout)["subscribers"]
     assert [s["name"] for s in again] == names and again[-1]["status"] == "unsubscribed"
 
 
@@ -270,7 +272,7 @@ def test_utf16_subscriber_files_are_read_as_utf16(encoding: str, tmp_path: Path)
     source.write_bytes("email\tname\nzoe@example.org\tZoë Ünïcode\nbob@example.org\tBob\n".encode(encoding))
     result = cli(project, "subscribers", "import", str(source))
     assert result.exit_code == 0, result.output
-    listed = json.loads(cli(project, "subscribers", "list", "--json").stdout)
+    listed = json.loads(cli(project, "subscribers", "list", "--json").stdout)["subscribers"]
     assert [(s["email"], s["name"]) for s in listed] == [("zoe@example.org", "Zoë Ünïcode"), ("bob@example.org", "Bob")]
 
 
@@ -280,7 +282,7 @@ def test_a_legacy_8bit_file_is_refused_instead_of_imported_as_garbage(tmp_path: 
     source.write_bytes("email,name\nzoe@example.org,Zoë\n".encode("cp1252"))
     result = cli(project, "subscribers", "import", str(source))
     assert result.exit_code == 1 and "save it as UTF-8 CSV" in result.stderr
-    assert json.loads(cli(project, "subscribers", "list", "--json").stdout) == []
+    assert json.loads(cli(project, "subscribers", "list", "--json").stdout)["subscribers"] == []
 
 
 # -- finding 21 and the site: output paths ---------------------------------------------------------------
@@ -472,7 +474,8 @@ def test_a_send_killed_before_the_record_resumes_normally(tmp_path: Path, smtp: 
 
 def _spawn(project: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "email", "7", *args],
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "email", "7", *args,
+                             "--yes", "--force"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

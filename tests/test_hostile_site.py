@@ -342,17 +342,11 @@ def served(hostile: tuple[Path, Path]) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_site_browser import ARGS
+    from tests.browser import chromium
 
     assert CHROMIUM.exists(), "Debian's chromium is expected at /usr/bin/chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 def _run_page(browser: object, url: str, *, hover: bool = True) -> tuple[object, list[str]]:

@@ -20,6 +20,7 @@ STAGES: list[set[str]] = [
     {"semantic"},
     {"ingest"},
     {"feeds"},
+    {"media"},
     {"issues"},
     {"site"},
     {"mail"},

@@ -40,7 +40,8 @@ def browser() -> Iterator[Any]:
 
 
 def preview(root: Path, number: int, tmp_path: Path) -> Path:
-    prepared = campaign.prepare(load_settings(root), number, secret_value=None)
+    # Layout only: the sample's figures need not be on a built site (test_media_browser loads them).
+    prepared = campaign.prepare(load_settings(root), number, secret_value=None, images_built=False)
     page, _text = prepared.rendered.personalize(
         unsubscribe_url=prepared.signer.url("reader@example.org"), recipient="reader@example.org"
     )

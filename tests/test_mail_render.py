@@ -63,7 +63,7 @@ def test_images_get_alt_text_and_a_width_that_fits_the_column() -> None:
     assert all(f'width="{render.CONTENT_WIDTH}"' in img and 'alt="' in img for img in images)
     assert 'alt="A chart"' in images[0]
     assert 'src="https://weekly.example.org/rel.png"' in images[1] and 'alt="Image"' in images[1]
-    assert "javascript" not in html and "[evil]" in html
+    assert "javascript" not in html and "[Image: evil]" in html
 
 
 def test_plain_text_has_no_html_residue_and_numbers_links(edge: render.RenderedEmail) -> None:

@@ -76,7 +76,7 @@ def test_parse_reports_invalid_duplicate_and_bad_status_rows_but_keeps_the_rest(
 
 def test_import_adds_new_reports_problems_and_never_resubscribes(project: Path) -> None:
     result = run(project, "subscribers", "import", str(DATA / "import.csv"))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # bad rows fail (the good ones are imported)
     assert "imported 3 new subscriber(s), 1 already on the list" in result.stdout
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 4, warnings
@@ -93,7 +93,7 @@ def test_import_adds_new_reports_problems_and_never_resubscribes(project: Path) 
 
 
 def test_list_json_count_and_unsubscribe(project: Path) -> None:
-    listed = json.loads(run(project, "subscribers", "list", "--json").stdout)
+    listed = json.loads(run(project, "subscribers", "list", "--json").stdout)["subscribers"]
     assert [s["email"] for s in listed][:2] == ["ann@example.org", "Bob@example.com"]
     assert set(listed[0]) == {"email", "name", "status", "subscribed_at"}
     assert run(project, "subscribers", "count").stdout.strip() == "3"
@@ -101,7 +101,8 @@ def test_list_json_count_and_unsubscribe(project: Path) -> None:
     assert result.exit_code == 0 and "unsubscribed Bob@example.com" in result.stdout
     assert run(project, "subscribers", "count").stdout.strip() == "2"
     counts = json.loads(run(project, "subscribers", "count", "--json").stdout)
-    assert counts == {"active": 2, "unsubscribed": 2, "bounced": 1, "total": 5}
+    assert counts == {"schema": 1, "command": "subscribers count", "active": 2, "unconfirmed": 0, "unsubscribed": 2,
+                      "bounced": 1, "complained": 0, "total": 5}
     missing = run(project, "subscribers", "unsubscribe", "nobody@example.org")
     assert missing.exit_code == 1 and missing.stderr.startswith("error: nobody@example.org is not on the list")
 
@@ -113,3 +114,11 @@ def test_writes_are_atomic_and_keep_the_file_readable(project: Path) -> None:
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
     assert subscribers.load_file(path).subscribers[-1].status == "bounced"
     assert path.read_text(encoding="utf-8").startswith("email,name,status,subscribed_at\n")
+
+
+def test_reports_show_addresses_masked() -> None:
+    from newsletter.mail.subscribers import masked
+
+    assert masked("reader07@example.org") == "r…7@example.org"
+    assert masked("ab@example.org") == "a…@example.org"  # too short to show its last letter too
+    assert masked("not-an-address") == "…"

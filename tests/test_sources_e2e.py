@@ -186,7 +186,7 @@ def test_every_kind_through_import_with_fetch(project: Path, tmp_path: Path, web
     code, out, err = run(project, "import", "--no-similar", "--json", str(listing))
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["new"] == 6
+    assert doc["totals"]["added"] == 6 and {r["item"]["kind"] for r in doc["results"]} >= {"tweet", "repo"}
     catalog = Catalog.open(project)
     try:
         by_kind = {i.kind: i for i in catalog.items()}
@@ -198,7 +198,7 @@ def test_every_kind_through_import_with_fetch(project: Path, tmp_path: Path, web
     assert by_kind["paper"].title == "LoRA: Low-Rank Adaptation of Large Language Models"
     assert by_kind["podcast"].title == "My favourite show"  # the file's title wins
     assert by_kind["podcast"].extra["show"] == "Latent Space Radio"
-    assert json.loads(run(project, "import", "--no-similar", "--json", str(listing))[1])["new"] == 0
+    assert json.loads(run(project, "import", "--no-similar", "--json", str(listing))[1])["totals"]["added"] == 0
 
 
 def test_every_url_kind_through_import_without_fetching(project: Path, tmp_path: Path, web: LoopbackServer) -> None:

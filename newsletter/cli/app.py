@@ -6,6 +6,7 @@ Heavy imports (httpx, the model) happen inside commands, so `newsletter --help` 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
@@ -20,13 +21,29 @@ from ..errors import NewsletterError
 from ..version import __version__
 
 # Also imported from here by the command modules and tests: keep these names importable from cli.
-from .common import Context, check_similar, echo_similar, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from . import envelope
+from .args import not_utf8, printable, query_text, undecodable, unit_interval, usable_tag
+from .common import (
+    Context,
+    Shell,
+    check_similar,
+    echo,
+    echo_similar,
+    emit_batch,
+    emit_json,
+    fail,
+    handles_errors,
+    pass_ctx,
+    per_item,
+    progress_bar,
+)
+from .terminal import one_line
 
 KIND_CHOICES = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUS_CHOICES = ("inbox", "shortlisted", "published", "skipped")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Shell, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-C",
     "directory",
@@ -42,6 +59,8 @@ def main(ctx: click.Context, directory: str | None) -> None:
     The weekly loop: `add` and `feeds pull` all week, `draft`, edit the Markdown, `publish`,
     `build` the site and send the `email`.
     """
+    if directory is not None and undecodable(directory):
+        fail(str(not_utf8("-C", directory)), 2)
     ctx.obj = Context(directory)
 
 
@@ -54,8 +73,8 @@ def init(directory: str, name: str | None) -> None:
     from ..project import init_project
 
     root = init_project(Path(directory), name=name)
-    click.echo(f"created a newsletter project in {root}")
-    click.echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
+    echo(f"created a newsletter project in {root}")
+    echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
 
 
 @main.command()
@@ -70,6 +89,7 @@ def init(directory: str, name: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_ctx
 @handles_errors
+@per_item("inputs")
 def add(
     ctx: Context,
     inputs: tuple[str, ...],
@@ -87,24 +107,32 @@ def add(
     Each input is fetched (pages, arXiv, Crossref, oEmbed, GitHub), canonicalized and checked
     against the catalog: an input that is already there is reported, never added twice.
     """
+    from ..catalog import AddResult
     from ..ingest.route import AddOptions
 
+    for value in tags:
+        usable_tag(value)
     if no_fetch and not title and len(inputs) == 1:
-        click.echo("note: --no-fetch without --title stores the URL as the title", err=True)
+        echo("note: --no-fetch without --title stores the URL as the title", err=True)
     options = AddOptions(kind=kind, tags=list(tags), note=note, title=title, summary=summary, fetch=not no_fetch)
     def report_saved(result: Any) -> None:
         # Printed the moment the file is durable: what this line reports survives a crash.
         if not as_json:
-            click.echo(f"added  {result.item.id}  {result.item.kind:<7} {result.item.display_title()}")
+            echo(f"added  {result.item.id}  {result.item.kind:<7} {one_line(result.item.display_title())}")
             sys.stdout.flush()
             from ..feeds import subscribe_hint
 
             hint = subscribe_hint(ctx.catalog, result.item)
             if hint:
-                click.echo(hint, err=True)
+                echo(hint, err=True)
 
-    with progress_bar("adding", enabled=not as_json and len(inputs) > 1) as progress:
-        results = ctx.catalog.add(list(inputs), options, progress=progress, on_result=report_saved)
+    # An input that is not UTF-8 (bytes from a broken script) fails alone; the others are added.
+    unreadable = [AddResult(printable(raw), "failed", error="not valid UTF-8 text; check the encoding of the "
+                            "terminal or script") for raw in inputs if undecodable(raw)]
+    readable = [raw for raw in inputs if not undecodable(raw)]
+    with progress_bar("adding", enabled=not as_json and len(readable) > 1) as progress:
+        results = ctx.catalog.add(readable, options, progress=progress, on_result=report_saved) if readable else []
+    results = [*results, *unreadable]
     added = [r.item for r in results if r.status == "added"]
     similar = {} if no_similar else check_similar(ctx.catalog, added, as_json=as_json)
     for result in results:
@@ -112,20 +140,21 @@ def add(
             result.similar = similar.get(result.item.id, [])
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
-        click.echo(f"error: {result.input}: {result.error}", err=True)
+        echo(f"error: {one_line(result.input)}: {one_line(result.error)}", err=True)
     if as_json:
-        emit_json(
+        emit_batch(
+            [envelope.entry(r.input, r.status, r.item, similar=r.similar) for r in results if r.status != "failed"],
+            [envelope.failure(r.input, r.error or "failed") for r in failed],
             {
-                "results": [r.to_json() for r in results],
+                "inputs": len(results),
                 "added": sum(r.status == "added" for r in results),
                 "existing": sum(r.status == "exists" for r in results),
-                "failed": len(failed),
-            }
+            },
         )
     else:
         for result in results:
             if result.status == "exists":
-                click.echo(f"exists {result.item.id}  already in the catalog: {result.item.display_title()}")
+                echo(f"exists {result.item.id}  already in the catalog: {one_line(result.item.display_title())}")
         echo_similar(added, similar)
     if failed:
         sys.exit(1)
@@ -140,20 +169,20 @@ def add(
 @handles_errors
 def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, as_json: bool) -> None:
     """List catalog items, newest first."""
+    usable_tag(tag)
     catalog = ctx.catalog
     items = catalog.list(kind=kind, status=status, tag=tag)
     for problem in catalog.snapshot().problems:
-        click.echo(f"warning: {problem}", err=True)
+        echo(f"warning: {problem}", err=True)
     if as_json:
-        emit_json([item.to_dict() for item in items])
+        emit_json({"items": [envelope.item_json(item) for item in items], "count": len(items)})
         return
-    out = sys.stdout
     for item in items:
         issue = f"#{item.issue}" if item.issue else ""
-        title = item.display_title().replace("\n", " ")
-        out.write(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {item.added[:10]}  {title}\n")
+        title = one_line(item.display_title())
+        echo(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {one_line(item.added[:10])}  {title}")
     if sys.stderr.isatty():
-        click.echo(f"{len(items)} item(s)", err=True)
+        echo(f"{len(items)} item(s)", err=True)
 
 
 @main.command()
@@ -165,7 +194,7 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
     """Show one item (by id, id prefix or URL)."""
     item = ctx.catalog.get(ref)
     if as_json:
-        emit_json(item.to_dict())
+        emit_json({"item": envelope.item_json(item)})
         return
     data = item.to_dict(include_note=False)
     for key, value in data.items():
@@ -173,11 +202,11 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
             continue
         if isinstance(value, list):
             value = ", ".join(map(str, value))
-        click.echo(f"{key + ':':<14} {value}")
+        echo(f"{key + ':':<14} {one_line(value)}")
     if item.note:
-        click.echo("")
-        click.echo(item.note)
-    click.echo(f"\nfile: {ctx.catalog.path_of(item.id)}", err=True)
+        echo("")
+        echo(item.note)
+    echo(f"\nfile: {ctx.catalog.path_of(item.id)}", err=True)
 
 
 @main.command()
@@ -185,11 +214,25 @@ def show(ctx: Context, ref: str, as_json: bool) -> None:
 @pass_ctx
 @handles_errors
 def edit(ctx: Context, ref: str) -> None:
-    """Edit one item in $EDITOR; the file is validated before it is saved."""
-    from ..store.files import dump_item
+    """Edit one item in $EDITOR; the file is validated before it is saved.
+
+    If the item's file changes while the editor is open (a `tag`, a `git pull`, the other curator),
+    nothing is overwritten: your text is kept next to it as `<item>.md.edit` to merge by hand.
+    """
+    from ..errors import CatalogError, ItemChanged
+    from ..store.files import dump_item, parse_item
 
     catalog = ctx.catalog
-    item = catalog.get(ref)
+    item_id = catalog.get(ref).id
+    path = catalog.path_of(item_id)
+    # The hash is of the bytes the edit starts from, read once: what the editor shows is parsed
+    # from exactly these bytes, so a change made a moment before opening counts as well.
+    raw = path.read_bytes()
+    opened_sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        item = parse_item(raw.decode("utf-8"), source=str(path))
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path} is not UTF-8 text; fix the file first") from None
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     fd, name = tempfile.mkstemp(suffix=".md", prefix=f"newsletter-{item.id}-")
     draft = Path(name)
@@ -203,20 +246,43 @@ def edit(ctx: Context, ref: str) -> None:
                 fail(f"editor exited with status {status}; nothing saved")
             text = draft.read_text(encoding="utf-8")
             if text == dump_item(item):
-                click.echo("no changes")
+                echo("no changes")
                 return
             try:
-                saved = catalog.save_edited(item.id, text)
+                saved = catalog.save_edited(item.id, text, expected_sha256=opened_sha256)
                 break
+            except ItemChanged:
+                kept = _keep_edit(path, text)
+                fail(
+                    f"{path.name} changed on disk while you were editing it (a `tag`, a git pull or another "
+                    f"editor); nothing was saved. Your text is kept in {kept}: merge it into {path} "
+                    f"(e.g. `diff {shlex.quote(str(path))} {shlex.quote(str(kept))}`), then delete it"
+                )
             except NewsletterError as exc:
-                click.echo(f"error: {exc}", err=True)
+                echo(f"error: {one_line(exc)}", err=True)
                 if not sys.stdin.isatty() or not click.confirm("edit again?", default=True):
                     keep_draft = True
                     fail(f"not saved; your edit is kept in {draft}")
-        click.echo(f"saved {saved.id}  {saved.display_title()}")
+        echo(f"saved {saved.id}  {one_line(saved.display_title())}")
     finally:
         if not keep_draft:
             draft.unlink(missing_ok=True)
+
+
+def _keep_edit(path: Path, text: str) -> Path:
+    """Write the curator's text next to the item as `<item>.md.edit` (never over an earlier one).
+
+    The catalog reads only `*.md` files, so the kept text is not an item; the curator merges it.
+    """
+    from ..store.files import atomic_write
+
+    kept = path.with_name(path.name + ".edit")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = path.with_name(f"{path.name}.edit.{n}")
+    atomic_write(kept, text)
+    return kept
 
 
 @main.command()
@@ -227,8 +293,10 @@ def edit(ctx: Context, ref: str) -> None:
 @handles_errors
 def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
     """Add tags to an item (or --remove them)."""
+    for value in tags:
+        usable_tag(value, "TAG")
     item = ctx.catalog.tag(ref, list(tags), remove=remove)
-    click.echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
+    echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
 
 
 @main.command()
@@ -238,7 +306,7 @@ def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
 def rm(ctx: Context, ref: str) -> None:
     """Remove an item from the catalog (its file is deleted; git keeps the history)."""
     item = ctx.catalog.remove(ref)
-    click.echo(f"removed {item.id}  {item.display_title()}")
+    echo(f"removed {item.id}  {one_line(item.display_title())}")
 
 
 def _item_line(item: Any, score: float | None = None) -> str:
@@ -246,11 +314,12 @@ def _item_line(item: Any, score: float | None = None) -> str:
     date = item.published or item.added[:10] or "----------"
     issue = f"  (issue {item.issue})" if item.issue else ""
     shown = f"{score:.3f} " if score is not None else ""
-    return f"{item.id}  {shown}{item.kind:<7} {date:<10}  {item.display_title()}{issue}"
+    return f"{item.id}  {shown}{item.kind:<7} {one_line(date):<10}  {one_line(item.display_title())}{issue}"
 
 
-def _scored_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
-    return [{**item.to_dict(include_note=False), "score": score} for item, score in pairs]
+def _matches_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
+    """Ranked items as `--json` matches: the full item object and its score, best first."""
+    return [{"score": score, "item": envelope.item_json(item)} for item, score in pairs]
 
 
 @main.command()
@@ -265,16 +334,17 @@ def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None
     """Search the catalog by meaning and by exact words (names like "hnswlib" too)."""
     from ..models import parse_date
 
+    query_text(query)
     if since and parse_date(since) is None:
         fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
     found = ctx.catalog.search(query, k=k, kind=kind, since=parse_date(since) if since else None)
     if as_json:
-        emit_json(_scored_json(found))
+        emit_json({"query": query, "matches": _matches_json(found)})
         return
     for item, _score in found:  # fused rank scores mean nothing to a reader: the order says it all
-        click.echo(_item_line(item))
+        echo(_item_line(item))
     if not found:
-        click.echo("no results", err=True)
+        echo("no results", err=True)
 
 
 @main.command()
@@ -288,33 +358,41 @@ def related(ctx: Context, ref: str, k: int, kind: str | None, as_json: bool) -> 
     """Items closest in meaning to one item (from stored embeddings: no model load)."""
     found = ctx.catalog.related(ref, k=k, kind=kind)
     if as_json:
-        emit_json(_scored_json(found))
+        emit_json({"id": ctx.catalog.get(ref).id, "matches": _matches_json(found)})
         return
     for item, score in found:
-        click.echo(_item_line(item, score))
+        echo(_item_line(item, score))
 
 
 @main.command()
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--threshold", type=float, default=None,
               help="Pair score needed to call two items duplicates (default: tuned on the dev set).")
+@click.option("--explain", is_flag=True, help="Show, per pair, the signals that decided it and their weight.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def dupes(ctx: Context, threshold: float | None, as_json: bool) -> None:
+def dupes(ctx: Context, threshold: float | None, explain: bool, as_json: bool) -> None:
     """Groups of near-duplicate items (the same work as paper, post, tweet, episode...)."""
+    threshold = unit_interval(threshold, "--threshold")
     catalog = ctx.catalog
     with progress_bar("embedding", enabled=not as_json) as progress:
         catalog.sync_semantic(progress=progress)
-    groups = catalog.duplicate_groups(threshold=threshold)
+    groups = catalog.duplicate_groups(threshold=threshold, explain=explain)
     items = catalog.snapshot().items
     if as_json:
-        emit_json([{**g, "items": [items[i].to_dict(include_note=False) for i in g["ids"]]} for g in groups])
+        emit_json({"groups": [{**g, "items": [envelope.item_json(items[i]) for i in g["ids"]]} for g in groups]})
         return
     for number, group in enumerate(groups, 1):
-        click.echo(f"group {number}  (score {group['score']:.2f})")
+        echo(f"group {number}  (score {group['score']:.2f})")
         for item_id in group["ids"]:
-            click.echo(f"  {_item_line(items[item_id])}")
-    click.echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
+            echo(f"  {_item_line(items[item_id])}")
+        if explain:
+            from ..semantic.why import signal_line
+
+            for pair in group["pairs"]:
+                if "explain" in pair:
+                    echo(f"    {pair['a']} ~ {pair['b']}  {pair['score']:.3f}: {signal_line(pair['explain'])}")
+    echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
 
 
 @main.command("index")
@@ -330,8 +408,8 @@ def index_(ctx: Context, as_json: bool) -> None:
         return
     rate = f", {summary['texts_per_s']} texts/s" if summary["texts_per_s"] else ""
     healed = f"; rebuilt damaged {', '.join(summary['healed'])}" if summary["healed"] else ""
-    click.echo(f"{summary['items']} items: {summary['embedded']} embedded, {summary['reused']} reused, "
-               f"{summary['seconds']:.1f} s{rate}{healed}")
+    echo(f"{summary['items']} items: {summary['embedded']} embedded, {summary['reused']} reused, "
+         f"{summary['seconds']:.1f} s{rate}{healed}")
 
 
 @main.command()
@@ -342,7 +420,55 @@ def index_(ctx: Context, as_json: bool) -> None:
 def merge(ctx: Context, keep: str, dup: str) -> None:
     """Merge DUP into KEEP: tags and notes united, DUP's URL resolves to KEEP from now on."""
     kept, merged = ctx.catalog.merge(keep, dup)
-    click.echo(f"merged {merged.id} into {kept.id}  {kept.display_title()}")
+    echo(f"merged {merged.id} into {kept.id}  {one_line(kept.display_title())}")
+
+
+def _set_status_many(ctx: Context, refs: tuple[str, ...], status: str, as_json: bool) -> None:
+    """Set one status on many items; each id succeeds or fails alone (exit 1 if any failed)."""
+    catalog = ctx.catalog
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for ref in refs:
+        try:
+            before = catalog.get(ref)
+            item = catalog.set_status(ref, status)
+        except NewsletterError as exc:
+            errors.append(envelope.failure(ref, str(exc)))
+            if not as_json:
+                echo(f"error: {ref}: {exc}", err=True)
+            continue
+        outcome = "unchanged" if before.status == status else "changed"
+        results.append(envelope.entry(ref, outcome, item))
+        if not as_json:
+            echo(f"{item.id}  {status:<11} {one_line(item.display_title())}")
+    if as_json:
+        emit_batch(results, errors, {
+            "inputs": len(refs),
+            "changed": sum(r["result"] == "changed" for r in results),
+            "unchanged": sum(r["result"] == "unchanged" for r in results),
+        })
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True, metavar="ID...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_ctx
+@handles_errors
+def shortlist(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
+    """Mark items as shortlisted: `draft` puts them first in their section of the next issue."""
+    _set_status_many(ctx, refs, "shortlisted", as_json)
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True, metavar="ID...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_ctx
+@handles_errors
+def skip(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
+    """Mark items as skipped: they stay in the catalog but no draft offers them."""
+    _set_status_many(ctx, refs, "skipped", as_json)
 
 
 from .sources import register_commands  # noqa: E402
@@ -360,12 +486,14 @@ from .site import register_commands as register_site_commands  # noqa: E402
 
 register_site_commands(main)
 
-from .mail import email, subscribers  # noqa: E402
+from .mail import bounces, email, subscribers  # noqa: E402
 
 main.add_command(email)
 main.add_command(subscribers)
+main.add_command(bounces)
 
 __import__("newsletter.cli.server", fromlist=["register"]).register(main)
+__import__("newsletter.cli.media", fromlist=["register"]).register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

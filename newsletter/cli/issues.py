@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
-from .common import Context, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from .args import issue_number, unit_interval
+from .common import Context, echo, emit_json, fail, handles_errors, pass_ctx, progress_bar
+from .terminal import one_line
 
 
 def _date(value: str | None) -> str | None:
@@ -40,12 +42,13 @@ def _engine(ctx: Context, *, sync: bool = False, show_progress: bool = False) ->
 @click.option("--max", "max_total", type=click.IntRange(min=1), default=None, help="At most N entries in all.")
 @click.option("--date", default=None, help="The issue's date (default: today).")
 @click.option("--update", is_flag=True, help="Add new items to an existing draft, keeping every edit.")
+@click.option("--no-images", is_flag=True, help="Do not download feature items' images (none are shown).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
 def draft(
     ctx: Context, number: int | None, title: str | None, since: str | None, max_total: int | None,
-    date: str | None, update: bool, as_json: bool,
+    date: str | None, update: bool, no_images: bool, as_json: bool,
 ) -> None:
     """Write the next issue's draft from the inbox and shortlist; print its path.
 
@@ -54,27 +57,31 @@ def draft(
     """
     from ..issues import draft as drafting
 
+    issue_number(number, "--issue")
     options = drafting.DraftOptions(
         issue=number, title=title, since=_date(since), max_total=max_total, date=_date(date), update=update,
+        images=not no_images,
     )
     result = drafting.write_draft(ctx.catalog, options, engine=_engine(ctx))
     for line in result.left_out:
-        click.echo(line, err=True)
+        echo(line, err=True)
+    for line in result.image_errors:
+        echo(f"warning: image not shown: {line}", err=True)
     if as_json:
-        emit_json({"path": str(result.path), "issue": result.number, "action": result.action,
-                   "added": result.added, "left_out": result.left_out})
+        emit_json({"issue": result.number, "path": str(result.path), "action": result.action,
+                   "added": result.added, "left_out": result.left_out, "image_errors": result.image_errors})
         return
     if result.action == "unchanged":
-        click.echo(f"no new items for issue {result.number}; {result.path} unchanged", err=True)
+        echo(f"no new items for issue {result.number}; {result.path} unchanged", err=True)
     elif result.action == "updated":
-        click.echo(f"added {len(result.added)} item(s) to issue {result.number}", err=True)
-    click.echo(str(result.path))
+        echo(f"added {len(result.added)} item(s) to issue {result.number}", err=True)
+    echo(str(result.path))
 
 
 @click.command()
 @click.option("--accept", is_flag=True, help="Accept every suggestion (at or above --min-confidence).")
 @click.option("--reject", is_flag=True, help="Reject every suggestion (they are not offered again).")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--min-confidence", type=float, default=0.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
@@ -89,6 +96,7 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
 
     if accept and reject:
         fail("--accept and --reject exclude each other", 2)
+    unit_interval(min_confidence, "--min-confidence")
     catalog = ctx.catalog
     items = catalog.items()
     engine = _engine(ctx, sync=True, show_progress=not as_json)
@@ -115,27 +123,27 @@ def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_j
         return
     if not accept and not reject and not sys.stdin.isatty():
         for s in found:
-            click.echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {s.title[:60]}")
-        click.echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide", err=True)
+            echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {one_line(s.title)[:60]}")
+        echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide", err=True)
         return
     if not found and not accept and not reject:
-        click.echo("no suggestions: every item has tags and a section, or nothing labelled is near it")
+        echo("no suggestions: every item has tags and a section, or nothing labelled is near it")
         return
-    click.echo(f"accepted {len(accepted)}, rejected {len(rejected)}, {changed} item(s) changed")
+    echo(f"accepted {len(accepted)}, rejected {len(rejected)}, {changed} item(s) changed")
 
 
 def _prompt_loop(found: list[Any]) -> tuple[list[Any], list[Any]]:
     """Ask about each suggestion; Ctrl-D or Ctrl-C stops like `q`, keeping the answers already given."""
     accepted, rejected = [], []
     for n, s in enumerate(found):
-        click.echo(f"\n{s.title}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
+        echo(f"\n{one_line(s.title)}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
         try:
             answer = click.prompt(
                 "  accept? [y]es [n]o [a]ll [q]uit", type=click.Choice(list("ynaq")), show_choices=False
             )
         except click.Abort:  # EOF or interrupt inside the prompt: a curator's earlier answers still count
-            click.echo("")
-            click.echo("stopped; keeping the answers given so far", err=True)
+            echo("")
+            echo("stopped; keeping the answers given so far", err=True)
             break
         if answer == "y":
             accepted.append(s)
@@ -159,17 +167,18 @@ def check(ctx: Context, number: int, as_json: bool, no_semantic: bool) -> None:
     """Report problems in issue NUMBER before publishing (exit 1 if there are any)."""
     from ..issues import publish as publishing
 
+    issue_number(number, "NUMBER")
     engine = None
     if not no_semantic:
         engine = _engine(ctx, sync=True)
     problems = publishing.check(ctx.catalog, number, engine=engine)
     if as_json:
-        emit_json({"issue": number, "problems": [p.to_json() for p in problems]})
+        emit_json({"issue": number, "ok": not problems, "problems": [p.to_json() for p in problems]})
     else:
         for p in problems:
-            click.echo(f"line {p.line}: {p.kind}: {p.message}", err=True)
+            echo(f"line {p.line}: {p.kind}: {p.message}", err=True)
         if not problems:
-            click.echo(f"issue {number}: no problems")
+            echo(f"issue {number}: no problems")
     if problems:
         sys.exit(1)
 
@@ -184,17 +193,20 @@ def publish(ctx: Context, number: int, date: str | None, as_json: bool) -> None:
     """Mark every catalog item linked from issue NUMBER as published in it (idempotent)."""
     from ..issues import publish as publishing
 
+    issue_number(number, "NUMBER")
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:
-        emit_json(result.to_json())
+        data = result.to_json()
+        number = data.pop("number")  # `issue` everywhere (draft, check, email) means the issue number
+        emit_json({"issue": number, **data})
         return
     for url in result.unmatched:
-        click.echo(f"note: not in the catalog, left as a plain link: {url}", err=True)
+        echo(f"note: not in the catalog, left as a plain link: {url}", err=True)
     if result.elsewhere:
         earlier = ", ".join(f"#{n}" for n in sorted({n for _, n in result.elsewhere}))
-        click.echo(f"note: {len(result.elsewhere)} linked item(s) stay published in earlier issues ({earlier})",
+        echo(f"note: {len(result.elsewhere)} linked item(s) stay published in earlier issues ({earlier})",
                    err=True)
     if not result.changed:
-        click.echo(f"issue {number} is already published; nothing changed")
+        echo(f"issue {number} is already published; nothing changed")
         return
-    click.echo(f"published issue {number}: {len(result.marked)} item(s) marked, {len(result.already)} already marked")
+    echo(f"published issue {number}: {len(result.marked)} item(s) marked, {len(result.already)} already marked")

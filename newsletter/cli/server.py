@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import fail, handles_errors
+from .common import echo, fail, handles_errors
 
 
 def _load_settings(directory: str | None) -> Any:
@@ -65,10 +65,10 @@ def server(ctx: Any, host: str | None, port: int | None, db_path: Path | None, s
              f"(e.g. `export {SECRET_ENV}=$(openssl rand -hex 32)`)", 2)
     list_token = secret(LIST_TOKEN_ENV)
     if list_token is None:
-        click.echo(f"warning: {LIST_TOKEN_ENV} is not set: the list API answers 401 to everyone", err=True)
+        echo(f"warning: {LIST_TOKEN_ENV} is not set: the list API answers 401 to everyone", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, keyring, list_token)
-    click.echo(f"serving {settings.db.name} on http://{settings.host}:{settings.port} "
+    echo(f"serving {settings.db.name} on http://{settings.host}:{settings.port} "
                f"(links point at {settings.public_url})", err=True)
     # access_log=False: request paths carry tokens, which are credentials; our own log names
     # subscribers by pseudonymous id. proxy_headers: the client IP (rate limit) behind a local proxy.

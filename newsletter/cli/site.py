@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from .common import fail, handles_errors
+from .common import echo, fail, handles_errors
+from .terminal import safe
 
 MKDOCS_FILE = "mkdocs.yml"
 
@@ -39,22 +40,64 @@ def _prepare(settings: Any, verbose: bool) -> tuple[Path, int]:
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     errors, warnings = project_checks(settings)
     for line in errors:
-        click.echo(f"error: {line}", err=True)
+        echo(f"error: {line}", err=True)
     for line in warnings:
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     _log_to_stderr(verbose)
     return config_file, len(errors)
+
+
+class _SafeFormatter(logging.Formatter):
+    """mkdocs' messages quote page titles and file names from the project: terminal-safe them too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe(super().format(record))
 
 
 def _log_to_stderr(verbose: bool) -> None:
     logger = logging.getLogger("mkdocs")
     if not any(getattr(h, "_newsletter", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+        handler.setFormatter(_SafeFormatter("%(levelname)-7s -  %(message)s"))
         handler._newsletter = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _site_dir(settings: Any, value: str) -> Path:
+    """The folder `build -d` may write: creatable, and not one mkdocs' clean-up would destroy.
+
+    mkdocs empties the site folder before writing it, so `-d` must not be the project, a folder
+    holding it, one of its source folders, or a non-empty folder that is not an earlier build.
+    """
+    from ..errors import ArgumentError
+
+    if not value.strip():
+        raise ArgumentError("-d: the path is empty")
+    target = Path(os.path.realpath(value))
+    root = Path(os.path.realpath(settings.root))
+    sources = [Path(os.path.realpath(p)) for p in (settings.content_dir, settings.catalog_dir, root / "templates")]
+    if target == root or target in root.parents:
+        raise ArgumentError(f"-d {value}: that folder holds the project; the build would empty it")
+    if any(target == folder or folder in target.parents for folder in sources):
+        raise ArgumentError(f"-d {value} is inside the project's sources; write the site elsewhere (site/)")
+    if target == Path.home():
+        raise ArgumentError(f"-d {value} is your home folder; the build would empty it")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArgumentError(f"-d {value}: cannot create the site folder there ({exc.strerror or exc})") from None
+    if not target.is_dir():
+        raise ArgumentError(f"-d {value} is not a folder")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ArgumentError(f"-d {value}: the folder is not writable")
+    visible = [entry for entry in target.iterdir() if not entry.name.startswith(".")]
+    if visible and not (target / "index.html").exists():
+        raise ArgumentError(
+            f"-d {value} is a folder with other files in it; the build would empty it (use a new or a site folder)"
+        )
+    return target
 
 
 @click.command("build")
@@ -74,10 +117,14 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
     from ..site.config import DRAFTS_ENV
 
     settings = _settings(ctx)
-    config_file, errors = _prepare(settings, verbose)
+    from ..mail.subscribers import FILE_NAME, tracked_warning
+
+    for warning in tracked_warning(settings.root / FILE_NAME):  # the list is people's data, not site data
+        echo(f"warning: {warning}", err=True)
     overrides: dict[str, Any] = {"strict": True} if strict else {}
-    if site_dir:
-        overrides["site_dir"] = str(Path(site_dir).resolve())
+    if site_dir is not None:
+        overrides["site_dir"] = str(_site_dir(settings, site_dir))
+    config_file, errors = _prepare(settings, verbose)
     previous = os.environ.get(DRAFTS_ENV)
     if drafts:
         os.environ[DRAFTS_ENV] = "1"
@@ -97,9 +144,9 @@ def build(ctx: Any, site_dir: str | None, drafts: bool, strict: bool, verbose: b
                 os.environ.pop(DRAFTS_ENV, None)
             else:
                 os.environ[DRAFTS_ENV] = previous
-    click.echo(f"built the site in {cfg.site_dir}")
+    echo(f"built the site in {cfg.site_dir}")
     if errors:
-        click.echo(f"error: {errors} catalog file(s) could not be read; the site lacks them (see above)", err=True)
+        echo(f"error: {errors} catalog file(s) could not be read; the site lacks them (see above)", err=True)
         sys.exit(1)
 
 

@@ -12,7 +12,10 @@ from typing import Any
 
 import click
 
-from .common import check_similar, echo_similar, emit_json, fail, handles_errors, progress_bar
+from . import envelope
+from .args import usable_tag
+from .common import check_similar, echo, echo_similar, emit_batch, emit_json, fail, handles_errors, progress_bar
+from .terminal import one_line
 
 FEED_KIND_CHOICES = ("podcast", "link")
 FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
@@ -25,6 +28,22 @@ def _feeds(ctx: Any) -> Any:
 
 
 _NO_SIMILAR_HELP = "Skip the near-duplicate check of the new items (no model load)."
+
+
+def _subscription_entry(result: Any) -> dict[str, Any]:
+    """A subscribe outcome (added / exists) as a batch result: the subscription object, not an item."""
+    sub = result.subscription.to_dict() if result.subscription else None
+    return {"input": result.input, "result": result.status, "subscription": sub, "entries": result.entries,
+            "note": result.note or None}
+
+
+def _feed_json(result: Any) -> dict[str, Any]:
+    """One feed's pull, for `feeds pull --json`'s `feeds` list (its new items are in `results`)."""
+    return {
+        "url": result.url, "title": result.title, "status": result.status, "added": len(result.new),
+        "existing": result.existing, "left_out": result.left_out, "unusable": result.unusable,
+        "moved_to": result.moved_to, "error": result.error or None, "warnings": result.warnings,
+    }
 
 
 @click.group("feeds")
@@ -42,16 +61,25 @@ def feeds_add(ctx: Any, url: str, kind: str | None, as_json: bool) -> None:
     """Subscribe to a feed (a web page is searched for the feed it advertises)."""
     (result,) = _feeds(ctx).add([(url, kind, "")])
     if as_json:
-        emit_json(result.to_json())
-    elif result.status == "added":
+        ok = result.status != "failed"
+        emit_batch(
+            [_subscription_entry(result)] if ok else [],
+            [] if ok else [envelope.failure(url, result.error or "failed")],
+            {"inputs": 1, "added": int(result.status == "added"), "existing": int(result.status == "exists")},
+        )
+        if not ok:
+            sys.exit(1)
+        return
+    if result.status == "added":
         sub = result.subscription
         if result.note:
-            click.echo(f"note: {result.note}", err=True)
-        click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url}, {result.entries} entries)")
-        click.echo("next: newsletter feeds pull")
+            echo(f"note: {result.note}", err=True)
+        shown = one_line(sub.title or sub.url)
+        echo(f"subscribed  {sub.kind:<7} {shown}  ({one_line(sub.url)}, {result.entries} entries)")
+        echo("next: newsletter feeds pull")
     elif result.status == "exists":
         sub = result.subscription
-        click.echo(f"already subscribed: {sub.title or sub.url} ({sub.url})")
+        echo(f"already subscribed: {one_line(sub.title or sub.url)} ({one_line(sub.url)})")
     if result.status == "failed":
         fail(f"{url}: {result.error}")
 
@@ -64,25 +92,24 @@ def feeds_list(ctx: Any, as_json: bool) -> None:
     """List subscriptions with their last pull, status and entries seen."""
     rows = _feeds(ctx).status()
     if as_json:
-        emit_json(
-            [
-                {
-                    **sub.to_dict(),
-                    "last_pull": st.last_pull,
-                    "last_status": "gone" if sub.gone else st.last_status,
-                    "last_error": st.last_error,
-                    "entries_seen": st.seen,
-                }
-                for sub, st in rows
-            ]
-        )
+        emit_json({"feeds": [
+            {
+                **sub.to_dict(),
+                "last_pull": st.last_pull,
+                "last_status": "gone" if sub.gone else st.last_status,
+                "last_error": st.last_error,
+                "entries_seen": st.seen,
+            }
+            for sub, st in rows
+        ]})
         return
     for sub, st in rows:
         status = "gone" if sub.gone else (st.last_status or "never pulled")
         when = (st.last_pull or "")[:16].replace("T", " ")
-        click.echo(f"{sub.kind:<7} {status:<12} {when:<16} {st.seen:>5} seen  {sub.title or '-'}  {sub.url}")
+        shown = f"{one_line(sub.title or '-')}  {one_line(sub.url)}"
+        echo(f"{sub.kind:<7} {status:<12} {when:<16} {st.seen:>5} seen  {shown}")
     if sys.stderr.isatty():
-        click.echo(f"{len(rows)} feed(s)", err=True)
+        echo(f"{len(rows)} feed(s)", err=True)
 
 
 @feeds.command("rm")
@@ -92,7 +119,7 @@ def feeds_list(ctx: Any, as_json: bool) -> None:
 def feeds_rm(ctx: Any, url: str) -> None:
     """Unsubscribe from a feed (items it brought in stay in the catalog)."""
     sub = _feeds(ctx).remove(url)
-    click.echo(f"unsubscribed  {sub.title or sub.url}  ({sub.url})")
+    echo(f"unsubscribed  {one_line(sub.title or sub.url)}  ({one_line(sub.url)})")
 
 
 @feeds.command("pull")
@@ -116,7 +143,7 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
 
     def report_saved(item: Any) -> None:
         if not as_json:  # printed once the file is durable
-            click.echo(f"added  {item.id}  {item.kind:<7} {item.display_title()}")
+            echo(f"added  {item.id}  {item.kind:<7} {one_line(item.display_title())}")
 
     with progress_bar("pulling feeds", enabled=not as_json) as progress:
         results = _feeds(ctx).pull(
@@ -130,17 +157,17 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
     for r in results:
         r.similar = {item.id: similar[item.id] for item in r.new if item.id in similar}
     for r in results:
-        name = r.title or r.url
+        name = one_line(r.title or r.url)
         if r.moved_to:
-            click.echo(f"note: {name}: moved permanently to {r.moved_to}; subscription updated", err=True)
+            echo(f"note: {name}: moved permanently to {r.moved_to}; subscription updated", err=True)
         if r.status == "error":
-            click.echo(f"error: {name}: {r.error}", err=True)
+            echo(f"error: {name}: {one_line(r.error)}", err=True)
         elif r.status == "gone":
-            click.echo(f"{'error' if r.error else 'note'}: {name}: {r.error or r.warnings[0]}", err=True)
+            echo(f"{'error' if r.error else 'note'}: {name}: {one_line(r.error or r.warnings[0])}", err=True)
         for warning in r.warnings if r.status != "gone" else []:
-            click.echo(f"warning: {warning}", err=True)
+            echo(f"warning: {one_line(warning)}", err=True)
         if r.left_out:
-            click.echo(
+            echo(
                 f"note: {name}: first pull took the newest {len(r.new) + r.existing + r.unusable}, "
                 f"left out {r.left_out} older entr{'y' if r.left_out == 1 else 'ies'} "
                 "(use --backlog N on a first pull to take more)",
@@ -148,21 +175,27 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
             )
     failed = [r for r in results if r.failed]
     if as_json:
-        emit_json(
+        emit_batch(
+            [
+                envelope.entry(r.url, "added", item, similar=r.similar.get(item.id, []))
+                for r in results
+                for item in r.new
+            ],
+            [envelope.failure(r.url, r.error or r.status) for r in failed],
             {
-                "feeds": [r.to_json() for r in results],
-                "new": sum(len(r.new) for r in results),
+                "feeds": len(results),
+                "added": sum(len(r.new) for r in results),
                 "existing": sum(r.existing for r in results),
                 "not_modified": sum(r.status == "not_modified" for r in results),
                 "left_out": sum(r.left_out for r in results),
-                "errors": len(failed),
-            }
+            },
+            feeds=[_feed_json(r) for r in results],
         )
     else:
         echo_similar(new_items, similar)
         new = sum(len(r.new) for r in results)
         unchanged = sum(r.status == "not_modified" for r in results)
-        click.echo(
+        echo(
             f"{len(results)} feed(s): {new} new item(s), {sum(r.existing for r in results)} already cataloged, "
             f"{unchanged} unchanged, {len(failed)} failed"
         )
@@ -190,22 +223,38 @@ def import_(
     """
     from ..ingest.pipeline import ImportOptions
 
+    for value in tags:
+        usable_tag(value)
     options = ImportOptions(format=fmt, fetch=not no_fetch, tags=list(tags))
     with progress_bar("importing", enabled=not as_json) as progress:
         report = ctx.catalog.import_file(file, options, progress=progress)
     if not no_similar:
         report.similar = check_similar(ctx.catalog, report.new, as_json=as_json)
     for failure in sorted(report.failed, key=lambda f: f.line):
-        click.echo(f"error: {file.name}: {failure}", err=True)
+        echo(f"error: {file.name}: {failure}", err=True)
     if as_json:
-        emit_json(report.to_json())
+        emit_batch(
+            [envelope.entry(item.url, "added", item, similar=report.similar.get(item.id, [])) for item in report.new],
+            # a feed that could not be subscribed is one of these too (its OPML line)
+            [envelope.failure(f.text, f.reason, line=f.line) for f in sorted(report.failed, key=lambda f: f.line)],
+            {
+                "rows": report.rows,
+                "added": len(report.new),
+                "existing": report.existing,
+                "repeated": report.repeated,
+                "subscribed": sum(r.status == "added" for r in report.feeds),
+            },
+            file=report.file,
+            format=report.format,
+            subscriptions=[_subscription_entry(r) for r in report.feeds if r.status != "failed"],
+        )
     else:
         for result in report.feeds:
             if result.status == "added":
                 sub = result.subscription
-                click.echo(f"subscribed  {sub.kind:<7} {sub.title or sub.url}  ({sub.url})")
+                echo(f"subscribed  {sub.kind:<7} {one_line(sub.title or sub.url)}  ({one_line(sub.url)})")
         echo_similar(report.new, report.similar)
-        click.echo(
+        echo(
             f"{report.format}: {len(report.new)} new, {report.duplicates} duplicate(s) "
             f"({report.existing} already in the catalog, {report.repeated} repeated in the file), "
             f"{len(report.failed)} failed"

@@ -95,7 +95,10 @@ class PullState:
         except sqlite3.DatabaseError as exc:  # damage the check at open could not see
             self._reopen(exc)
             return FeedState()
-        return FeedState(*row, seen=seen) if row else FeedState(seen=seen)
+        if not row:
+            return FeedState(seen=seen)
+        etag, last_modified, last_pull, last_ok, last_status, last_error = row
+        return FeedState(etag, last_modified, last_pull, last_ok, last_status, last_error, seen)
 
     def seen_keys(self, key: str) -> set[str]:
         try:

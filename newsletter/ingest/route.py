@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
@@ -192,7 +193,7 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
     )
 
 
-def _without_userinfo(value: object) -> object:
+def _without_userinfo(value: Any) -> Any:
     """A URL-valued field without credentials; other values (and lists of them) unchanged."""
     if isinstance(value, str) and value.startswith(("http://", "https://")):
         return urls.strip_userinfo(value)

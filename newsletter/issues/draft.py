@@ -291,9 +291,16 @@ def byline(item: Item) -> str:
     return " · ".join(p for p in (site, authors) if p)
 
 
-def entry_context(entry: DraftEntry, issue_titles: Mapping[int, str]) -> dict[str, Any]:
-    """What the template sees for one entry: every string already safe Markdown."""
+def entry_context(
+    entry: DraftEntry, issue_titles: Mapping[int, str], images: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the template sees for one entry: every string already safe Markdown.
+
+    `images` maps item id → the relative path of its local image; `image` is None without one.
+    """
     item = entry.item
+    src = (images or {}).get(item.id)
+    image = {"src": quote(src, safe="/._-~"), "alt": md_escape(item.display_title())} if src else None
     text = md_note(item.note) if item.note.strip() else md_escape(item.summary, SUMMARY_MAX)
     previously = []
     for other, score in entry.previously:
@@ -315,6 +322,7 @@ def entry_context(entry: DraftEntry, issue_titles: Mapping[int, str]) -> dict[st
         "text": text,
         "also": [md_link(o.display_title(), o.url) for o in entry.also],
         "previously": previously,
+        "image": image,
     }
 
 
@@ -337,13 +345,18 @@ def jinja_env(templates_dir: Path | None) -> Any:
 def render(
     plan: DraftPlan, meta: IssueMeta, *, templates_dir: Path | None = None,
     issue_titles: Mapping[int, str] | None = None, template: str = "issue.md.j2",
+    images: Mapping[str, str] | None = None,
 ) -> str:
-    """The issue's Markdown from the plan and the template (the project's own, or the packaged one)."""
+    """The issue's Markdown from the plan and the template (the project's own, or the packaged one).
+
+    `images` (item id → relative path of the local copy) gives entries their `image`; the packaged
+    template shows it in feature sections only.
+    """
     import jinja2
 
     titles = issue_titles or {}
     sections: list[dict[str, Any]] = [
-        {"title": s.rule.title, "style": s.rule.style, "entries": [entry_context(e, titles) for e in s.entries]}
+        {"title": s.rule.title, "style": s.rule.style, "entries": [entry_context(e, titles, images) for e in s.entries]}
         for s in plan.sections
     ]
     counts = [f"{len(s['entries'])} {s['title'].lower()}" for s in sections if s["entries"]]
@@ -369,6 +382,7 @@ class DraftOptions:
     max_total: int | None = None
     date: str | None = None  # YYYY-MM-DD; today when None
     update: bool = False
+    images: bool = True  # local copies of feature items' images (`--no-images`, `[images] enabled`)
 
 
 @dataclasses.dataclass
@@ -378,6 +392,28 @@ class DraftResult:
     number: int
     added: list[str]  # ids of the items that are new in the file
     left_out: list[str]
+    image_errors: list[str] = dataclasses.field(default_factory=list)  # one line per image not fetched
+
+
+def feature_images(catalog: Any, plan: DraftPlan, options: DraftOptions) -> tuple[dict[str, str], list[str]]:
+    """Local copies of the images of the plan's feature entries: (item id → path relative to the
+    issues folder, one error line per image that could not be had). Runs before the lock is taken."""
+    import os
+
+    from ..media import library
+
+    settings = catalog.settings
+    if not options.images or not library.enabled(settings):
+        return {}, []
+    wanted = {e.item.id: e.item.image for s in plan.sections if s.rule.style == "feature"
+              for e in s.entries if e.item.image}
+    if not wanted:
+        return {}, []
+    report = library.fetch_images(settings, wanted.values(), fetch=catalog.fetch_settings())
+    folder = os.path.relpath(library.images_dir(settings), settings.issues_dir).replace(os.sep, "/")
+    paths = {item_id: f"{folder}/{report.images[url].name}" for item_id, url in wanted.items()
+             if url in report.images}
+    return paths, [report.errors[url] for url in dict.fromkeys(wanted.values()) if url in report.errors]
 
 
 def semantic_engine(catalog: Any) -> Any:
@@ -460,8 +496,9 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
     if current is not None and options.update:
         if not plan.entries:
             return DraftResult(current.path, "unchanged", number, [], plan.left_out)
+        images, image_errors = feature_images(catalog, plan, options)
         meta = IssueMeta(number, current.title, current.date or date, settings.name, signoff)
-        rendered = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles)
+        rendered = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles, images=images)
         with catalog.writing():
             # Merge into the file as it is now, not as read before ranking: a `publish` or an edit that
             # landed meanwhile must survive (writing the earlier copy would revert it).
@@ -471,13 +508,14 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
             text = issues.merge_entries(fresh.text, issues.section_blocks(rendered), [r.title for r in rules])
             issues.write_issue(current.path, text)
             state.record(current.path.name, text, sorted(present | set(plan.item_ids()) | set(plan.considered)))
-        return DraftResult(current.path, "updated", number, plan.item_ids(), plan.left_out)
+        return DraftResult(current.path, "updated", number, plan.item_ids(), plan.left_out, image_errors)
     if not plan.entries:
         since = f" added since {options.since}" if options.since else ""
         raise ProjectError(f"nothing to draft: no inbox or shortlisted items{since} (`newsletter list --status inbox`)")
     title = _full_title(number, options.title, plan.tags)
+    images, image_errors = feature_images(catalog, plan, options)
     meta = IssueMeta(number, title, date, settings.name, signoff)
-    text = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles)
+    text = render(plan, meta, templates_dir=settings.templates_dir, issue_titles=titles, images=images)
     if current is not None:
         path, action = current.path, "regenerated"
     else:
@@ -490,4 +528,4 @@ def write_draft(catalog: Any, options: DraftOptions, *, engine: Any = None) -> D
             raise DraftEdited(f"{path} changed while the draft was being made; run `newsletter draft --update`")
         issues.write_issue(path, text)
         state.record(path.name, text, sorted(set(plan.item_ids()) | set(plan.considered)))
-    return DraftResult(path, action, number, plan.item_ids(), plan.left_out)
+    return DraftResult(path, action, number, plan.item_ids(), plan.left_out, image_errors)

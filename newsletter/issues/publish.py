@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from ..media.figures import check_images
 from ..models import Item
 from ..store import identity
 from . import files as issues
@@ -22,7 +23,9 @@ from . import files as issues
 class Problem:
     """One thing to fix before publishing."""
 
-    kind: str  # not-in-catalog | published-elsewhere | duplicate | empty-section | missing-title | placeholder
+    # not-in-catalog | published-elsewhere | duplicate | empty-section | missing-title | placeholder
+    # | image-alt | image-missing | image-remote | image-size
+    kind: str
     line: int  # 1-based line in the body (0: the front matter / whole file)
     message: str
 
@@ -97,6 +100,8 @@ def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:
     for n, text in enumerate(lines):
         if "<!-- newsletter:" in text:
             problems.append(Problem("placeholder", n + 1 + offset, "the draft's intro placeholder is still there"))
+    for found in check_images(issue.path, issue.body, catalog.settings):
+        problems.append(Problem(found.kind, found.line + offset if found.line else 0, found.message))
     return sorted(problems, key=lambda p: (p.line, p.kind))
 
 

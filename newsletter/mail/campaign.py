@@ -18,7 +18,9 @@ retried, so a server that drops out *between* messages never causes a duplicate.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,9 +32,25 @@ import yaml
 from ..config import DERIVED_DIR, Settings
 from ..errors import NewsletterError
 from ..store.files import slugify
-from . import deliver, ledger, message, render, subscribers, tokens
+from . import deliver, dkimsign, ledger, listserver, message, render, subscribers, tokens
 
 Progress = Callable[[int, int], None]
+# (issue number, subject, recipient count) -> go ahead? Asked once, just before a real send.
+Confirm = Callable[[int, str, int], bool]
+# issue number -> one line per problem `newsletter check` finds (empty: ready to send).
+Checker = Callable[[int], list[str]]
+
+
+# What mailbox providers tolerate (Gmail's and Yahoo's 2024 bulk-sender rules, and common practice
+# for hard bounces): above these, mail starts landing in spam or being refused.
+BOUNCE_LINE = 0.1
+COMPLAINT_LINE = 0.3
+# Temporary refusals (4xx) in this many sends in a row make an address bounced.
+SOFT_BOUNCE_SENDS = 3
+
+
+class SendRefused(NewsletterError):
+    """A send to the list that must not happen as asked (a draft, a failing check, not confirmed)."""
 
 
 class AlreadySent(NewsletterError):
@@ -53,6 +71,7 @@ class EmailOptions:
     rate: float | None = None
     dry_run: bool = False
     starttls: bool | None = None
+    force: bool = False
     retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0)
     reconnect_delays: tuple[float, ...] = (1.0, 5.0, 15.0)
 
@@ -84,6 +103,8 @@ class EmailReport:
     problems: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     aborted: str = ""
+    bounced: int = 0
+    list_send: bool = False
     dry_run: bool = False
     dev_tokens: bool = False
     preview: str = ""
@@ -102,6 +123,9 @@ class MailSettings:
     unsubscribe_mailto: str
     sender_name: str
     sender_email: str
+    list_server: str = ""
+    dkim: dkimsign.DkimSigner | None = None
+    bounce_address: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailSettings:
@@ -116,8 +140,10 @@ class MailSettings:
             message.check_list_id(list_id)
         except ValueError as exc:
             raise NewsletterError(f"newsletter.toml: [email] list_id: {exc}") from None
-        unsubscribe = str(table.get("unsubscribe_url") or (urljoin(settings.site_url, "unsubscribe")
-                                                           if settings.site_url else ""))
+        list_server = listserver.ListSettings.from_settings(settings).server
+        # With a list server, each link is the server's /unsubscribe/<token> (from its API).
+        unsubscribe = str(table.get("unsubscribe_url") or (f"{list_server}/unsubscribe" if list_server else "")
+                          or (urljoin(settings.site_url, "unsubscribe") if settings.site_url else ""))
         return cls(
             list_id=list_id,
             unsubscribe_url=_setting_url(unsubscribe, "[email] unsubscribe_url (or [newsletter] site_url)"),
@@ -125,6 +151,9 @@ class MailSettings:
                                                 "[email] unsubscribe_mailto"),
             sender_name=settings.sender_name or settings.name,
             sender_email=sender_email,
+            list_server=list_server,
+            dkim=dkimsign.from_settings(table, root=settings.root),
+            bounce_address=_setting_address(str(table.get("bounce_address", "")), "[email] bounce_address"),
         )
 
 
@@ -164,7 +193,7 @@ class Prepared:
 
     def message_bytes(self, sub: subscribers.Subscriber, *, unique_id: bool = False) -> tuple[bytes, str]:
         """One subscriber's message as wire bytes, and its Message-ID."""
-        url = self.signer.url(sub.email) if self.mail.unsubscribe_url else ""
+        url = self.unsubscribe_url(sub)
         page, text = self.rendered.personalize(unsubscribe_url=url, recipient=sub.email)
         domain = self.envelope.sender_email.rpartition("@")[2] or "localhost"
         msg_id = message.message_id(self.envelope.issue, self.envelope.list_id, sub.email, domain, unique=unique_id)
@@ -172,14 +201,58 @@ class Prepared:
             self.envelope, to_email=sub.email, to_name=sub.name, text=text, html=page,
             unsubscribe_url=url, msg_id=msg_id,
         )
-        return message.to_bytes(msg), msg_id
+        data = message.to_bytes(msg)
+        if self.mail.dkim is not None:
+            data = self.mail.dkim.sign(data)
+        return data, msg_id
+
+    def return_path(self, sub: subscribers.Subscriber) -> str:
+        """MAIL FROM for one message: VERP `bounces+<tag>@domain` when `[email] bounce_address` is set.
+
+        The tag names the subscriber without the address (the server's pseudonymous id, or a hash
+        of list and address for the local list), so a late bounce that lost its DSN fields still
+        says whom it is about (`newsletter bounces pull`).
+        """
+        if not self.mail.bounce_address:
+            return self.envelope.sender_email
+        local, _, domain = self.mail.bounce_address.partition("@")
+        return f"{local}+{verp_tag(sub, self.mail.list_id)}@{domain}"
+
+    def unsubscribe_url(self, sub: subscribers.Subscriber) -> str:
+        """The subscriber's one-click link: the list server's signed one, or the local signer's."""
+        if self.mail.list_server:
+            # A test copy or preview has no server token: its link says so instead of unsubscribing anyone.
+            return sub.unsubscribe_url or f"{self.mail.list_server}/unsubscribe/test-copy"
+        return self.signer.url(sub.email) if self.mail.unsubscribe_url else ""
 
 
-def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Prepared:
-    """Read and render issue `number` with the project's templates."""
+def verp_tag(sub: subscribers.Subscriber, list_id: str) -> str:
+    """The subscriber's tag in a VERP return path: the list server's id, else `h` + a hash."""
+    if sub.subscriber_id:
+        return sub.subscriber_id
+    return "h" + hashlib.sha256(f"{list_id}\x00{sub.key}".encode()).hexdigest()[:20]
+
+
+def prepare(settings: Settings, number: int, *, secret_value: str | None, images_built: bool = True) -> Prepared:
+    """Read and render issue `number` with the project's templates.
+
+    The issue's local images are loaded from the published site; with `images_built` an image the
+    built site (site_dir) lacks is an error (each reader would get a broken picture).
+    """
     from ..issues.files import find_issue
+    from ..media.email import email_images
 
     issue = find_issue(settings.issues_dir, number)
+    docs_dir, site_dir = site_folders(settings)[1:3]
+    pictures = email_images(issue.path, issue.body, docs_dir=docs_dir, site_dir=site_dir if images_built else None,
+                            site_url=settings.site_url)
+    if pictures.missing and images_built:
+        where = "set site_url in newsletter.toml and " if not settings.site_url else ""
+        raise NewsletterError(
+            f"issue {number} shows {len(pictures.missing)} image(s) the built site does not have "
+            f"({', '.join(pictures.missing[:3])}); {where}run `newsletter build` and deploy the site first, "
+            "or send with --force"
+        )
     mail = MailSettings.from_settings(settings)
     if not mail.sender_email:
         raise NewsletterError("newsletter.toml has no sender address: set email under [sender]")
@@ -189,7 +262,7 @@ def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Pre
         "language": settings.language, "sender_email": mail.sender_email, "subscribe_url": settings.subscribe_url,
     }
     rendered = render.render_issue(
-        number=number, title=issue.title, date=issue.date, body=issue.body, newsletter=info,
+        number=number, title=issue.title, date=issue.date, body=pictures.body, newsletter=info,
         templates_dir=settings.templates_dir, web_url=web_url,
     )
     envelope = message.Envelope(
@@ -200,25 +273,49 @@ def prepare(settings: Settings, number: int, *, secret_value: str | None) -> Pre
     return Prepared(rendered, envelope, signer, mail)
 
 
-def run(settings: Settings, options: EmailOptions, *, progress: Progress | None = None) -> EmailReport:
-    """Render issue N and export or send it as `options` say; see the module docstring."""
+def run(settings: Settings, options: EmailOptions, *, progress: Progress | None = None,
+        checker: Checker | None = None, confirm: Confirm | None = None) -> EmailReport:
+    """Render issue N and export or send it as `options` say; see the module docstring.
+
+    A send to the list (`--smtp` without `--test-to`) is guarded: the issue must be published and
+    `checker` (when given) must find nothing, unless `options.force`; then `confirm` (when given)
+    is asked with the recipient count and must say yes. SendRefused otherwise, before anything is sent.
+    """
     mode = options.mode
     check_destination(settings, options)
     progress = progress or (lambda done, total: None)
     real_send = mode in ("smtp", "mbox") and not options.test_to
-    secret_value = tokens.load_secret(required=real_send)
-    prepared = prepare(settings, options.issue, secret_value=secret_value)
+    list_send = mode == "smtp" and not options.test_to
+    mail_settings = MailSettings.from_settings(settings)
+    # With a list server the links come signed from it: the CLI needs no NEWSLETTER_SECRET.
+    secret_value = tokens.load_secret(required=real_send and not mail_settings.list_server)
+    forced = _guard(settings, options, checker) if list_send else []
+    prepared = prepare(settings, options.issue, secret_value=secret_value, images_built=not options.force)
     if real_send and not prepared.mail.unsubscribe_url:
         raise NewsletterError(
             "no unsubscribe link: set [newsletter] site_url or [email] unsubscribe_url in newsletter.toml"
         )
     destination = str(options.out or options.mbox or options.smtp)
     report = EmailReport(options.issue, prepared.rendered.subject, mode, destination, dry_run=options.dry_run,
-                         dev_tokens=prepared.signer.is_dev)
-    recipients = _recipients(settings, options, report)
+                         dev_tokens=prepared.signer.is_dev and not prepared.mail.list_server)
+    report.problems.extend(forced)
+    report.list_send = list_send
+    explicit = isinstance(settings.raw.get("email"), dict) and settings.raw["email"].get("unsubscribe_url")
+    if real_send and not prepared.mail.list_server and not explicit:
+        report.problems.append(
+            f"the unsubscribe links point at {prepared.mail.unsubscribe_url}, which a static site cannot answer "
+            "(a 404 for every reader); run `newsletter server` and set [list] server (docs/deploy.md)"
+        )
+    use_server = prepared.mail.list_server and not options.test_to
+    client = listserver.ListClient.from_settings(settings) if use_server else None
+    recipients = _recipients(settings, options, report, client)
     report.recipients = len(recipients)
-    if mode == "smtp" and not options.test_to:
-        _send_with_ledger(settings, options, prepared, recipients, report, progress)
+    if list_send:
+        if not options.dry_run and confirm is not None and not confirm(options.issue, report.subject, len(recipients)):
+            raise SendRefused(f"issue {options.issue} not sent (not confirmed)")
+        marker = _bounce_marker(settings, options, client, report)
+        _send_with_ledger(settings, options, prepared, recipients, report, progress, marker)
+        _soft_bounces(settings, options.issue, report, marker)
         return report
     if options.dry_run:
         return report
@@ -228,7 +325,7 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
         try:
             for sub in recipients:
                 data, _ = prepared.message_bytes(sub, unique_id=True)
-                _record(report, sub, sender.send(prepared.envelope.sender_email, sub.email, data))
+                _record(report, sub, sender.send(prepared.return_path(sub), sub.email, data))
         finally:
             sender.close()
         return report
@@ -243,7 +340,8 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
     if mode == "out":
         assert options.out is not None
         page, _ = prepared.rendered.personalize(
-            unsubscribe_url=prepared.signer.url("subscriber@example.com"), recipient="subscriber@example.com"
+            unsubscribe_url=prepared.unsubscribe_url(subscribers.Subscriber("subscriber@example.com")),
+            recipient="subscriber@example.com"
         )
         report.preview = str(deliver.write_file(options.out, "preview.html", page.encode("utf-8")))
         deliver.write_eml_files(options.out, messages())
@@ -251,6 +349,120 @@ def run(settings: Settings, options: EmailOptions, *, progress: Progress | None 
         assert options.mbox is not None
         deliver.write_mbox(options.mbox, messages(), sender=prepared.envelope.sender_email)
     return report
+
+
+def _guard(settings: Settings, options: EmailOptions, checker: Checker | None) -> list[str]:
+    """Refuse a send to the list of a draft or of an issue `check` finds problems in, unless forced.
+
+    Returns the warnings a forced send carries (printed, so the override is never silent).
+    """
+    from ..issues.files import find_issue
+
+    issue = find_issue(settings.issues_dir, options.issue)
+    reasons: list[str] = []
+    if issue.status != "published":
+        reasons.append(f"issue {options.issue} is not published (status {issue.status}; "
+                       f"`newsletter publish {options.issue}` first)")
+    missing = _missing_web_page(settings, issue.path.stem)
+    if missing:
+        reasons.append(missing)
+    problems = checker(options.issue) if checker is not None else []
+    if problems:
+        reasons.append(f"`newsletter check {options.issue}` finds {len(problems)} problem(s), the first: "
+                       f"{message.header_text(problems[0], 200)}")
+    if reasons and not options.force:
+        raise SendRefused("; ".join(reasons) + "; nothing was sent (--force sends anyway)")
+    return [f"--force: sending although {reason}" for reason in reasons]
+
+
+def _missing_web_page(settings: Settings, stem: str) -> str:
+    """Why the mail's "view on the web" link would be a 404, judged by the site as built here ('' if fine).
+
+    Without a local build (the site is built and deployed elsewhere) there is nothing to compare with.
+    """
+    if not settings.site_url:
+        return ""
+    site_dir = site_folders(settings)[-1]
+    if not site_dir.is_dir() or (site_dir / "issues" / stem / "index.html").is_file():
+        return ""
+    web_url = urljoin(settings.site_url, f"issues/{stem}/")
+    return (f"the mail links to {web_url}, a page the built site ({site_dir.name}/) does not have "
+            "(`newsletter build` and deploy first)")
+
+
+BounceMarker = Callable[[subscribers.Subscriber, str], None]
+
+
+def _bounce_marker(settings: Settings, options: EmailOptions, client: listserver.ListClient | None,
+                   report: EmailReport) -> BounceMarker:
+    """Marks an address `bounced` on the list (server or CSV) when the SMTP server refused it for good.
+
+    A failure to mark is a warning, never the end of the batch: the send ledger has the refusal too.
+    """
+    path = options.subscribers_path or settings.root / subscribers.FILE_NAME
+    local = subscribers.SubscriberList(path, settings.derived_dir)
+
+    def mark(sub: subscribers.Subscriber, detail: str) -> None:
+        try:
+            if client is not None:
+                client.set_status(sub.email, "bounced", f"smtp {detail}"[:200])
+            else:
+                local.suppress(sub.email, "bounced")
+            report.bounced += 1
+        except NewsletterError as exc:
+            report.problems.append(f"could not mark a refused address bounced: {exc}")
+
+    return mark
+
+
+def _soft_bounces(settings: Settings, issue: int, report: EmailReport, mark: BounceMarker) -> None:
+    """An address still refused temporarily (4xx) after this send and the SOFT_BOUNCE_SENDS - 1 sends
+    before it is marked bounced: a mailbox that is "full" for weeks is abandoned.
+
+    The earlier sends are read from their ledgers (the most recent issues before this one that
+    have one); an address that a `--resume` delivered meanwhile counts as delivered there.
+    """
+    if not report.deferred or report.dry_run:
+        return
+    folder = ledger.ledger_path(settings.derived_dir, issue).parent
+    earlier: list[int] = []
+    for path in folder.glob("issue-*.sqlite"):
+        digits = path.stem.removeprefix("issue-")
+        if digits.isdigit() and int(digits) < issue:
+            earlier.append(int(digits))
+    recent = sorted(earlier)[-(SOFT_BOUNCE_SENDS - 1):]
+    if len(recent) < SOFT_BOUNCE_SENDS - 1:
+        return
+    deferred_everywhere = {subscribers.email_key(email) for email, _ in report.deferred}
+    for number in recent:
+        with ledger.Ledger(ledger.ledger_path(settings.derived_dir, number)) as book:
+            entries = book.entries()
+        deferred_everywhere &= {key for key, entry in entries.items() if entry.state == ledger.DEFERRED}
+    for email, detail in report.deferred:
+        if subscribers.email_key(email) in deferred_everywhere:
+            mark(subscribers.Subscriber(email), f"4xx in {SOFT_BOUNCE_SENDS} sends in a row: {detail}")
+
+
+def latest_send(settings: Settings) -> tuple[int, int] | None:
+    """(issue, messages accepted) of the most recent send with a record in sends/, or None."""
+    folder = ledger.record_path(settings.root, 0).parent
+    numbers = sorted(int(p.stem.removeprefix("issue-")) for p in folder.glob("issue-*.json")
+                     if p.stem.removeprefix("issue-").isdigit())
+    for number in reversed(numbers):
+        try:
+            record = ledger.read_record(ledger.record_path(settings.root, number))
+        except NewsletterError:
+            continue
+        sent = record.get("sent") if record else None
+        if isinstance(sent, int) and sent > 0:
+            return number, sent
+    return None
+
+
+def rate_line(kind: str, count: int, total: int, line: float) -> str:
+    """`complaint rate 0.42% (1 of 240), ABOVE the 0.3% line` — how a count compares with a provider's limit."""
+    rate = 100.0 * count / total
+    return f"{kind} rate {rate:.2f}% ({count} of {total}), {'under' if rate < line else 'ABOVE'} the {line}% line"
 
 
 def check_destination(settings: Settings, options: EmailOptions) -> None:
@@ -302,13 +514,17 @@ class _MkdocsLoader(yaml.SafeLoader):
 _MkdocsLoader.add_multi_constructor("", lambda loader, suffix, node: None)
 
 
-def _recipients(settings: Settings, options: EmailOptions, report: EmailReport) -> list[subscribers.Subscriber]:
+def _recipients(settings: Settings, options: EmailOptions, report: EmailReport,
+                client: listserver.ListClient | None = None) -> list[subscribers.Subscriber]:
     if options.test_to:
         try:
             return [subscribers.Subscriber(subscribers.normalize_email(options.test_to), "", "active")]
         except ValueError as exc:
             raise NewsletterError(f"--test-to {options.test_to!r}: {exc}") from None
+    if client is not None:
+        return _server_recipients(client, options, report)
     path = options.subscribers_path or settings.root / subscribers.FILE_NAME
+    report.problems.extend(subscribers.tracked_warning(path))
     if not path.is_file():
         raise NewsletterError(f"no subscriber list at {path}; `newsletter subscribers import CSV` creates it")
     loaded = subscribers.load_file(path)
@@ -318,6 +534,36 @@ def _recipients(settings: Settings, options: EmailOptions, report: EmailReport) 
     if not active:
         raise NewsletterError(f"{path} has no active subscribers; nothing to send")
     return active
+
+
+def _server_recipients(client: listserver.ListClient, options: EmailOptions,
+                       report: EmailReport) -> list[subscribers.Subscriber]:
+    """The active subscribers as the list server has them now, each with its signed one-click link.
+
+    Any failure raises ListServerError before a message goes out (fail closed, never a stale CSV).
+    """
+    if options.subscribers_path is not None:
+        raise listserver.ListServerError(
+            "--subscribers conflicts with [list] server: the server is the list (a local file may still hold "
+            "people who unsubscribed since); remove one of the two"
+        )
+    recipients: list[subscribers.Subscriber] = []
+    for row in client.subscribers("active", with_links=True):
+        try:
+            address = subscribers.normalize_email(str(row.get("email", "")))
+        except ValueError:
+            report.problems.append("the list server has an invalid address (skipped); see its database")
+            continue
+        url = str(row.get("unsubscribe_url", ""))
+        if not url.startswith(("https://", "http://")) or message.header_url(url) != url:
+            raise listserver.ListServerError("the list server sent a subscriber without a usable unsubscribe "
+                                             "link; nothing was sent (upgrade the server)")
+        recipients.append(subscribers.Subscriber(address, subscribers.clean_name(str(row.get("name", ""))),
+                                                 "active", str(row.get("created_at", "")), unsubscribe_url=url,
+                                                 subscriber_id=str(row.get("id", ""))))
+    if not recipients:
+        raise NewsletterError("the list server has no active subscribers; nothing to send")
+    return recipients
 
 
 def _record(report: EmailReport, sub: subscribers.Subscriber, outcome: deliver.Outcome) -> None:
@@ -338,6 +584,7 @@ def _send_with_ledger(
     recipients: list[subscribers.Subscriber],
     report: EmailReport,
     progress: Progress,
+    mark_bounced: BounceMarker | None = None,
 ) -> None:
     """A real send: one run per issue at a time (SendLock), checked against the tracked record."""
     path = ledger.ledger_path(settings.derived_dir, options.issue)
@@ -386,7 +633,7 @@ def _send_with_ledger(
             if record is not None or entries:
                 keep_record()  # a ledger from before records existed, or a resumed send: up to date now
             try:
-                _send_loop(sender, book, prepared, todo, report, options.rate, progress, keep_record)
+                _send_loop(sender, book, prepared, todo, report, options.rate, progress, keep_record, mark_bounced)
             finally:
                 sender.close()
                 if state["record"] is not None:
@@ -408,7 +655,7 @@ def _plan(
         elif entry.state == ledger.SENT:
             report.already_sent += 1
         else:
-            report.previously_failed.append(f"{sub.email}: {entry.detail}")
+            report.previously_failed.append(f"{subscribers.masked(sub.email)}: {entry.detail}")
     return todo
 
 
@@ -454,12 +701,12 @@ def _send_loop(
     rate: float | None,
     progress: Progress,
     first_sending: Callable[[], None] = lambda: None,
+    mark_bounced: BounceMarker | None = None,
 ) -> None:
     """Send `todo` one by one; each outcome is committed as soon as the server has answered."""
     started = time.monotonic()
     current: subscribers.Subscriber | None = None  # recorded `sending`, outcome not yet known
     answered: deliver.Outcome | None = None  # the server's answer for `current`, not yet committed
-    from_addr = prepared.envelope.sender_email
     try:
         for index, sub in enumerate(todo):
             if rate:
@@ -472,7 +719,7 @@ def _send_loop(
             if index == 0:
                 first_sending()
             try:
-                answered = sender.send(from_addr, sub.email, data)
+                answered = sender.send(prepared.return_path(sub), sub.email, data)
             except deliver.ServerGone as exc:
                 book.finish(sub.key, ledger.PENDING, str(exc))
                 current = None
@@ -485,6 +732,8 @@ def _send_loop(
             book.answered(sub.key, answered.state, _detail(answered))
             outcome, current, answered = answered, None, None
             _record(report, sub, outcome)
+            if mark_bounced is not None and outcome.state == ledger.FAILED and outcome.code >= 500:
+                mark_bounced(sub, _detail(outcome))  # a permanent refusal: never mailed again
             progress(index + 1, len(todo))
     finally:
         if current is not None and answered is not None:
@@ -499,6 +748,11 @@ def _detail(outcome: deliver.Outcome) -> str:
     return f"{outcome.code} {outcome.detail}".strip() if outcome.code else outcome.detail
 
 
+def _scrub(address: str, detail: str) -> str:
+    """A server's answer without the address it often quotes back (``550 <a@b.org>: no such user``)."""
+    return re.sub(re.escape(address), subscribers.masked(address), detail, flags=re.IGNORECASE) if address else detail
+
+
 def describe(report: EmailReport) -> Iterator[tuple[str, str]]:
     """(stream, line) pairs summarising a run: 'out' lines for stdout, 'err' lines for stderr."""
     for problem in report.problems:
@@ -506,17 +760,19 @@ def describe(report: EmailReport) -> Iterator[tuple[str, str]]:
     if report.dev_tokens:
         yield "err", ("note: NEWSLETTER_SECRET is not set: unsubscribe links carry a dev token (dev-…) "
                       "that never verifies; set it before sending to subscribers")
+    mask = subscribers.masked  # reports never print whole subscriber addresses
     for email in report.resent_in_doubt:
-        yield "err", (f"note: {email}: an earlier run was interrupted while the server answered; "
+        yield "err", (f"note: {mask(email)}: an earlier run was interrupted while the server answered; "
                       "sent again with the same Message-ID (check the server log if it matters)")
     for line in report.previously_failed:
         yield "err", f"note: not retried (refused permanently in an earlier run): {line}"
     for email, detail in report.failed:
-        yield "err", f"error: {email}: refused permanently: {detail}"
+        yield "err", f"error: {mask(email)}: refused permanently: {_scrub(email, detail)}"
     for email, detail in report.deferred:
-        yield "err", f"error: {email}: temporary failure after retries: {detail}; `--resume` retries it"
+        yield "err", (f"error: {mask(email)}: temporary failure after retries: {_scrub(email, detail)}; "
+                      "`--resume` retries it")
     for email in report.in_doubt:
-        yield "err", (f"error: {email}: connection lost while the server answered; it may or may not have "
+        yield "err", (f"error: {mask(email)}: connection lost while the server answered; it may or may not have "
                       "arrived (check the server log); `--resume` sends it again")
     if report.aborted:
         yield "err", f"error: {report.aborted}"
@@ -538,11 +794,22 @@ def _summary(report: EmailReport) -> Iterator[tuple[str, str]]:
         yield "out", f"sent {what} to {len(report.delivered)} subscriber(s) via {report.destination}{extra}"
     if report.skipped_inactive:
         yield "out", f"skipped {report.skipped_inactive} unsubscribed or bounced address(es)"
+    if report.bounced:
+        yield "out", f"marked {report.bounced} permanently refused address(es) bounced on the list"
+    attempted = len(report.delivered) + len(report.failed)
+    if report.list_send and not report.dry_run and attempted >= 1:
+        yield "out", (f"{rate_line('bounce', len(report.failed), attempted, BOUNCE_LINE)}; keep complaints "
+                      f"under {COMPLAINT_LINE}% (`newsletter bounces pull`)")
 
 
 def summary_json(report: EmailReport) -> dict[str, Any]:
     """The report as a JSON-able dict."""
     data = dataclasses.asdict(report)
+    mask = subscribers.masked  # like the text report: recognisable, never whole addresses
+    data["failed"] = [[mask(e), _scrub(e, d)] for e, d in report.failed]
+    data["deferred"] = [[mask(e), _scrub(e, d)] for e, d in report.deferred]
+    data["in_doubt"] = [mask(e) for e in report.in_doubt]
+    data["resent_in_doubt"] = [mask(e) for e in report.resent_in_doubt]
     data["delivered"] = len(report.delivered)
     data["ok"] = report.ok
     return data

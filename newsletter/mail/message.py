@@ -72,7 +72,7 @@ class _Verbatim(str):
                 line = ""
             line += " " + word
         lines.append(line)
-        return policy.linesep.join(lines) + policy.linesep  # type: ignore[no-any-return]
+        return str(policy.linesep).join(lines) + str(policy.linesep)
 
 
 def header_text(value: str, limit: int = 900) -> str:

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import markdown  # type: ignore[import-untyped]
-from markdown.treeprocessors import Treeprocessor  # type: ignore[import-untyped]
+import markdown
+from markdown.treeprocessors import Treeprocessor
 
 from ..markup import is_safe_link, sanitize_html
 
@@ -117,11 +117,16 @@ class _EmailTree(Treeprocessor):
         alt = (element.get("alt") or element.get("title") or "").strip()
         element.set("alt", alt or "Image")
         try:
-            width = min(int(element.get("width", "")), CONTENT_WIDTH)
+            given = int(element.get("width", ""))
+            width = min(given, CONTENT_WIDTH)
         except ValueError:
-            width = CONTENT_WIDTH
+            given = width = CONTENT_WIDTH
         element.set("width", str(width))  # what Outlook uses; it ignores max-width
-        element.attrib.pop("height", None)  # the width scales it; a fixed height would distort it
+        try:
+            # A height known from the file, scaled with the width, keeps the box when images are blocked.
+            element.set("height", str(max(1, round(int(element.get("height", "")) * width / max(given, 1)))))
+        except ValueError:
+            element.attrib.pop("height", None)  # unknown: the width scales it; a guess would distort it
         # A percentage width lets a table cell shrink below the image on phones; max-width keeps
         # small images small.
         element.set("style", f"width: 100%; max-width: {width}px; height: auto;")
@@ -132,7 +137,7 @@ class _EmailTree(Treeprocessor):
         index = list(parent).index(element)
         tail = element.tail or ""
         parent.remove(element)
-        alt = f"[{element.get('alt') or 'image'}]"
+        alt = f"[Image: {element.get('alt') or 'no description'}]"
         if index == 0:
             parent.text = (parent.text or "") + alt + tail
         else:
@@ -271,7 +276,7 @@ class _TextWriter(HTMLParser):
         elif tag == "a":
             self.anchors.append((attr.get("href"), len(self.inline)))
         elif tag == "img":
-            self.inline.append(f"[{attr.get('alt') or 'image'}]")
+            self.inline.append(f"[Image: {attr.get('alt') or 'no description'}]")
         elif tag in ("td", "th") and "".join(self.inline).strip():
             self.inline.append(" | ")
 

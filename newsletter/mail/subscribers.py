@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import io
 import re
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from ..store.files import atomic_write
 from ..store.lock import write_lock
 
 FIELDS = ("email", "name", "status", "subscribed_at")
-STATUSES = ("active", "unsubscribed", "bounced")
+STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
+# Never mailed, and never made active again by an import (only by the person signing up again).
+SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained"})
 FILE_NAME = "subscribers.csv"
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -73,6 +76,18 @@ def email_key(address: str) -> str:
     return address.strip().lower()
 
 
+def masked(address: str) -> str:
+    """An address as reports show it: enough to recognise it, not enough to copy it (``r…7@example.org``).
+
+    Reports are read in terminals, CI logs and pasted into chats; the full address stays in the list
+    (`newsletter subscribers list --status bounced` shows it to whoever may see it).
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return "…"
+    return f"{local[:1]}…{local[-1:] if len(local) > 2 else ''}@{domain}"
+
+
 def clean_name(name: str) -> str:
     """A display name as one safe line: no control characters (CR/LF would be header injection)."""
     text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", name or "")
@@ -87,6 +102,10 @@ class Subscriber:
     name: str = ""
     status: str = "active"
     subscribed_at: str = ""
+    # From the list server only: this person's signed one-click link (never written to the CSV).
+    unsubscribe_url: str = dataclasses.field(default="", repr=False, compare=False)
+    # From the list server only: its pseudonymous id (the VERP tag of the return path).
+    subscriber_id: str = dataclasses.field(default="", repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -97,7 +116,7 @@ class Subscriber:
         return self.status == "active"
 
     def to_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        return {name: getattr(self, name) for name in FIELDS}
 
 
 @dataclasses.dataclass
@@ -199,6 +218,37 @@ class ImportReport:
     added: list[Subscriber]
     unchanged: int
     problems: list[str]
+    suppressed: list[Subscriber] = dataclasses.field(default_factory=list)
+    failed_rows: int = 0
+
+
+_warned_tracked: set[Path] = set()
+
+
+def tracked_by_git(path: Path) -> bool:
+    """True when `path` is in a git repository's index (committed or staged); False without git."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(path.parent), "ls-files", "--error-unmatch", "--", path.name],
+            capture_output=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def tracked_warning(path: Path) -> list[str]:
+    """One warning (the first time per process) when the subscriber file is tracked by git.
+
+    Addresses in git stay in every clone and in the history forever, even after the file is removed.
+    """
+    resolved = path.resolve()
+    if resolved in _warned_tracked or not path.is_file() or not tracked_by_git(path):
+        return []
+    _warned_tracked.add(resolved)
+    return [f"{path.name} is tracked by git: subscriber addresses are personal data and stay in every clone "
+            f"and the history; run `git rm --cached {path.name}` and add it to .gitignore "
+            "(or move the list to a `newsletter server` with [list] server)"]
 
 
 class SubscriberList:
@@ -207,6 +257,10 @@ class SubscriberList:
     def __init__(self, path: Path, derived_dir: Path) -> None:
         self.path = path
         self.derived_dir = derived_dir
+
+    def warnings(self) -> list[str]:
+        """Warnings about the file itself (tracked by git), each given once per process."""
+        return tracked_warning(self.path)
 
     def load(self) -> LoadResult:
         """Every row of the file (empty when the file does not exist yet)."""
@@ -228,25 +282,35 @@ class SubscriberList:
         if not source.is_file():
             kind = "a folder" if source.is_dir() else "no such file" if not source.exists() else "not a regular file"
             raise SubscriberError(f"{source}: {kind}; give a CSV file to import")
-        incoming = load_file(source)
+        return self.import_rows(load_file(source))
+
+    def import_rows(self, incoming: LoadResult) -> ImportReport:
+        """Merge parsed rows (any export format) into the list, under the writer lock.
+
+        New addresses are added with their status. For a known address only a suppression is taken
+        over (an active subscriber the old platform had as unsubscribed or bounced stops being mailed);
+        a suppressed one is never made active or unconfirmed again (that is reported instead).
+        """
         with write_lock(self.derived_dir):
             current = self.load()
             known = {s.key: s for s in current.subscribers}
-            report = ImportReport([], 0, list(incoming.problems))
+            report = ImportReport([], 0, list(incoming.problems), failed_rows=len(incoming.problems))
             for sub in incoming.subscribers:
                 existing = known.get(sub.key)
-                if existing is not None:
-                    if existing.status != "active" and sub.status == "active":
-                        report.problems.append(
-                            f"{sub.email}: {existing.status} on the list; not resubscribed by an import"
-                        )
-                    else:
-                        report.unchanged += 1
-                    continue
-                sub.subscribed_at = sub.subscribed_at or now_timestamp()
-                known[sub.key] = sub
-                report.added.append(sub)
-            if report.added:
+                if existing is None:
+                    sub.subscribed_at = sub.subscribed_at or now_timestamp()
+                    known[sub.key] = sub
+                    report.added.append(sub)
+                elif existing.status in SUPPRESSED and sub.status not in SUPPRESSED:
+                    report.problems.append(
+                        f"{sub.email}: {existing.status} on the list; not resubscribed by an import"
+                    )
+                elif sub.status in SUPPRESSED and existing.status not in SUPPRESSED:
+                    existing.status = sub.status
+                    report.suppressed.append(existing)
+                else:
+                    report.unchanged += 1
+            if report.added or report.suppressed:
                 atomic_write(self.path, dump_csv([*current.subscribers, *report.added]))
         return report
 
@@ -267,6 +331,28 @@ class SubscriberList:
                         atomic_write(self.path, dump_csv(current.subscribers))
                     return sub
         raise SubscriberError(f"{address} is not on the list ({self.path.name}); `newsletter subscribers list`")
+
+    def suppress(self, address: str, status: str) -> bool | None:
+        """Make a subscriber's status stronger (unsubscribed < bounced < complained), never weaker.
+
+        True when it changed, False when an equal or stronger status was there, None when the
+        address is not on the list.
+        """
+        rank = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+        try:
+            key = email_key(normalize_email(address))
+        except ValueError:
+            return None
+        with write_lock(self.derived_dir):
+            current = self.load()
+            for sub in current.subscribers:
+                if sub.key == key:
+                    if rank.get(sub.status, 0) < rank[status]:
+                        sub.status = status
+                        atomic_write(self.path, dump_csv(current.subscribers))
+                        return True
+                    return False
+        return None
 
     def counts(self) -> dict[str, int]:
         """How many subscribers have each status, plus `total`."""

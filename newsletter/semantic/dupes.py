@@ -2,74 +2,118 @@
 
 "Same" means the same resource, or the same work in another form: a paper, its official repo, its
 authors' launch post or announcement thread, a talk or episode about exactly that work by its
-authors. Two works on one topic, two works by one author, and explainers by others are NOT the same
-(labelling rule in tests/data/dupes/catalog_pairs.yaml).
+authors; or one tool described in two catalogs in different words. Two works on one topic, two works
+by one author, two episodes of one show and explainers by others are NOT the same.
 
-Why not embedding cosine (or TF-IDF) alone: both measure topic. On the real sample catalog they rate
-two Karpathy talks, two RLHF explainers or two podcast shows as high as a paper and its repo. Identity
-lives in specific names and ids, so a pair must first show EVIDENCE — a shared strong id, a shared
-distinctive name, or near-identical titles — and only then is it scored by a logistic combination of:
+A pair is scored by a small logistic model over the signals below (`FEATURES`). Its weights, bias and
+default threshold are fitted offline by ``python -m bench.fit_dupes`` on the training split of
+tests/data/dupes_dev/ (independently written descriptions of the same tools from public lists, with
+hard negatives) plus the synthetic tests/data/dupes/devset.yaml, the threshold chosen by grouped
+cross-validation on that training data; they are shipped in ``dupes_model.json`` next to this module
+and only read here (nothing is fitted at run time). ``bench/bench_dupes.py`` reports the unseen test
+split, its names-hidden variant, the repository sample and the TF-IDF / cosine baselines.
 
-- ``cos``       embedding cosine (also what generates candidates, through the index)
-- ``tfidf``     TF-IDF cosine over content words, IDF from the catalog
-- ``key``       rarity of the best *identity name* of one item that the other item mentions.
-                Identity names come from the title (CamelCase/ALLCAPS/digit names such as "QLoRA",
-                "MTEB", "FlashAttention-2", the short head before a colon, acronyms of capitalized
-                runs: "Hierarchical Navigable Small World" -> "hnsw") and a repo's name
-                ("nmslib/hnswlib" -> "hnswlib", "hnsw"). Generic words ("GPT", "LLM", "Transformer")
-                and plain capitalized words (people, "Agents") are never identity names. Rarity is the
-                name's catalog IDF scaled to [0, 1], so a name many items carry ("LoRA") counts less.
-                A shared name is ignored when one item's own name extends it and the other never
-                says so ("QLoRA" vs a LoRA post; "FlashAttention-2" vs FlashAttention).
-- ``key_both``  the same, for names in BOTH identities (a repo named like the paper's title head)
-- ``code_of``   a paper and a repo named after a name the paper carries ("faiss", "vllm", "hnsw")
-- ``authors``   share of the smaller author list that the other shares (surnames): weak alone —
-                two Karpathy talks share him — but a launch post by the paper's authors is the rule
-- ``near``      published within 30 days (a work's paper, post and thread come out together)
-- ``far``       published more than ~13 months apart (an explainer years later)
-- ``id_match``  both point at the same strong identifier (arXiv id, GitHub repo, URL, tweet links)
-- ``clash``     two different items of one kind that names a single work (paper, repo, video, tweet,
-                podcast episode) whose titles differ, or two different arXiv ids / repos
-- ``title_sim`` word Jaccard of the titles (a re-post under the same title; also part of the gate)
+Signals (all in [0, 1]):
 
-Without evidence the score is capped at NO_EVIDENCE_CAP, below any sensible threshold. Weights are
-fitted on tests/data/dupes/ (devset.yaml + catalog_pairs.yaml) by `bench/evaluate.py`,
-which also reports held-out P/R/F1 against the TF-IDF and cosine baselines.
+- ``cos``         embedding cosine (also what generates candidates, through the index)
+- ``cos_hi``      how far the cosine is above 0.6 (lets the model trust very close texts more)
+- ``tfidf``       TF-IDF cosine over content words, IDF from the catalog
+- ``key``         the most distinctive *identity name* of one item that the other item mentions.
+                  Identity names come from the title (CamelCase/ALLCAPS/digit names such as "QLoRA",
+                  "FlashAttention-2", the short head before a colon, acronyms of capitalized runs,
+                  a title that is just a name: "Airflow", "Prefect Core") and a repo's name. Its
+                  weight is 1 while at most SPREAD_FREE items carry the name and falls with every
+                  further item that does (``Idf.spread``) — it depends on how many items share the
+                  name, never on how big the catalog is. A name is ignored when one item's own name extends it and
+                  the other never says so ("QLoRA" vs a LoRA post).
+- ``key_both``    the same, for names in BOTH identities (a repo named like the paper's title head)
+- ``key_miss``    both items have identity names and neither mentions any of the other's
+- ``code_of``     a paper and a repo named after a name the paper carries ("faiss", "vllm")
+- ``title_sim``   word Jaccard of the titles
+- ``authors``     share of the smaller author list that the other shares (surnames / owners)
+- ``near``/``far`` published within 30 days (times the best of key, authors, id_match: being published
+                  together says nothing about two posts that share nothing else) / more than ~13 months apart
+- ``id_match``    both point at the same strong identifier (arXiv id, GitHub repo, URL, tweet links)
+- ``clash``       two different arXiv ids or repos, or two items of one single-work kind whose titles differ
+- ``num_clash``   the titles carry different numbers ("Episode 1" / "Episode 2", "Llama 2" / "Llama 3")
+- ``same_kind``   both items are of one kind
+- ``same_feed``   both came from one feed as distinct entries (distinct GUIDs, or distinct URLs);
+                  then ``authors`` is 0 (a show's hosts are on every episode)
+- ``evidence``    a shared strong id, code_of, a shared name with ``key`` >= 0.5, or near-identical titles
+- ``cos_noev``, ``tfidf_noev``, ``title_noev``  cos, tfidf and title_sim again, for pairs without
+                  evidence: closeness alone must
+                  carry such a pair, and two posts on one topic are as close as two descriptions of
+                  one tool, so the model weighs closeness differently with and without evidence
+
+One rule sits on top of the model: two distinct entries of one feed (episodes of a show, posts of a
+blog) are never each other's duplicates unless their content says so — near-identical titles without
+different numbers and near-identical text (a re-post) — so their score is capped at SAME_FEED_CAP.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from newsletter.models import Item
 
-FEATURES = ("cos", "tfidf", "key", "key_both", "code_of", "authors", "near", "far", "id_match", "clash",
-            "title_sim")
-# Fitted by bench/evaluate.py fit_weights() on tests/data/dupes/ (both sets, all-MiniLM-L6-v2).
-WEIGHTS = (1.82, 2.05, 0.36, 1.59, 1.33, 0.68, 1.37, -0.8, 1.92, -1.18, 0.77)
-BIAS = -2.44
-# Best F0.5 on both sets (precision first); held-out figures in evaluate / bench.
-DEFAULT_THRESHOLD = 0.53
-# A pair with no shared id, no shared distinctive name and unlike titles never scores above this.
-NO_EVIDENCE_CAP = 0.05
-# A shared identity name counts as evidence only when at least this rare (scaled IDF, see `key`).
-KEY_FLOOR = 0.55
-# Titles this similar (word Jaccard) are evidence on their own: the same piece re-posted.
+FEATURES = ("cos", "cos_hi", "tfidf", "key", "key_both", "key_miss", "code_of", "title_sim", "authors",
+            "near", "far", "id_match", "clash", "num_clash", "same_kind", "same_feed", "evidence", "cos_noev",
+            "tfidf_noev", "title_noev")
+MODEL_PATH = Path(__file__).with_name("dupes_model.json")
+# Titles this similar (word Jaccard) and texts this similar (TF-IDF) say "the same piece, re-posted".
 SAME_TITLE = 0.9
+SAME_TEXT = 0.8
+# Distinct entries of one feed whose content does not say they are one piece never score above this.
+SAME_FEED_CAP = 0.05
 # Grouping: a pair across two groups "supports" joining them when it scores >= this x threshold.
 SUPPORT_RATIO = 0.75
 # Candidates below this embedding cosine are never scored (no labelled duplicate is near it).
 CANDIDATE_FLOOR = 0.25
 FAR_DAYS = 400
 NEAR_DAYS = 30
+COS_HI_FROM = 0.6
+# A name carried by up to this many items is fully distinctive (the forms of one work share it).
+SPREAD_FREE = 5
+
+
+@dataclass(frozen=True)
+class Model:
+    """The fitted pairwise model: one weight per feature, a bias and the default threshold."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_PATH) -> Model:
+    """The shipped model (``dupes_model.json``); its feature list must be this module's FEATURES."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    weights = {str(k): float(v) for k, v in data["weights"].items()}
+    if set(weights) != set(FEATURES):
+        raise ValueError(f"{path} was fitted for features {sorted(weights)}, not {sorted(FEATURES)}")
+    return Model(FEATURES, tuple(weights[f] for f in FEATURES), float(data["bias"]), float(data["threshold"]),
+                 dict(data.get("meta") or {}))
+
+
+MODEL = load_model()
+WEIGHTS = MODEL.weights
+BIAS = MODEL.bias
+DEFAULT_THRESHOLD = MODEL.threshold
 # Kinds whose distinct URLs are distinct works (a web page may be a cross-post of another).
 _SINGLE_WORK_KINDS = frozenset({"paper", "repo", "video", "tweet", "podcast"})
 # Names every other item carries in this field: never evidence of identity.
@@ -122,6 +166,9 @@ class Signals:
     title_words: frozenset[str] = frozenset()
     literal_keys: frozenset[str] = frozenset()  # keys spelled out as such (not acronyms we derived)
     repo_names: frozenset[str] = frozenset()  # a repo's own name and stems ("hnswlib", "hnsw")
+    feed: str = ""  # the feed an item was pulled from (``extra.feed_url``), normalized
+    entry: str = ""  # which entry of that feed: its GUID, else its URL
+    numbers: frozenset[str] = frozenset()  # numbers in the title ("episode 1", "chapter 5", "v2")
 
 
 def _norm_name(token: str) -> str:
@@ -242,6 +289,60 @@ def _title_keys(line: str) -> tuple[set[str], set[str]]:
     return {k for k in out if _is_key(k)}, {k for k in acronyms if _is_key(k)}
 
 
+# Words that title a topic or a document, not a thing ("Agents", "Prompt Engineering", "Overview").
+_GENERIC_TITLE_TEXT = """
+agent agents prompt prompts prompting engineering eval evals evaluation evaluations overview introduction
+intro guide tutorial tutorials notes note benchmark benchmarks dataset datasets attention embeddings
+embedding retrieval search serving inference training finetuning fine-tuning alignment reasoning memory
+tools tool pipeline pipelines workflow workflows data models learning deep machine ai llm llms home docs
+documentation readme blog news podcast episode chapter part lecture talk keynote slides paper papers
+"""
+_GENERIC_TITLE_WORDS = frozenset(_GENERIC_TITLE_TEXT.split())
+_NUMBER_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)*)(?![\w.])|(?<=[A-Za-z])-?(\d+(?:\.\d+)*)\b")
+_NAME_TITLE_RE = re.compile(r"^[A-Za-z][\w.+#-]*(?:\s+[A-Za-z][\w.+#-]*)?(?:\s*\([^)]*\))?$")
+
+
+def _name_title_keys(line: str) -> set[str]:
+    """A title that is nothing but a name ("Airflow", "Prefect Core", "scikit-learn") is an identity.
+
+    Catalog entries of tools are titled by the tool's name, so the whole title names what the item is;
+    a two-word title also names its first word ("Prefect Core" is Prefect) unless that word is generic.
+    """
+    line = line.strip()
+    if not line or not _NAME_TITLE_RE.match(line):
+        return set()
+    head = re.sub(r"\s*\([^)]*\)$", "", line)
+    words = head.split()
+    if any(w.lower() in _STOP or w.lower() in _GENERIC_TITLE_WORDS for w in words):
+        return set()
+    if len(words) == 2 and not all(w[:1].isupper() or _shaped(w) for w in words):
+        return set()  # "Prompt engineering" is a topic; "Prefect Core", "Ray Tune" are names
+    out = {_norm_name(head)}
+    if len(words) == 2 and len(words[0]) >= 4:
+        out.add(_norm_name(words[0]))
+    return {k for k in out if _is_key(k)}
+
+
+def _title_numbers(line: str) -> frozenset[str]:
+    """Numbers a title carries on their own or glued to a name ("Episode 12", "S02E03", "Llama-2")."""
+    out = set()
+    for match in _NUMBER_RE.finditer(line):
+        number = match.group(1) or match.group(2)
+        if number:
+            out.add(number.lstrip("0") or "0")
+    return frozenset(out)
+
+
+def _feed_entry(item: Item) -> tuple[str, str]:
+    """(feed, entry) of an item pulled from a feed: the feed URL and the entry's GUID or URL."""
+    extra = item.extra or {}
+    feed = str(extra.get("feed_url") or "").strip().lower().rstrip("/")
+    if not feed or feed == (item.canonical_url or item.url or "").strip().lower().rstrip("/"):
+        return "", ""  # an item that IS a feed (a show added by its URL) is no entry of it
+    entry = str(extra.get("guid") or "").strip() or (item.canonical_url or item.url or "").strip().lower()
+    return feed, entry
+
+
 def _shaped(part: str) -> bool:
     """Looks like a name on its own: digits with letters, inner capitals, ALLCAPS ("vLLM", "GPT4")."""
     return (any(c.isdigit() for c in part) and any(c.isalpha() for c in part)) or any(
@@ -288,6 +389,7 @@ def item_signals(item: Item) -> Signals:
     about = _about_line(item)
     title_names = _names(about)
     literal, acronyms = _title_keys(about)
+    literal |= _name_title_keys(about) if item.kind != "tweet" else set()
     keys = literal | acronyms
     repo_names: set[str] = set()
     own_repo = f"repo:{item.title.strip().lower()}" if item.kind == "repo" else ""
@@ -303,9 +405,11 @@ def item_signals(item: Item) -> Signals:
                 names.update(repo_keys)
     names |= keys  # an item mentions its own identity names
     names.discard("")
+    feed, entry = _feed_entry(item)
     return Signals(words, frozenset(names), frozenset(title_names) - {""}, frozenset(strong),
                    item.published, item.kind, frozenset(keys) - {""}, _surnames(item.authors),
-                   _title_words(about), frozenset(literal), frozenset(repo_names))
+                   _title_words(about), frozenset(literal) - {""}, frozenset(repo_names), feed, entry,
+                   _title_numbers(_URL_RE.sub(" ", item.title or "")))
 
 
 def _names(text: str) -> set[str]:
@@ -338,9 +442,12 @@ class Idf:
         count = self.df.get(term)
         return self._unseen if not count else math.log((self.n + 1) / (count + 1)) + 1.0
 
-    def rarity(self, name: str) -> float:
-        """A name's IDF scaled to [0, 1] (1: no other item has it)."""
-        return min(self(f"name:{name}") / self._unseen, 1.0)
+    def spread(self, name: str) -> float:
+        """How distinctive a name is, whatever the catalog's size: 1 while at most SPREAD_FREE items
+        carry it (one work's paper, repo, post, thread and talk all do), then falling with every
+        further item that does: 1 / (1 + ln(count - SPREAD_FREE + 1))."""
+        count = self.df.get(f"name:{name}", 0)
+        return 1.0 / (1.0 + math.log(count - SPREAD_FREE + 1)) if count > SPREAD_FREE else 1.0
 
     @classmethod
     def from_signals(cls, signals: Iterable[Signals]) -> Idf:
@@ -403,12 +510,16 @@ def code_of(a: Signals, b: Signals, shared: set[str]) -> float:
     return 0.0
 
 
-def key_strength(a: Signals, b: Signals, idf: Idf) -> tuple[float, float, float]:
-    """(best rarity of a shared identity name, best rarity of a name in both identities, code_of)."""
+def key_strength(a: Signals, b: Signals, idf: Idf) -> tuple[float, float, float, float]:
+    """(best spread of a shared identity name, the same for names in both identities, code_of,
+    key_miss: both have identity names and neither mentions one of the other's)."""
     shared = shared_keys(a, b)
-    key = max((idf.rarity(n) for n in shared), default=0.0)
-    both = max((idf.rarity(n) for n in shared & a.keys & b.keys), default=0.0)
-    return key, both, code_of(a, b, shared)
+    key = max((idf.spread(n) for n in shared), default=0.0)
+    both = max((idf.spread(n) for n in shared & a.keys & b.keys), default=0.0)
+    miss = 0.0
+    if a.literal_keys and b.literal_keys and not (a.keys & b.names) and not (b.keys & a.names):
+        miss = 1.0
+    return key, both, code_of(a, b, shared), miss
 
 
 def _days_apart(a: str | None, b: str | None) -> int | None:
@@ -423,7 +534,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def pair_features(a: Signals, b: Signals, cosine: float, idf: Idf) -> np.ndarray:
-    """The feature vector (see FEATURES) of a pair."""
+    """The feature vector (see FEATURES, in that order) of a pair."""
     id_match = 1.0 if a.strong & b.strong else 0.0
     title_sim = _jaccard(a.title_words, b.title_words)
     clash = 0.0
@@ -438,25 +549,69 @@ def pair_features(a: Signals, b: Signals, cosine: float, idf: Idf) -> np.ndarray
     days = _days_apart(a.published, b.published)
     far = 1.0 if days is not None and days > FAR_DAYS else 0.0
     near = 1.0 if days is not None and days <= NEAR_DAYS else 0.0
+    same_feed = 1.0 if a.feed and a.feed == b.feed and a.entry != b.entry else 0.0
     authors = 0.0
-    if a.authors and b.authors:
+    if a.authors and b.authors and not same_feed:  # a show's hosts are on every episode: no evidence
         authors = len(a.authors & b.authors) / min(len(a.authors), len(b.authors))
-    key, both, code = key_strength(a, b, idf)
-    return np.array([cosine, tfidf_cosine(a, b, idf), key, both, code, authors, near, far, id_match, clash,
-                     title_sim])
+    key, both, code, miss = key_strength(a, b, idf)
+    num_clash = 1.0 if a.numbers and b.numbers and a.numbers != b.numbers else 0.0
+    # Evidence of identity, not of topic: a shared id, a distinctive shared name, near-identical titles.
+    evidence = 1.0 if id_match or code or key >= 0.5 or title_sim >= SAME_TITLE else 0.0
+    # Published together only means something for items that already share a name, authors or an id.
+    near = near * max(key, authors, id_match)
+    tfidf = tfidf_cosine(a, b, idf)
+    cos = max(min(float(cosine), 1.0), 0.0)
+    cos_hi = max(cos - COS_HI_FROM, 0.0) / (1.0 - COS_HI_FROM)
+    return np.array([cos, cos_hi, tfidf, key, both, miss, code, title_sim, authors,
+                     near, far, id_match, clash, num_clash, 1.0 if a.kind == b.kind else 0.0, same_feed,
+                     evidence, cos * (1.0 - evidence), tfidf * (1.0 - evidence), title_sim * (1.0 - evidence)])
 
 
-def has_evidence(features: np.ndarray) -> bool:
-    """A shared strong id, a shared distinctive identity name, or near-identical titles."""
+def content_says_same(features: np.ndarray) -> bool:
+    """Near-identical titles (without different numbers) and near-identical text: one piece re-posted."""
     f = dict(zip(FEATURES, features, strict=True))
-    return bool(f["id_match"] > 0 or f["key"] >= KEY_FLOOR or f["title_sim"] >= SAME_TITLE)
+    return bool(f["title_sim"] >= SAME_TITLE and not f["num_clash"] and f["tfidf"] >= SAME_TEXT)
 
 
-def combine(features: np.ndarray, weights: Iterable[float] = WEIGHTS, bias: float = BIAS) -> float:
-    """Same-work score in [0, 1]: logistic combination of features, capped without evidence."""
-    z = float(np.dot(np.asarray(list(weights), dtype=float), features) + bias)
-    score = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-    return score if has_evidence(features) else min(score, NO_EVIDENCE_CAP)
+def _logit(features: np.ndarray, weights: Iterable[float], bias: float) -> float:
+    return float(np.dot(np.asarray(list(weights), dtype=float), features) + bias)
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def combine(features: np.ndarray, weights: Iterable[float] | None = None, bias: float | None = None) -> float:
+    """Same-work score in [0, 1]: the logistic model over the features, with the same-feed rule."""
+    score = _sigmoid(_logit(features, MODEL.weights if weights is None else weights,
+                            MODEL.bias if bias is None else bias))
+    f = dict(zip(FEATURES, features, strict=True))
+    if f["same_feed"] and not content_says_same(features):
+        score = min(score, SAME_FEED_CAP)
+    return score
+
+
+def explain(features: np.ndarray, model: Model | None = None) -> dict[str, Any]:
+    """Why a pair scored what it did: each signal's value, weight and contribution to the logit.
+
+    ``{"score", "bias", "logit", "signals": [{"name", "value", "weight", "contribution"}], "rule"}``,
+    signals sorted by the size of their contribution (those with none left out); ``rule`` names the
+    same-feed cap when it decided the score (else null).
+    """
+    model = model or MODEL
+    rows: list[dict[str, Any]] = []
+    for name, value, weight in zip(model.features, features, model.weights, strict=True):
+        contribution = float(value) * weight
+        if abs(contribution) >= 5e-4:
+            rows.append({"name": name, "value": round(float(value), 4), "weight": round(weight, 4),
+                         "contribution": round(contribution, 4)})
+    rows.sort(key=lambda r: -abs(r["contribution"]))
+    logit = _logit(features, model.weights, model.bias)
+    score = combine(features, model.weights, model.bias)
+    capped = score < _sigmoid(logit) - 1e-12
+    rule = f"same feed, distinct entries: capped at {SAME_FEED_CAP:.2f}" if capped else None
+    return {"score": round(score, 4), "bias": round(model.bias, 4), "logit": round(logit, 4),
+            "signals": rows, "rule": rule}
 
 
 @dataclass

@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from ..signing import Keyring
-from .db import STATUSES, Database
+from .db import STATUSES, SUPPRESSED, Database
 from .settings import ServerSettings
 
 log = logging.getLogger("newsletter.server")
@@ -234,7 +234,13 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
         status = request.query_params.get("status")
         if status is not None and status not in STATUSES:
             return JSONResponse({"error": f"status must be one of {', '.join(STATUSES)}"}, status_code=400)
-        return JSONResponse({"subscribers": [s.as_dict() for s in store.subscribers(status)]})
+        rows = [s.as_dict() for s in store.subscribers(status)]
+        if request.query_params.get("links") == "1":
+            # The one-click links mail carries, signed here so the CLI never needs NEWSLETTER_SECRET
+            # and they always match the keyring that verifies them.
+            for row in rows:
+                row["unsubscribe_url"] = f"{settings.public_url}/unsubscribe/{keyring.sign('unsubscribe', row['id'])}"
+        return JSONResponse({"subscribers": rows})
 
     async def api_import(request: Request) -> Response:
         if not authorized(request):
@@ -266,6 +272,27 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
         store.unsubscribe(sub.id, "api")
         return JSONResponse({"id": sub.id, "status": store.get(sub.id).status})  # type: ignore[union-attr]
 
+    async def api_status(request: Request) -> Response:
+        # Bounces and complaints found by the CLI (an SMTP 5xx at send time, a DSN or ARF report).
+        if not authorized(request):
+            return denied()
+        try:
+            payload = await request.json()
+            email, status = str(payload["email"]), str(payload["status"])
+            detail = str(payload.get("detail", ""))[:200]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return JSONResponse({"error": "expected {\"email\": ..., \"status\": ...}"}, status_code=400)
+        if status not in SUPPRESSED:
+            return JSONResponse({"error": f"status must be one of {', '.join(sorted(SUPPRESSED))}"}, status_code=400)
+        sub = store.by_email(email)
+        if sub is None:
+            return JSONResponse({"error": "no such subscriber"}, status_code=404)
+        before = store.suppress(sub.id, status, detail)
+        after = store.get(sub.id).status  # type: ignore[union-attr]
+        if after != before:
+            log.info("subscriber %s marked %s", sub.id, status)
+        return JSONResponse({"id": sub.id, "status": after, "changed": after != before})
+
     async def api_events(request: Request) -> Response:
         if not authorized(request):
             return denied()
@@ -282,6 +309,7 @@ def create_app(settings: ServerSettings, keyring: Keyring, list_token: str | Non
         Route("/api/subscribers", api_list, methods=["GET"]),
         Route("/api/subscribers", api_import, methods=["POST"]),
         Route("/api/unsubscribe", api_unsubscribe, methods=["POST"]),
+        Route("/api/status", api_status, methods=["POST"]),
         Route("/api/events", api_events, methods=["GET"]),
     ]
     app = Starlette(routes=routes)

@@ -172,6 +172,23 @@ class Database:
                 _set_status(conn, subscriber_id, "unsubscribed", how)
             return True
 
+    def suppress(self, subscriber_id: str, status: str, detail: str = "") -> str | None:
+        """Mark a subscriber bounced, complained or unsubscribed; the status before (None: no such subscriber).
+
+        A complaint outranks a bounce, and both outrank an unsubscribe (they say more about whether
+        mail may ever go there again); a weaker status never replaces a stronger one.
+        """
+        if status not in SUPPRESSED:
+            raise ValueError(f"not a suppressed status: {status!r}")
+        rank = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+        with self._tx() as conn:
+            row = conn.execute(_sql("SELECT status FROM subscribers WHERE id = ?"), (subscriber_id,)).fetchone()
+            if row is None:
+                return None
+            if rank.get(row[0], 0) < rank[status]:
+                _set_status(conn, subscriber_id, status, detail)
+            return str(row[0])
+
     def import_rows(self, rows: Iterable[dict[str, str]]) -> dict[str, int]:
         """Add or update rows (`email`, optional `name`, `status`); suppressed rows are never resurrected."""
         counts = {"added": 0, "updated": 0, "unchanged": 0}

@@ -16,6 +16,7 @@ import html
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
@@ -222,6 +223,8 @@ class SitePlan:
     kind_counts: dict[str, int]
     tag_pages: bool
     month_pages: bool
+    # item id → (docs path, width, height) of its local image copy, shown as a thumbnail
+    thumbnails: dict[str, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def index_src(self) -> str:
@@ -337,8 +340,14 @@ def item_html(item: Item, plan: SitePlan, href: Href, *, summary_chars: int, hea
     featured = issue_links_html(catalog.featured.get(item.id, ()), catalog.issues, href)
     if featured:
         meta.append(f'<span class="nl-featured">Featured in {featured}</span>')
+    thumb = ""
+    if item.id in plan.thumbnails and (src_href := href(plan.thumbnails[item.id][0])):
+        _, width, height = plan.thumbnails[item.id]
+        # Decorative: the title next to it says what it is, so the alt text is empty (not read twice).
+        thumb = (f'<img class="nl-thumb" src="{esc(src_href)}" alt="" width="{width}" height="{height}" '
+                 'loading="lazy" decoding="async">')
     parts = [
-        f'<article class="nl-item" data-kind="{esc(item.kind)}">',
+        f'<article class="nl-item{" nl-has-thumb" if thumb else ""}" data-kind="{esc(item.kind)}">{thumb}',
         f'<{heading} id="item-{esc(item.id)}" class="nl-item-title">{link(url, title, external=True)}</{heading}>',
         f'<p class="nl-meta">{" · ".join(meta)}</p>',
     ]
@@ -460,6 +469,25 @@ def issue_tags_html(issue: Issue, plan: SitePlan | None, href: Href) -> str:
         link(href(src) if plan and (src := plan.tag_src(t)) else None, esc(t), cls="nl-tag") for t in issue.tags
     ]
     return f'<p class="nl-tags nl-issue-tags">Tags: {" ".join(links)}</p>'
+
+
+def subscribe_form_html(name: str, server_url: str, feed_href: str | None, templates_dir: Path | None) -> str:
+    """The subscribe form that posts to the list server's /subscribe (templates/subscribe.html.j2).
+
+    Only called when `[list] server` is set: without a server there is nothing to post to, and a
+    form that goes nowhere is worse than the RSS link `subscribe_html` shows instead.
+    """
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = []
+    if templates_dir is not None and templates_dir.is_dir():
+        loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
+    loaders.append(jinja2.PackageLoader("newsletter", "templates"))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True, undefined=jinja2.StrictUndefined)
+    action = safe_url(server_url.rstrip("/") + "/subscribe") or ""
+    if not action:
+        return subscribe_html(name, None, feed_href)
+    return env.get_template("subscribe.html.j2").render(name=name, action=action, feed_href=feed_href or "")
 
 
 def subscribe_html(name: str, subscribe_url: str | None, feed_href: str | None) -> str:

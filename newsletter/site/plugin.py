@@ -36,9 +36,11 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from ..markup import sanitize_html, text_only, title_html
+from ..media.library import IMAGES_FOLDER, INDEX_FILE
 from . import pages as P
 from .config import DRAFTS_ENV, NewsletterConfig
 from .feed import FeedEntry, FeedInfo, absolutize, atom_xml, rss_xml
+from .images import item_thumbnails, responsive_images
 from .issues import Issue, read_issues
 
 log = logging.getLogger("mkdocs.plugins.newsletter")
@@ -56,6 +58,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         self.plan: P.SitePlan | None = None
         self.specs: dict[str, P.PageSpec] = {}
         self.urls: dict[str, str] = {}
+        self.assets: set[str] = set()  # docs paths of thumbnails that are in the build
         self.by_issue: dict[int, list[str]] = {}
         self.feed_entries: list[tuple[Issue, FeedEntry]] = []
         self.finder: Any = None
@@ -143,6 +146,11 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
             public, root=self.config.catalog_dir, per_page=self.config.catalog_per_page,
             tags=self.config.catalog_tags, months=self.config.catalog_months,
         )
+        self.plan.thumbnails = item_thumbnails(public.items, Path(config.docs_dir))
+        index_file = files.get_file_from_path(f"{IMAGES_FOLDER.as_posix()}/{INDEX_FILE}")
+        if index_file is not None:
+            files.remove(index_file)  # bookkeeping of the image copies, not part of the site
+        self.assets = {src for src, _, _ in self.plan.thumbnails.values() if files.get_file_from_path(src)}
         self.specs = {}
         if self.config.stylesheet and files.get_file_from_path(STYLESHEET) is None:
             css = (Path(__file__).parent / "assets" / "newsletter.css").read_text(encoding="utf-8")
@@ -194,6 +202,8 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
     def _href(self, page: Page) -> P.Href:
         def href(src_uri: str) -> str:
             url = self.urls.get(src_uri)
+            if url is None and not src_uri.endswith(".md") and src_uri in self.assets:
+                url = src_uri  # a static file (a thumbnail) is published at its own path
             return get_relative_url(url, page.url) if url is not None else ""
 
         return href
@@ -223,7 +233,7 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
         assert self.plan is not None
         # The issue body is curator text (notes from people, imports, other editors) rendered with
         # attr_list and raw HTML on: only the allow-list survives, on the page and in the feeds.
-        parts = [sanitize_html(html)]
+        parts = [responsive_images(sanitize_html(html), page.url, Path(config.docs_dir))]
         _sanitize_toc(page.toc)
         if not issue.published:
             parts.insert(0, '<div class="admonition warning"><p class="admonition-title">Draft</p>'
@@ -262,6 +272,10 @@ class NewsletterPlugin(BasePlugin[NewsletterConfig]):
     def _subscribe(self, page: Page) -> str:
         url = self.config.subscribe_url if self.config.subscribe_url is not None else self.settings.subscribe_url
         feed = get_relative_url(self.config.feed_rss, page.url) if self.config.feed else None
+        table = self.settings.raw.get("list")
+        server = str(table.get("server") or "") if isinstance(table, dict) else ""
+        if server:  # the subscriber service: a real form (see templates/subscribe.html.j2)
+            return P.subscribe_form_html(self.settings.name, server, feed, self.settings.templates_dir)
         return P.subscribe_html(self.settings.name, url or None, feed)
 
     @event_priority(-110)  # after the blog plugin rendered the excerpts of a view (-100)

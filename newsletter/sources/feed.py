@@ -323,8 +323,8 @@ def _parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
         link = _abs(url, _str(item.get("url")) or _str(item.get("external_url")))
         guid = clean_external(_str(item.get("id")), limit=KEY_MAX)
         date = parse_date(_str(item.get("date_published")) or _str(item.get("date_modified")))
-        raw_tags = [t for t in (item.get("tags") if isinstance(item.get("tags"), list) else [])[:200]
-                    if isinstance(t, str)]
+        item_tags = item.get("tags")
+        raw_tags = [t for t in (item_tags if isinstance(item_tags, list) else [])[:200] if isinstance(t, str)]
         meta = Metadata(
             title=clean_text(_str(item.get("title")), TITLE_MAX),
             summary=clean_text(

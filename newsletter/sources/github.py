@@ -56,10 +56,10 @@ def parse_repo(data: bytes) -> Metadata:
             raise SourceError(f"GitHub API error: {message}{_hint(message)}")
         raise SourceError("GitHub API response has no full_name: not a repository object")
 
-    owner = doc.get("owner") if isinstance(doc.get("owner"), dict) else {}
-    licence = doc.get("license") if isinstance(doc.get("license"), dict) else {}
+    owner = _dict(doc.get("owner"))
+    licence = _dict(doc.get("license"))
     # Topics are kept (cleaned, each at most TAG_MAX, at most MAX_TAGS of them) and become tags.
-    raw_topics = doc.get("topics") if isinstance(doc.get("topics"), list) else []
+    raw_topics = _list(doc.get("topics"))
     topics = [clean_external(t, limit=TAG_MAX + 1) for t in raw_topics[:200] if isinstance(t, str)]
     topics = list(dict.fromkeys(t for t in topics if t and len(t) <= TAG_MAX))[:MAX_TAGS]
 
@@ -104,6 +104,14 @@ def _hint(message: str) -> str:
         return " (check the owner/repo name; private repositories are not visible)"
     return ""
 
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _str(value: Any) -> str:

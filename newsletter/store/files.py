@@ -32,6 +32,9 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", re.S | re.M)
 TEMP_PREFIX = ".tmp-"
+# The process's umask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def slugify(text: str, max_len: int = 60) -> str:
@@ -90,13 +93,21 @@ def read_item(path: Path) -> Item:
     return parse_item(text, source=str(path))
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a crash leaves either the old or the new file, whole."""
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Write `text` (UTF-8, or bytes as they are) to `path` so that a crash leaves the old or the new file, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=path.parent)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        # mkstemp makes the file 0600; a replaced file keeps its mode, a new one gets the mode any
+        # file the user creates gets (the site's web server must be able to read published images).
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -78,10 +78,12 @@ def decode_body(content: bytes, content_type_header: str = "") -> tuple[str, str
     sniffed = _codec(sniff_charset(content))
     if sniffed and sniffed.startswith(("utf-16", "utf-32")):
         sniffed = None  # a declaration readable as ASCII cannot be UTF-16/32 (WHATWG rule)
-    for codec in (declared, sniffed, "utf-8", "cp1252"):
-        text = _try_decode(content, codec)
+    for candidate in (declared, sniffed, "utf-8", "cp1252"):
+        if candidate is None:
+            continue
+        text = _try_decode(content, candidate)
         if text is not None:
-            return text, codec  # type: ignore[return-value]
+            return text, candidate
     # cp1252 leaves five bytes undefined; map them like latin-1 rather than fail.
     return content.decode("latin-1"), "cp1252"
 

@@ -31,8 +31,6 @@ import httpx
 
 from newsletter.errors import FetchError, NewsletterError
 from newsletter.web.charset import decode_body, mime_type
-from newsletter.web.charset import header_charset as header_charset  # re-exported
-from newsletter.web.charset import sniff_charset as sniff_charset  # re-exported
 
 from ..version import __version__
 
@@ -64,17 +62,6 @@ VALIDATOR_MAX = 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # 408 and 429 are the only 4xx worth repeating; other 4xx mean the request itself is wrong.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Connection-level failures that are worth another try (GET is idempotent).
-RETRY_EXCEPTIONS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.PoolTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
 
 
 @dataclass(frozen=True)
@@ -531,20 +518,20 @@ class Fetcher:
                                  status=status)
             await self._drain(resp)
             return status, target
-        common = {
-            "url": url, "final_url": str(resp.url), "status": status, "headers": headers,
-            "content_type": mime_type(headers.get("content-type", "")),
-            "etag": clean_validator(headers.get("etag")),
-            "last_modified": clean_validator(headers.get("last-modified")),
-        }
+        def respond(content: bytes, not_modified: bool = False) -> Response:
+            return Response(url=url, final_url=str(resp.url), status=status, headers=headers, content=content,
+                            content_type=mime_type(headers.get("content-type", "")), not_modified=not_modified,
+                            etag=clean_validator(headers.get("etag")),
+                            last_modified=clean_validator(headers.get("last-modified")))
+
         if status == 304:
             await self._drain(resp)
-            return Response(content=b"", not_modified=True, **common)
+            return respond(b"", not_modified=True)
         if not 200 <= status < 300:
             retry_after = parse_retry_after(headers.get("retry-after"))
             await self._drain(resp)  # a retry or the next URL of the batch can reuse the connection
             raise _status_failure(status, current, host, retry_after, s)
-        return Response(content=await self._read_capped(resp, current), **common)
+        return respond(await self._read_capped(resp, current))
 
     async def _drain(self, resp: httpx.Response) -> None:
         """Read a small unwanted body so its connection goes back to the pool; never raises."""

@@ -1,0 +1,88 @@
+"""The `--json` contract: every document's header and the one envelope of batch commands.
+
+Every `--json` document is one JSON object:
+
+    {"schema": 1, "command": "feeds pull", ...the command's fields...}
+
+Batch commands (`add`, `import`, `feeds pull`, `feeds add`, and commands taking many ids such as
+`shortlist`/`skip`) all use `batch()`:
+
+    {"schema": 1, "command": "add", "ok": false,
+     "results": [{"input": "...", "result": "added", "item": {...the full item...}, ...}],
+     "errors":  [{"input": "...", "error": "one line"}],
+     "totals":  {"inputs": 2, "added": 1, "existing": 0, "failed": 1}}
+
+Within schema 1 fields are only ever added, never renamed, removed or given another meaning
+(docs/json.md is the reference). Pure functions: no click, no I/O, so tests and the docs can use them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the models load with the first command that needs them, not for `--help`
+    from ..models import Item
+
+SCHEMA = 1
+
+# json.dumps escapes C0 controls, but with ensure_ascii=False it writes DEL, C1 controls (0x9b is
+# CSI on some terminals), bidi overrides and line/paragraph separators raw. They can only occur
+# inside JSON strings, so re-escaping them keeps the document identical for a parser and harmless
+# in a terminal (`newsletter list --json | less`).
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def document(command: str, **fields: Any) -> dict[str, Any]:
+    """A `--json` document: the versioned header, then the command's own fields."""
+    return {"schema": SCHEMA, "command": command, **fields}
+
+
+def item_json(item: Item, *, note: bool = True) -> dict[str, Any]:
+    """The item object every command prints: the same fields as its file's front matter (+ `note`)."""
+    return item.to_dict(include_note=note)
+
+
+def entry(input: str, result: str, item: Item | None = None, **extra: Any) -> dict[str, Any]:
+    """One successful outcome of a batch: what was asked, what happened, the full item (or null)."""
+    return {"input": input, "result": result, "item": item_json(item) if item is not None else None, **extra}
+
+
+def failure(input: str, error: str, **extra: Any) -> dict[str, Any]:
+    """One failed input of a batch: the input as given and a one-line reason."""
+    return {"input": input, "error": error, **extra}
+
+
+def batch(
+    command: str,
+    results: Sequence[Mapping[str, Any]],
+    errors: Sequence[Mapping[str, Any]],
+    totals: Mapping[str, int],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The batch envelope. `totals` holds the command's counts; `failed` is always len(errors).
+
+    `ok` is true exactly when nothing failed, which is also when the command exits 0.
+    """
+    return document(
+        command,
+        ok=not errors,
+        results=[dict(r) for r in results],
+        errors=[dict(e) for e in errors],
+        totals={**totals, "failed": len(errors)},
+        **extra,
+    )
+
+
+def error_document(command: str, message: str) -> dict[str, Any]:
+    """What `--json` prints when the whole command failed (bad project, unknown id ...)."""
+    return document(command, ok=False, error=message)
+
+
+def dumps(data: Any) -> str:
+    """The document as text: UTF-8 JSON, indented, with terminal-unsafe characters escaped."""
+    import json  # only commands that print JSON pay for it
+
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

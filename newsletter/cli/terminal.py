@@ -1,0 +1,51 @@
+"""Text that is safe to write to a terminal.
+
+Titles, URLs, notes, feed names and error messages that echo an input come from pages, feeds,
+imports, hand-edited files and the other curator. Written raw, an escape sequence in one of them
+can clear the screen (``ESC [2J``), retitle the window, plant a hyperlink whose text lies about its
+target (OSC 8), rewrite what was printed before it (CR, backspace) or reverse the visible order of
+a line (bidi overrides). Every human-mode line the CLI prints goes through `safe`, at the one place
+output is written (`common.echo`), so no command can forget it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Whole escape sequences go, not just their ESC: the payload of an OSC 8 link ("8;;http://evil")
+# would otherwise be printed as text. An unterminated string sequence runs to the end, as a terminal
+# would swallow it.
+_SEQUENCES = re.compile(
+    r"""
+      \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC ... BEL or ST (window title, hyperlinks)
+    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?       # DCS, SOS, PM, APC ... ST
+    | \x1b\[[0-?]*[ -/]*[@-~]?                     # CSI (colours, cursor moves, clear screen)
+    | \x1b[ -/]*[0-~]?                             # any other ESC sequence (charset, keypad ...)
+    | \x9b[0-?]*[ -/]*[@-~]?                       # 8-bit CSI
+    | [\x90\x98\x9d\x9e\x9f][^\x07\x9c]*(?:\x07|\x9c)?  # 8-bit DCS, SOS, OSC, PM, APC
+    """,
+    re.VERBOSE,
+)
+# Left after the sequences: single control characters (C0 but tab and newline, DEL, C1) and the
+# invisible characters that reorder text (bidi embeddings, overrides, isolates, marks).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SEPARATORS = re.compile("[\u2028\u2029\u0085]")
+_SURROGATES = re.compile("[\ud800-\udfff]")  # non-UTF-8 argv (surrogateescape) cannot be encoded
+
+
+def safe(text: object) -> str:
+    """`text` without terminal escape sequences, control characters or bidi controls.
+
+    Tabs and newlines stay (a note is several lines); Unicode line separators become newlines;
+    lone surrogates (undecodable bytes from argv or a file name) become U+FFFD.
+    """
+    value = str(text)
+    value = _SEQUENCES.sub("", value)
+    value = _SEPARATORS.sub("\n", value)
+    value = _CONTROLS.sub("", value)
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def one_line(text: object) -> str:
+    """`safe`, with every line break and tab turned into one space: for fields shown in a column."""
+    return " ".join(safe(text).replace("\t", " ").splitlines())
