@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
+MERGED_POST_FILTER = 200  # up to this many merged items are filtered out of results rather than by an allowed set
 log = logging.getLogger("newsletter")
 
 
@@ -72,6 +73,10 @@ class Catalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.catalog_dir, settings.derived_dir)
+        from .semantic.text import TEXT_VERSION, item_text_hash
+
+        # Stored per cache row, so no command recomputes the embedding text of the whole catalog.
+        self.store.text_key, self.store.text_version = item_text_hash, TEXT_VERSION
         self._snapshot: Snapshot | None = None
         self._semantic: SemanticEngine | None = None
 
@@ -116,7 +121,13 @@ class Catalog:
         return sorted(found, key=lambda i: (i.added, i.id), reverse=True)
 
     def get(self, ref: str) -> Item:
-        """An item by id, unique id prefix (4+ characters) or any URL it is known by."""
+        """An item by id, unique id prefix (4+ characters) or any URL it is known by.
+
+        Answered from the derived cache by query (folder stamps checked, the item's file stat'ed),
+        or from the loaded snapshot when a command already holds one.
+        """
+        if self._snapshot is None:
+            return self._lookup(ref)[0]
         snap = self.snapshot()
         ref = ref.strip()
         if ref in snap.items:
@@ -135,7 +146,32 @@ class Catalog:
 
     def path_of(self, item_id: str) -> Path:
         """The file that holds an item."""
+        if self._snapshot is None:
+            return self.settings.catalog_dir / self._lookup(item_id)[1]
         return self.settings.catalog_dir / self.snapshot().paths[item_id]
+
+    def _lookup(self, ref: str) -> tuple[Item, str]:
+        """(item, path) by id, unique id prefix or URL, by query: no whole-catalog load."""
+        store = self.store
+        store.freshen()
+        ref = ref.strip()
+        found = store.entry(ref) if ref else None
+        if found is None and ("/" in ref or "." in ref):
+            item_id = store.find_url(ref)
+            found = store.entry(item_id) if item_id else None
+        if found is None and len(ref) >= 4:
+            matches = store.find_prefix(ref.lower(), limit=1000)
+            if len(matches) > 1:
+                raise ItemNotFound(f"{ref!r} matches {len(matches)} items; type more of the id")
+            found = store.entry(matches[0]) if matches else None
+        if found is None:
+            raise ItemNotFound(f"no item {ref!r} in the catalog; `newsletter list` shows the ids")
+        return found
+
+    def note_saved(self, item: Item, path: str) -> None:
+        """Keep a loaded snapshot in step with a file just saved (a no-op when none is loaded)."""
+        if self._snapshot is not None:
+            self._snapshot.items[item.id], self._snapshot.paths[item.id] = item, path
 
     # -- adding --------------------------------------------------------------------------------
 
@@ -470,11 +506,12 @@ class Catalog:
         their change is not silently reverted.
         """
         with self.writing():
-            snap = self.snapshot(refresh=True)
-            if item.id not in snap.items:
+            self.store.freshen()
+            found = self.store.entry(item.id)
+            if found is None:
                 raise ItemNotFound(f"no item {item.id!r} in the catalog (removed meanwhile?)")
             if expected_sha256 is not None:
-                path = self.settings.catalog_dir / snap.paths[item.id]
+                path = self.settings.catalog_dir / found[1]
                 try:
                     current = hashlib.sha256(path.read_bytes()).hexdigest()
                 except OSError as exc:
@@ -484,8 +521,8 @@ class Catalog:
                         f"{path} changed on disk since it was read (another command, a git pull or "
                         "another editor); nothing was saved", path=str(path),
                     )
-            self.store.save(item, snap.paths[item.id])
-            snap.items[item.id] = item
+            saved = self.store.save(item, found[1])
+            self.note_saved(item, saved)
         return item
 
     def modify(self, ref: str, change: Callable[[Item], Item | None]) -> Item:
@@ -496,12 +533,12 @@ class Catalog:
         or an editor running alongside is never reverted. The cached snapshot follows the write.
         """
         with self.writing():
-            snap = self.snapshot(refresh=True)
-            item_id = self.get(ref).id
-            saved = self.store.rewrite(snap.paths[item_id], change)
-            if saved is not None:
-                snap.items[item_id] = saved
-            return snap.items[item_id]
+            item, path = self._lookup(ref)
+            saved = self.store.rewrite(path, change)
+            if saved is None:
+                return item
+            self.note_saved(saved, path)
+            return saved
 
     def modify_many(self, ids: Sequence[str], change: Callable[[Item], Item | None]) -> builtins.list[Item]:
         """`modify` for many items under one hold of the lock; returns the items that changed."""
@@ -547,15 +584,16 @@ class Catalog:
     def remove(self, ref: str) -> Item:
         """Delete an item's file. Items merged into it keep pointing at nothing, so refuse then."""
         with self.writing():
-            item = self._fresh(ref)
-            dependents = [i.id for i in self.snapshot().items.values() if i.duplicate_of == item.id]
+            item, path = self._lookup(ref)
+            dependents = [i for i in self.store.merged_into(item.id) if i != item.id]
             if dependents:
                 raise CatalogError(
                     f"{item.id} is the kept item of merged duplicate(s) {', '.join(dependents)}; remove those first"
                 )
-            snap = self.snapshot()
-            self.store.delete(snap.paths[item.id])
-            del snap.items[item.id], snap.paths[item.id]
+            self.store.delete(path)
+            if self._snapshot is not None:
+                self._snapshot.items.pop(item.id, None)
+                self._snapshot.paths.pop(item.id, None)
         return item
 
     def _fresh(self, ref: str) -> Item:
@@ -600,8 +638,11 @@ class Catalog:
         derived semantic folder has a lock of its own, so two processes never rewrite the index at
         once while curators' writes go on.
         """
-        items = list(self.snapshot(refresh=True).items.values())
-        return self.sync_engine(self.semantic, items, progress=progress)
+        from .store.lock import write_lock
+
+        self.store.freshen()
+        with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
+            return self.semantic.sync_store(self.store, progress=progress)
 
     def sync_engine(self, engine: SemanticEngine, items: Sequence[Item], *, progress: Progress | None = None) -> Any:
         """Bring `engine` in step with `items` under the semantic lock (not the writer lock)."""
@@ -609,6 +650,38 @@ class Catalog:
 
         with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
             return engine.sync(list(items), progress=progress)
+
+    def reindex(self, *, progress: Progress | None = None) -> dict[str, Any]:
+        """`newsletter index`: verify and bring every derived file up to date; returns the summary.
+
+        A full stat sweep of the item files, an integrity check of the cache, every vector segment's
+        checksum and the ONNX export; whatever is damaged is rebuilt, then the vectors, the index
+        and the document frequencies are synced (embedding what has no vector yet). The semantic
+        files are checked and synced under the semantic lock, never the writer lock.
+        """
+        import time
+
+        from .store.lock import write_lock
+
+        started = time.perf_counter()
+        healed: builtins.list[str] = []
+        if not self.store.verify_cache():
+            healed.append("catalog cache")
+        snap = self.snapshot(refresh=True)
+        engine = self.semantic
+        with write_lock(self.settings.derived_dir / "semantic", name=SEMANTIC_LOCK):
+            if engine.store.verify():
+                healed.append("vector segments")
+            if not engine.check_query_model():
+                healed.append("ONNX export")
+            stats = engine.sync_store(self.store, progress=progress)
+        seconds = time.perf_counter() - started
+        return {
+            "items": len(snap.items), "problems": len(snap.problems), "embedded": stats.embedded,
+            "reused": stats.reused, "index_added": stats.index_added, "index_removed": stats.index_removed,
+            "index_rebuilt": stats.rebuilt, "healed": healed, "seconds": round(seconds, 3),
+            "texts_per_s": round(stats.embedded / stats.seconds, 1) if stats.embedded and stats.seconds else None,
+        }
 
     def near_duplicates(
         self, items: Sequence[Item], *, progress: Progress | None = None
@@ -641,13 +714,21 @@ class Catalog:
         once for the batch instead of once per item. Call `sync_semantic` first so no item is embedded
         one at a time.
         """
-        live = self.live_items()
+        live = self._live_by_query()
         found = self.semantic.similar_many(list(items), live, k=k, threshold=self._threshold(threshold))
-        return [
-            [{"id": other, "score": score, "title": live[other].display_title(), "issue": live[other].issue}
-             for other, score in row]
-            for row in found
-        ]
+        out = []
+        for row in found:
+            matches = []
+            for other, score in row:
+                match = live.get(other)
+                if match is not None:
+                    matches.append({"id": other, "score": score, "title": match.display_title(), "issue": match.issue})
+            out.append(matches)
+        return out
+
+    def _live_by_query(self) -> _LiveItems:
+        """Live items looked up one by one from the cache (or the snapshot when one is loaded)."""
+        return _LiveItems(self)
 
     def _threshold(self, threshold: float | None) -> float | None:
         return threshold if threshold is not None else self.settings.dupe_threshold
@@ -718,14 +799,18 @@ class Catalog:
     def related(self, ref: str, *, k: int = 10, kind: str | None = None) -> builtins.list[tuple[Item, float]]:
         """The k items nearest in meaning to one item, from stored vectors (no model load when synced)."""
         item = self.get(ref)
-        live = self.live_items()
-        allowed = set(live) - {item.id}
+        live = self._live_by_query()
+        merged = self.store.merged_ids()
+        # Merged items are left out after the query: there are few, so asking for a few more is cheaper
+        # than a filter set of every live id.
+        allowed = None if len(merged) <= MERGED_POST_FILTER else set(self.semantic.index.entries) - merged
+        want = k + (len(merged) if allowed is None else 0)
         try:
-            found = self.semantic.related(item.id, k=k, kind=kind, allowed=allowed)
-        except ItemNotFound:  # the item was added by hand or by git pull: embed it now
+            found = self.semantic.related(item.id, k=want, kind=kind, allowed=allowed)
+        except (ItemNotFound, KeyError):  # added by hand or git pull, or a lost vector: sync now
             self.sync_semantic()
-            found = self.semantic.related(item.id, k=k, kind=kind, allowed=allowed)
-        return [(live[i], score) for i, score in found if i in live]
+            found = self.semantic.related(item.id, k=want, kind=kind, allowed=allowed)
+        return _resolve(live, found, merged | {item.id}, k)
 
     def search(
         self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None
@@ -733,10 +818,55 @@ class Catalog:
         """Hybrid search: keyword matches (SQLite FTS5, BM25) fused with semantic neighbours (RRF)."""
         if kind and kind not in KINDS:
             raise NewsletterError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-        snap = self.snapshot()
-        self.semantic.sync(list(snap.items.values()))
-        by_path = {path: item_id for item_id, path in snap.paths.items()}
-        keyword_ids = [by_path[p] for p, _ in self.store.keyword_search(query, limit=max(50, 3 * k)) if p in by_path]
-        live = self.live_items()
-        found = self.semantic.search(query, k=k, keyword_ids=keyword_ids, kind=kind, since=since, allowed=set(live))
-        return [(live[i], score) for i, score in found if i in live]
+        self.sync_semantic()  # incremental: what changed since the last command (usually nothing)
+        merged = self.store.merged_ids()
+        keyword_ids = [i for i in self.store.keyword_ids(query, limit=max(50, 3 * k)) if i not in merged]
+        allowed = None if len(merged) <= MERGED_POST_FILTER else set(self.semantic.index.entries) - merged
+        want = k + (len(merged) if allowed is None else 0)
+        found = self.semantic.search(query, k=want, keyword_ids=keyword_ids, kind=kind, since=since, allowed=allowed)
+        return _resolve(self._live_by_query(), found, merged, k)
+
+
+class _LiveItems:
+    """Items by id, read from the cache when asked for; merged ones (duplicate_of set) are absent."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._seen: dict[str, Item | None] = {}
+
+    def get(self, item_id: str, default: Item | None = None) -> Item | None:
+        if item_id not in self._seen:
+            snap = self._catalog._snapshot
+            if snap is not None:
+                item = snap.items.get(item_id)
+            else:
+                found = self._catalog.store.entry(item_id)
+                item = found[0] if found else None
+            self._seen[item_id] = None if item is None or item.duplicate_of else item
+        found_item = self._seen[item_id]
+        return default if found_item is None else found_item
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self.get(item_id) is not None
+
+    def __getitem__(self, item_id: str) -> Item:
+        item = self.get(item_id)
+        if item is None:
+            raise KeyError(item_id)
+        return item
+
+
+def _resolve(
+    live: _LiveItems, found: Sequence[tuple[str, float]], leave_out: set[str], k: int
+) -> builtins.list[tuple[Item, float]]:
+    """(item, score) for result ids, as the files say now; gone and merged items dropped; at most k."""
+    out = []
+    for item_id, score in found:
+        if item_id in leave_out:
+            continue
+        item = live.get(item_id)
+        if item is not None:
+            out.append((item, score))
+        if len(out) >= k:
+            break
+    return out

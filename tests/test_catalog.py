@@ -122,6 +122,10 @@ class RecordingEngine(SemanticEngine):
         self.lock_free_during_sync.append(writer_lock_is_free(self.derived_dir))
         return super().sync(items, progress=progress)
 
+    def sync_store(self, store: Any, progress: Any = None) -> Any:
+        self.lock_free_during_sync.append(writer_lock_is_free(self.derived_dir))
+        return super().sync_store(store, progress=progress)
+
 
 def test_embedding_runs_with_the_writer_lock_free(catalog: Catalog) -> None:
     engine = RecordingEngine(catalog.settings.derived_dir / "semantic", catalog.settings.derived_dir)

@@ -395,6 +395,23 @@ def dupes(ctx: Context, threshold: float | None, explain: bool, as_json: bool) -
     echo(f"{len(groups)} group(s); merge with: newsletter merge KEEP DUP", err=True)
 
 
+@main.command("index")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_ctx
+@handles_errors
+def index_(ctx: Context, as_json: bool) -> None:
+    """Bring the derived state (cache, vectors, index) up to date, healing damaged files."""
+    with progress_bar("embedding", enabled=not as_json) as progress:
+        summary = ctx.catalog.reindex(progress=progress)
+    if as_json:
+        emit_json(summary)
+        return
+    rate = f", {summary['texts_per_s']} texts/s" if summary["texts_per_s"] else ""
+    healed = f"; rebuilt damaged {', '.join(summary['healed'])}" if summary["healed"] else ""
+    echo(f"{summary['items']} items: {summary['embedded']} embedded, {summary['reused']} reused, "
+         f"{summary['seconds']:.1f} s{rate}{healed}")
+
+
 @main.command()
 @click.argument("keep")
 @click.argument("dup")

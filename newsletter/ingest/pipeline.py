@@ -211,28 +211,28 @@ class RowProgress:
 
 
 class CatalogIndex:
-    """The catalog's identity index, loaded once and kept current with what a batch saves.
+    """Exact dedupe for one batch: the catalog by query (its derived cache), plus what the batch adds.
 
     The one dedupe of the ingest pipeline (`add`, `import`, `feeds pull`): `find` before fetching,
-    `duplicate_of` under the lock after `refresh`, `note` for what the batch is about to save.
+    `duplicate_of` under the lock after `refresh`, `note` for what the batch is about to save. The
+    catalog side is SQL lookups of the URLs' identity keys, so a batch costs O(batch), not a load
+    of the whole catalog.
     """
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.snap = catalog.snapshot(refresh=True)
-        self.known = set(self.snap.items)
-        self.keys = identity.identity_index(self.snap.items.values())
+        catalog.store.freshen()
+        self.snap = _ItemsByQuery(catalog)
+        self.known: set[str] = set()  # ids this batch is about to save
+        self.keys: dict[str, str] = {}  # identity key -> id, for this batch's items
 
     def refresh(self) -> None:
-        """Re-read the catalog (another process may have added items) and index only what is new."""
-        self.snap = self.catalog.snapshot(refresh=True)
-        added = [self.snap.items[i] for i in self.snap.items.keys() - self.known]
-        self.keys.update({k: v for k, v in identity.identity_index(added).items() if k not in self.keys})
-        self.known.update(i.id for i in added)
+        """See what other processes saved meanwhile (call under the lock)."""
+        self.catalog.store.freshen()
 
     def find(self, *candidates: str) -> str | None:
-        """The id of the item any of these URLs already stands for."""
-        return identity.find_existing(self.keys, *candidates)
+        """The id of the item any of these URLs already stands for (in the catalog or this batch)."""
+        return self.catalog.store.find_url(*candidates) or identity.find_existing(self.keys, *candidates)
 
     def duplicate_of(self, item: Item) -> str | None:
         """The id of the catalog (or batch) item that `item` would duplicate, by any URL it carries."""
@@ -240,13 +240,35 @@ class CatalogIndex:
         found = self.find(item.canonical_url, *item.aliases, item.url, *extra_urls)
         if found:
             return found
-        return item.id if item.id in self.known else None  # same id: another spelling of the URL
+        # same id: another spelling of the URL
+        return item.id if item.id in self.known or self.catalog.store.has_id(item.id) else None
 
     def note(self, item: Item) -> None:
         """Count a batch item as present, so a later input with the same URL is a duplicate of it."""
         self.known.add(item.id)
         for key in identity.identity_keys(item):
             self.keys.setdefault(key, item.id)
+
+
+class _ItemsByQuery:
+    """`index.snap.items[id]` without a snapshot: each item read from the cache when asked for."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.items = self
+        self._catalog = catalog
+
+    def get(self, item_id: str, default: Item | None = None) -> Item | None:
+        found = self._catalog.store.entry(item_id)
+        return found[0] if found else default
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self.get(item_id) is not None
+
+    def __getitem__(self, item_id: str) -> Item:
+        found = self.get(item_id)
+        if found is None:
+            raise KeyError(item_id)
+        return found
 
 
 def _plan(
@@ -354,10 +376,9 @@ def save_items(
     if not items:
         return
     with catalog.writing():
-        snap = catalog.snapshot()
 
         def saved(item: Item, path: str) -> None:
-            snap.items[item.id], snap.paths[item.id] = item, path
+            catalog.note_saved(item, path)
             if on_saved:
                 on_saved(item)
 

@@ -13,8 +13,28 @@ Import cost is numpy + stdlib: torch / sentence-transformers load only when a te
 
 from __future__ import annotations
 
-from newsletter.semantic.dupes import DEFAULT_THRESHOLD, DuplicateGroup
-from newsletter.semantic.embedders import Embedder, HashingEmbedder
-from newsletter.semantic.engine import SemanticEngine, SyncStats
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newsletter.semantic.dupes import DEFAULT_THRESHOLD, DuplicateGroup
+    from newsletter.semantic.embedders import Embedder, HashingEmbedder
+    from newsletter.semantic.engine import SemanticEngine, SyncStats
 
 __all__ = ["DEFAULT_THRESHOLD", "DuplicateGroup", "Embedder", "HashingEmbedder", "SemanticEngine", "SyncStats"]
+
+# Loaded on first use, so `newsletter.semantic.text` (which the catalog cache needs for every
+# command) does not import numpy and the engine.
+_EXPORTS = {
+    "DEFAULT_THRESHOLD": "dupes", "DuplicateGroup": "dupes", "Embedder": "embedders",
+    "HashingEmbedder": "embedders", "SemanticEngine": "engine", "SyncStats": "engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'newsletter.semantic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"newsletter.semantic.{module}"), name)
+    globals()[name] = value
+    return value

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import threading
@@ -365,9 +366,21 @@ class OnnxEmbedder:
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # InvalidProtobuf, Fail ...: a damaged derived file, never a traceback
+            self.path.unlink(missing_ok=True)
+            logging.getLogger("newsletter").warning(
+                "the ONNX export %s was damaged (%s); removed it, it is rebuilt on next need",
+                self.path, str(exc).splitlines()[0][:120])
+            if not self.export:
+                raise ProjectError(f"the ONNX export at {self.path} was damaged and has been removed") from None
+            export_onnx(self.model_dir, self.path)
+            self._session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
         self._tokenizer = tokenizer
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from newsletter.errors import ItemNotFound
+from newsletter.errors import ItemNotFound, ProjectError
 from newsletter.models import Item
-from newsletter.semantic import dupes, fusion
+from newsletter.semantic import docfreq, dupes, fusion
 from newsletter.semantic.embedders import (
     Embedder,
     OnnxEmbedder,
@@ -31,6 +32,9 @@ from newsletter.semantic.embedders import (
 from newsletter.semantic.index import EXACT_BELOW, HNSW_EF, Entry, VectorIndex
 from newsletter.semantic.store import EmbeddingStore
 from newsletter.semantic.text import embedding_text, text_hash
+
+if TYPE_CHECKING:
+    from newsletter.store import Store
 
 DUPE_CANDIDATES = 20  # index neighbours scored per item; positives sit well inside the top 20
 SMALL_BATCH = 256  # texts embedded without torch when the ONNX export exists (see document_encoder)
@@ -74,6 +78,8 @@ class SemanticEngine:
         self.store = EmbeddingStore(self.root, self.model_id, self.dim)
         self.index = VectorIndex(self.root, self.store, exact_below=exact_below, ef=ef)
         self._signals: dict[str, tuple[tuple[object, ...], dupes.Signals]] = {}
+        self.docfreq: docfreq.DocFreq | None = None  # set by `sync_store`: IDF by query
+        self._dropped_seen = 0  # the store's dropped-segment count the last sync answered (full diff on change)
 
     # -- embedding -----------------------------------------------------------------------------
     @property
@@ -121,6 +127,19 @@ class SemanticEngine:
             onnx._load()
         return True
 
+    def check_query_model(self) -> bool:
+        """Load the ONNX export when there is one; False when it was damaged (and removed)."""
+        if self._backend == "ort-fp32" or not onnxruntime_available() or not self._model:
+            return True
+        onnx = OnnxEmbedder(self._model, derived_dir=self.root, export=False)
+        if not onnx.ready():
+            return True
+        try:
+            onnx._load()
+        except ProjectError:
+            return False
+        return True
+
     def _vectors_for(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Vectors of texts, from the store or embedded now (and then stored)."""
         hashes = [text_hash(t) for t in texts]
@@ -156,11 +175,92 @@ class SemanticEngine:
                 embedded = len(missing)
                 if self.query_backend == "auto" and isinstance(self._embedder, SentenceTransformerEmbedder):
                     self.prepare_query_model()  # torch is loaded now anyway: export is cheap here
+        # The index now follows `items`, not a cache state: `sync_store` must diff in full next time.
+        previous, self.index.synced = self.index.synced, None
         stats = self.index.sync(desired)
+        if not (stats["added"] or stats["removed"] or stats["rebuilt"]):
+            self.index.synced = previous
         return SyncStats(
             self.model_id, len(items), embedded, reused,
             stats["added"], stats["removed"], bool(stats["rebuilt"]), time.perf_counter() - start,
         )
+
+    def sync_store(self, store: Store, *, progress: Callable[[int, int], None] | None = None) -> SyncStats:
+        """Make the vectors, the index and the document frequencies match the catalog cache, by query.
+
+        The index stamp remembers the cache's (epoch, seq) it matches, so a sync reads only the rows
+        that changed since (`CatalogCache.changed_ids`): O(changes), with the text hashes stored per
+        row (no embedding text recomputed). A cache of another epoch (rebuilt, deleted) or an index
+        rebuilt for any reason means one full diff over the cache's rows, still without parsing a file.
+        """
+        start = time.perf_counter()
+        self._load()
+        epoch, seq = store.epoch_seq()
+        synced = self.index.synced
+        changed = None
+        self.store.open()  # a damaged segment is dropped now
+        if self.store.dropped_segments != self._dropped_seen:
+            self._dropped_seen = self.store.dropped_segments
+            synced = None  # vectors were lost: check every item's vector, re-embed what is gone
+        if isinstance(synced, list) and len(synced) == 2 and self.index.rejected is None:
+            changed = store.changed_ids(str(synced[0]), int(synced[1]))
+        if changed is None:
+            rows = store.index_rows(None)
+            desired = {i: Entry(r.text_hash, r.kind, r.published) for i, r in rows.items()}
+            check = list(desired)
+        else:
+            rows = store.index_rows(changed) if changed else {}
+            desired = dict(self.index.entries)
+            for item_id in changed:
+                row = rows.get(item_id)
+                if row is None:
+                    desired.pop(item_id, None)
+                else:
+                    desired[item_id] = Entry(row.text_hash, row.kind, row.published)
+            check = [i for i in changed if i in desired]
+        missing = self.store.missing(desired[i].hash for i in check)
+        if missing:
+            from newsletter.semantic.text import embedding_text as text_of
+
+            by_hash = store.items_for_hashes(missing)
+            missing = [h for h in missing if h in by_hash]
+            vectors = self.document_encoder(len(missing)).encode([text_of(by_hash[h]) for h in missing],
+                                                                 progress=progress)
+            self.store.add(missing, vectors)
+            if self.query_backend == "auto" and isinstance(self._embedder, SentenceTransformerEmbedder):
+                self.prepare_query_model()
+        desired = {i: e for i, e in desired.items() if e.hash not in set(missing) or e.hash in self.store}
+        self.index.synced = [epoch, seq]
+        stats = self.index.sync(desired)
+        if not (stats["added"] or stats["removed"] or stats["rebuilt"]):
+            self.index.save_stamp()
+        self._sync_docfreq(store, changed, epoch, seq)
+        return SyncStats(self.model_id, len(desired), len(missing), len(desired) - len(missing),
+                         stats["added"], stats["removed"], bool(stats["rebuilt"]), time.perf_counter() - start)
+
+    def _sync_docfreq(self, store: Store, changed: set[str] | None, epoch: str, seq: int) -> None:
+        """Bring the document frequencies to the same cache state (incrementally when possible)."""
+        if self.docfreq is None:
+            self.docfreq = docfreq.open_docfreq(self.root / "docfreq.sqlite")
+        df = self.docfreq
+        mark = f"{epoch}:{seq}"
+        previous = df.synced()
+        delta: set[str] | None = None
+        if previous and ":" in previous:
+            old_epoch, _, old_seq = previous.partition(":")
+            delta = store.changed_ids(old_epoch, int(old_seq)) if old_seq.isdigit() else None
+        if delta is None:
+            df.reset()
+            items: dict[str, Item | None] = dict(store.load().items)
+        else:
+            if not delta:
+                return
+            items = {i: (found[0] if (found := store.entry(i)) else None) for i in delta}
+        df.update(items, self._item_signals, mark)
+
+    def _in_docfreq(self, item: Item) -> bool:
+        """Whether `item` (as it is now) is already counted in the document frequencies."""
+        return item.id in self.index.entries and not item.duplicate_of
 
     def remove(self, item_ids: Iterable[str]) -> None:
         """Drop items from the index (their vectors stay in the store: an undo costs nothing)."""
@@ -215,7 +315,14 @@ class SemanticEngine:
         for start in range(0, len(items), QUERY_CHUNK):  # bounded memory: the exact mode scores a full matrix
             end = start + QUERY_CHUNK
             rows.extend(self.index.query(vectors[start:end], DUPE_CANDIDATES, exclude=ids[start:end]))
-        idf = self._idf([*items_by_id.values(), *(it for it in items if it.id not in items_by_id)])
+        if self.docfreq is not None:
+            # By query: the document frequencies of just the terms involved (see docfreq.py).
+            candidates = {o for row in rows for o, c in row if c >= dupes.CANDIDATE_FLOOR}
+            others = [o for o in (items_by_id.get(i) for i in candidates) if o is not None]
+            terms = set().union(*(docfreq.item_terms(self._item_signals(it)) for it in [*items, *others]))
+            idf = self.docfreq.idf(terms, [self._item_signals(it) for it in items if not self._in_docfreq(it)])
+        else:
+            idf = self._idf([*items_by_id.values(), *(it for it in items if it.id not in items_by_id)])
         found: list[list[tuple[str, float]]] = []
         for item, row in zip(items, rows, strict=True):
             mine = self._item_signals(item)
@@ -309,7 +416,11 @@ class SemanticEngine:
         depth = max(3 * k, 30)
         semantic: list[str] = []
         if query.strip() and len(self.index):
-            vector = self.query_embedder().encode([query])
+            try:
+                vector = self.query_embedder().encode([query])
+            except ProjectError:  # the ONNX export was damaged (and removed): the configured model answers
+                self._query_embedder = self.embedder
+                vector = self._query_embedder.encode([query])
             (row,) = self.index.query(vector, depth, allowed=pool)
             semantic = [i for i, _ in row]
         keyword = fusion.filter_ranking(keyword_ids, pool)[:depth]

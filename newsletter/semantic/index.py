@@ -2,16 +2,24 @@
 
 Persisted under ``<root>/index/``::
 
-    <model slug>.json                 the stamp: format, model id, dim, mode, HNSW parameters,
-                                      label → (item id, text hash), item → (kind, published),
-                                      a fingerprint of the ids+hashes, and name/size/CRC of the graph
+    <model slug>.json                 the stamp (small, O(1) to check): format, model id, dim, mode,
+                                      HNSW parameters, the graph's name/size/mtime/inode/count, the
+                                      labels file's name/size/CRC, and the catalog-cache change
+                                      number the index was last synced to
+    <model slug>-<ns>.labels          label → item id, item → (text hash, kind, published), and the
+                                      labels not yet in the graph (marshal)
     <model slug>-<ns>.hnsw            the hnswlib graph (HNSW mode only)
 
-Every write is atomic, and a new graph gets a NEW file name: the graph is written first, then the
-stamp that names it, then the old graph is deleted. So at any instant the stamp names a whole file,
-and on load the file's size and CRC must match the stamp, the model id and dim must match the
-caller's, and the graph's element count must match the labels — otherwise the index is rebuilt
-from the embedding store. It is never read under the wrong assumptions.
+Every write is atomic, and new files get NEW names: the graph and labels are written first, then
+the stamp that names them, then the old files are deleted. So at any instant the stamp names whole
+files. On load the graph's stat must match the stamp (a truncated, replaced or rewritten file does
+not), the labels' CRC must match, the model id and dim must match the caller's and the graph's
+header its size — otherwise the index is rebuilt from the embedding store, never misread.
+
+Small changes do not rewrite the graph: new items wait in a pending list answered exactly (their
+vectors come from the store) until `PENDING_MAX` of them are added to the graph in one go; removed
+items are dead labels, re-marked deleted on every load. An `add` at 100k items writes the labels
+file (a few MB), not the 160 MB graph.
 
 Exact mode keeps no graph: vectors come from the store. Below ~5k items a brute-force query costs
 well under a millisecond (perf doc: 0.1 ms at 10k), so the graph isn't worth its build and files.
@@ -21,20 +29,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import struct
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from newsletter.semantic.store import EmbeddingStore, atomic_write_bytes, model_slug
 
-FORMAT = 1
+FORMAT = 3
+PENDING_MAX = 2000  # items answered exactly beside the graph before they are added to it (~1 ms per query)
 EXACT_BELOW = 5000  # live items; below this, exact search (see module docstring)
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
@@ -42,13 +51,15 @@ HNSW_EF = 100  # recall@10 ≥ 0.98 at 100k on real MiniLM vectors (perf doc 0.9
 REBUILD_DELETED_FRACTION = 0.25  # mark_deleted slots still cost search time; rebuild past this
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """What the index knows of one item: the text hash of its vector, its kind and date."""
 
     hash: str
     kind: str = ""
     published: str | None = None
+
+
+_DEAD = Entry("", "", None)
 
 
 def fingerprint(entries: Mapping[str, Entry]) -> str:
@@ -92,7 +103,6 @@ class VectorIndex:
         self.stamp_path = self.dir / f"{model_slug(self.model_id)}.json"
         self.mode = "exact"
         self.labels: list[str | None] = []  # label → item id (None: deleted)
-        self.entries: dict[str, Entry] = {}
         self.by_id: dict[str, int] = {}
         self._hnsw: Any = None
         self._graph_file: str | None = None
@@ -101,6 +111,7 @@ class VectorIndex:
         self.rebuilds = 0
         self.rejected: str | None = None  # why the persisted index was not used (tests, stats)
         self._by_kind: dict[str, set[str]] | None = None
+        self._reset()
 
     # -- persistence ----------------------------------------------------------------------------
     def load(self) -> bool:
@@ -118,7 +129,8 @@ class VectorIndex:
             return False
         try:
             ok = self._load_stamp(stamp)
-        except (KeyError, TypeError, ValueError, RuntimeError, OSError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError, IndexError, EOFError, MemoryError,
+                AttributeError) as exc:
             self.rejected = f"invalid: {exc}"
             ok = False
         if not ok:
@@ -129,88 +141,152 @@ class VectorIndex:
         if stamp.get("format") != FORMAT or stamp.get("model_id") != self.model_id or stamp.get("dim") != self.dim:
             self.rejected = "stamp of another model, dim or format"
             return False
-        labels = [None if lab is None else str(lab) for lab in stamp["labels"]]
-        entries = {str(i): Entry(str(h), str(k), p) for i, (h, k, p) in stamp["entries"].items()}
-        live = [lab for lab in labels if lab is not None]
-        if sorted(live) != sorted(entries) or fingerprint(entries) != stamp["fingerprint"]:
-            self.rejected = "labels and entries disagree"
+        meta = stamp["labels"]
+        data = (self.dir / meta["name"]).read_bytes()
+        if len(data) != meta["size"] or zlib.crc32(data) != meta["crc32"]:
+            self.rejected = "labels file does not match its stamp"
             return False
+        body = marshal.loads(data)
+        # Columns, one string each: 100k labels split in milliseconds (a dict of tuples took 0.2 s).
+        labels: list[str | None] = [i or None for i in body["labels"].split("\n")] if body["labels"] else []
+        columns = (body["hash"].split("\n"), body["kind"].split("\n"), body["published"].split("\n"))
+        if not labels:
+            columns = ([], [], [])
+        if any(len(c) != len(labels) for c in columns):
+            self.rejected = "labels file columns disagree"
+            return False
+        pending: list[str] = body["pending"].split("\n") if body["pending"] else []
         mode = stamp["mode"]
+        graph_count = 0
         if mode == "hnsw":
             graph = stamp["graph"]
             path = self.dir / graph["name"]
-            if not path.exists() or path.stat().st_size != graph["size"] or _crc_file(path) != graph["crc32"]:
+            st = path.stat()
+            if [st.st_size, st.st_mtime_ns, st.st_ino] != [graph["size"], graph["mtime_ns"], graph["ino"]]:
                 self.rejected = "graph file does not match its stamp"
                 return False
+            graph_count = int(graph["count"])
             # hnswlib trusts the dim it is given; read the graph's own header to check it first.
             with open(path, "rb") as handle:
                 head = struct.unpack("<6Q", handle.read(48))
             _, _, count, _, label_offset, data_offset = head
-            if label_offset - data_offset != 4 * self.dim or count != len(labels):
+            if label_offset - data_offset != 4 * self.dim or count != graph_count or graph_count > len(labels):
                 self.rejected = "graph of another dim or size"
                 return False
             import hnswlib
 
             index = hnswlib.Index(space="ip", dim=self.dim)
-            index.load_index(str(path), max_elements=max(len(labels), 1))
-            if index.get_current_count() != len(labels) or not self._vectors_agree(index, labels, entries):
-                self.rejected = "graph vectors do not match the store (another model?)"
+            index.load_index(str(path), max_elements=max(graph_count, 1))
+            hashes = columns[0]
+            spot = {labels[i]: Entry(hashes[i]) for i in range(0, graph_count, max(graph_count // 8, 1))
+                    if labels[i] is not None}
+            if index.get_current_count() != graph_count or not self._vectors_agree(index, labels, spot):
+                self.rejected = "graph of another size, or its vectors do not match the store (another model?)"
                 return False
+            for label in range(graph_count):
+                if labels[label] is None:
+                    index.mark_deleted(label)
             index.set_ef(self.ef)
             self._hnsw, self._graph_file = index, graph["name"]
             self.m = int(stamp.get("m", self.m))
-            # Deleted marks are saved inside the graph; deleted labels also map to None here.
         elif mode != "exact":
             return False
-        self.mode, self.labels, self.entries, self._by_kind = mode, labels, entries, None
+        self.mode, self.labels, self._by_kind = mode, labels, None
+        self._columns = columns
+        self._entries = None
         self.by_id = {item_id: label for label, item_id in enumerate(labels) if item_id is not None}
+        if len(self.by_id) != sum(1 for lab in labels if lab is not None):
+            self.rejected = "an id holds two labels"
+            return False
+        self._graph_count = graph_count
+        self.pending = [i for i in pending if i in self.by_id]
+        self.synced = stamp.get("synced")
+        self._labels_file = meta["name"]
         return True
 
     def _vectors_agree(self, index: Any, labels: list[str | None], entries: Mapping[str, Entry]) -> bool:
-        """Spot-check a few graph vectors against the store (when it has them): same model, same data."""
-        sample = [(lab, i) for lab, i in enumerate(labels) if i is not None][:: max(len(labels) // 8, 1)][:8]
-        known = [(lab, entries[i].hash) for lab, i in sample if entries[i].hash in self.store]
+        """Spot-check a few graph vectors against the store (per-row reads): same model, same data."""
+        count = self._graph_count_of(index)
+        sample = [(lab, labels[lab]) for lab in range(0, count, max(count // 8, 1))
+                  if labels[lab] is not None and labels[lab] in entries][:8]
+        hashes = [entries[i].hash for _, i in sample if i is not None]
+        present = set(hashes) - set(self.store.missing(hashes))
+        known = [(lab, entries[i].hash) for lab, i in sample if i is not None and entries[i].hash in present]
         if not known:
             return True
         graph = np.asarray(index.get_items([lab for lab, _ in known]), dtype=np.float32)
         stored = self.store.get([h for _, h in known])
         return bool(np.allclose(graph, stored, atol=1e-5))
 
+    @staticmethod
+    def _graph_count_of(index: Any) -> int:
+        return int(index.get_current_count())
+
     def save(self) -> None:
-        """Write the graph (new file name) then the stamp, atomically; drop the previous graph."""
+        """Write the graph (when it changed) and the labels (new file names), then the stamp; drop old files."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        old_graph = self._graph_file
+        old_graph, old_labels = self._graph_file, self._labels_file
+        slug = model_slug(self.model_id)
         graph_meta = None
         if self.mode == "hnsw":
-            name = f"{model_slug(self.model_id)}-{time.time_ns()}.hnsw"
-            path = self.dir / name
-            tmp = self.dir / f".{name}.{os.getpid()}.tmp"
-            try:
-                self._hnsw.save_index(str(tmp))
-                with open(tmp, "rb") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-            graph_meta = {"name": name, "size": path.stat().st_size, "crc32": _crc_file(path)}
-            self._graph_file = name
+            if self._graph_dirty or self._graph_file is None:
+                name = f"{slug}-{time.time_ns()}.hnsw"
+                path = self.dir / name
+                tmp = self.dir / f".{name}.{os.getpid()}.tmp"
+                try:
+                    self._hnsw.save_index(str(tmp))
+                    with open(tmp, "rb") as handle:
+                        os.fsync(handle.fileno())
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                self._graph_file = name
+                self._graph_dirty = False
+            st = (self.dir / self._graph_file).stat()
+            graph_meta = {"name": self._graph_file, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                          "ino": st.st_ino, "count": self._graph_count}
+        else:
+            self._graph_file = None
+        entries = self.entries
+        rows = [entries[i] if i is not None else _DEAD for i in self.labels]
+        body = marshal.dumps({
+            "labels": "\n".join(i or "" for i in self.labels),
+            "hash": "\n".join(e.hash for e in rows),
+            "kind": "\n".join(e.kind for e in rows),
+            "published": "\n".join(e.published or "" for e in rows),
+            "pending": "\n".join(self.pending),
+        })
+        labels_name = f"{slug}-{time.time_ns()}.labels"
+        atomic_write_bytes(self.dir / labels_name, body)
+        self._labels_file = labels_name
         stamp = {
             "format": FORMAT, "model_id": self.model_id, "dim": self.dim, "mode": self.mode,
-            "m": self.m, "ef_construction": self.ef_construction,
-            "labels": self.labels,
-            "entries": {i: [e.hash, e.kind, e.published] for i, e in self.entries.items()},
-            "fingerprint": fingerprint(self.entries), "graph": graph_meta,
+            "m": self.m, "ef_construction": self.ef_construction, "graph": graph_meta,
+            "labels": {"name": labels_name, "size": len(body), "crc32": zlib.crc32(body)},
+            "synced": self.synced,
         }
         atomic_write_bytes(self.stamp_path, json.dumps(stamp, separators=(",", ":")).encode())
-        if old_graph and old_graph != self._graph_file:
-            (self.dir / old_graph).unlink(missing_ok=True)
+        for old, new in ((old_graph, self._graph_file), (old_labels, labels_name)):
+            if old and old != new:
+                (self.dir / old).unlink(missing_ok=True)
         self._sweep()
+
+    def save_stamp(self) -> None:
+        """Rewrite only the small stamp (the `synced` mark changed, nothing else did)."""
+        try:
+            stamp = json.loads(self.stamp_path.read_text())
+        except (OSError, ValueError):
+            self.save()
+            return
+        if stamp.get("synced") != self.synced:
+            stamp["synced"] = self.synced
+            atomic_write_bytes(self.stamp_path, json.dumps(stamp, separators=(",", ":")).encode())
 
     def _sweep(self) -> None:
         """Delete graphs no stamp names and temp files left by crashed writers of this model."""
         prefix = model_slug(self.model_id)
-        for path in self.dir.glob(f"{prefix}-*.hnsw"):
-            if path.name != self._graph_file:
+        for path in [*self.dir.glob(f"{prefix}-*.hnsw"), *self.dir.glob(f"{prefix}-*.labels")]:
+            if path.name not in (self._graph_file, self._labels_file):
                 path.unlink(missing_ok=True)
         now = time.time()
         for path in self.dir.glob(f".{prefix}*.tmp"):
@@ -220,9 +296,34 @@ class VectorIndex:
             except OSError:
                 pass
 
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """item id -> Entry, built on first use from the loaded columns (`related` never needs it)."""
+        if self._entries is None:
+            hashes, kinds, dates = self._columns
+            self._entries = {i: Entry(hashes[lab], kinds[lab], dates[lab] or None)
+                             for lab, i in enumerate(self.labels) if i is not None}
+        return self._entries
+
+    def _hash_of(self, item_id: str) -> str:
+        """One item's text hash without building `entries` when it is not built yet."""
+        if self._entries is not None:
+            return self._entries[item_id].hash
+        return self._columns[0][self.by_id[item_id]]
+
+    @entries.setter
+    def entries(self, value: dict[str, Entry]) -> None:
+        self._entries = value
+
     def _reset(self) -> None:
-        self.mode, self.labels, self.entries, self.by_id = "exact", [], {}, {}
+        self.mode, self.labels, self.by_id = "exact", [], {}
+        self._entries: dict[str, Entry] | None = {}
+        self._columns: tuple[list[str], list[str], list[str]] = ([], [], [])
         self._hnsw, self._matrix, self._by_kind = None, None, None
+        self._graph_file, self._labels_file = None, None
+        self._graph_count, self._graph_dirty = 0, False
+        self.pending: list[str] = []  # HNSW mode: ids with a label but not yet in the graph
+        self.synced: Any = None
 
     # -- updating -------------------------------------------------------------------------------
     def sync(self, desired: Mapping[str, Entry]) -> dict[str, int]:
@@ -247,20 +348,22 @@ class VectorIndex:
             deleted = sum(1 for lab in self.labels if lab is None) + len(stale)
             if deleted > REBUILD_DELETED_FRACTION * max(len(self.labels) + len(new), 1):
                 return self._rebuild(desired, stats)
+            gone = set()
             for item_id in stale:
                 label = self.by_id.pop(item_id)
-                self._hnsw.mark_deleted(label)
+                if label < self._graph_count:
+                    self._hnsw.mark_deleted(label)  # in memory; re-marked from the labels on every load
+                gone.add(item_id)
                 self.labels[label] = None
-            if new:
-                vectors = self.store.get([desired[i].hash for i in new])
-                need = len(self.labels) + len(new)
-                if need > self._hnsw.get_max_elements():
-                    self._hnsw.resize_index(max(need, int(self._hnsw.get_max_elements() * 1.5)))
-                start = len(self.labels)
-                self._hnsw.add_items(vectors, np.arange(start, start + len(new)))
-                for offset, item_id in enumerate(new):
-                    self.labels.append(item_id)
-                    self.by_id[item_id] = start + offset
+            if gone:
+                self.pending = [i for i in self.pending if i not in gone]
+            start = len(self.labels)
+            for offset, item_id in enumerate(new):
+                self.labels.append(item_id)
+                self.by_id[item_id] = start + offset
+            self.pending.extend(new)
+            if len(self.pending) > min(PENDING_MAX, self._graph_count):
+                self._flush_pending(desired)
         else:
             # Exact mode: labels stay dense; the matrix is re-gathered lazily from the store.
             self.labels = sorted(desired)
@@ -271,12 +374,32 @@ class VectorIndex:
         self.save()
         return stats
 
+    def _flush_pending(self, desired: Mapping[str, Entry]) -> None:
+        """Add the pending items to the graph (labels past the graph's count, in order)."""
+        first = self._graph_count
+        todo = self.labels[first:]
+        vectors = self.store.get([desired[i].hash if i is not None else self.entries_hash_any() for i in todo])
+        need = len(self.labels)
+        if need > self._hnsw.get_max_elements():
+            self._hnsw.resize_index(max(need, int(self._hnsw.get_max_elements() * 1.5)))
+        self._hnsw.add_items(vectors, np.arange(first, need))
+        for label in range(first, need):
+            if self.labels[label] is None:
+                self._hnsw.mark_deleted(label)
+        self._graph_count, self._graph_dirty, self.pending = need, True, []
+
+    def entries_hash_any(self) -> str:
+        """Any stored hash (a dead pending label still needs some vector to occupy its slot)."""
+        return next(iter(self.entries.values())).hash
+
     def _rebuild(self, desired: Mapping[str, Entry], stats: dict[str, int]) -> dict[str, int]:
         self.rebuilds += 1
         self.rejected = None
         stats["rebuilt"] = 1
         stats["added"] = len(desired)
+        synced = self.synced
         self._reset()
+        self.synced = synced
         self.entries, self._by_kind = dict(desired), None
         self.labels = sorted(desired)
         self.by_id = {item_id: label for label, item_id in enumerate(self.labels)}
@@ -292,6 +415,7 @@ class VectorIndex:
                 index.add_items(vectors, np.arange(len(self.labels)))
             index.set_ef(self.ef)
             self.mode, self._hnsw = "hnsw", index
+            self._graph_count, self._graph_dirty = len(self.labels), True
         self.save()
         return stats
 
@@ -319,7 +443,13 @@ class VectorIndex:
         if not labels:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.mode == "hnsw":
-            return np.asarray(self._hnsw.get_items(labels), dtype=np.float32)
+            if all(lab < self._graph_count for lab in labels):
+                return np.asarray(self._hnsw.get_items(labels), dtype=np.float32)
+            out = np.empty((len(labels), self.dim), dtype=np.float32)
+            for pos, (item_id, lab) in enumerate(zip(item_ids, labels, strict=True)):
+                out[pos] = (self._hnsw.get_items([lab])[0] if lab < self._graph_count
+                            else self.store.get([self._hash_of(item_id)])[0])
+            return out
         return self._exact_matrix()[labels]
 
     def query(
@@ -370,6 +500,12 @@ class VectorIndex:
                     if len(row) < k and count < len(self.by_id):
                         short.append(r)
                 todo, count = short, min(count * 4, len(self.by_id))
+        if self.mode == "hnsw" and self.pending:
+            pool = [i for i in self.pending if allowed is None or i in allowed]
+            if pool:
+                extra = self._query_subset(vectors, sorted(self.by_id[i] for i in pool), k, exclude)
+                rows = [sorted(dict([*row, *more]).items(), key=lambda p: -p[1])
+                        for row, more in zip(rows, extra, strict=True)]
         return [[(i, s) for i, s in row if i is not None and i != exclude[r]][:k] for r, row in enumerate(rows)]
 
     def _query_subset(

@@ -25,6 +25,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +115,69 @@ def decode_segment(data: bytes, model_id: str, dim: int) -> tuple[list[str], np.
     return keys, vectors
 
 
+@dataclass
+class _Segment:
+    """One segment opened lazily: its sorted keys for lookups, its vectors memory-mapped."""
+
+    path: Path
+    keys: np.ndarray  # (count,) S16, in file order
+    order: np.ndarray  # argsort of keys
+    offset: int  # where the vectors start
+    count: int
+    _vectors: np.ndarray | None = None
+
+    def vectors(self, dim: int) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = np.memmap(self.path, dtype="<f4", mode="r", offset=self.offset, shape=(self.count, dim))
+        return self._vectors
+
+    def rows(self, wanted: np.ndarray) -> np.ndarray:
+        """Row of each wanted key in this segment, -1 where absent."""
+        if not self.count:
+            return np.full(len(wanted), -1)
+        pos = np.searchsorted(self.keys, wanted, sorter=self.order)
+        pos = np.minimum(pos, self.count - 1)
+        rows = self.order[pos]
+        return np.where(self.keys[rows] == wanted, rows, -1)
+
+
+def open_segment(path: Path, model_id: str, dim: int) -> _Segment:
+    """Read a segment's header and keys only (O(keys), not O(vectors)); ValueError when it is off.
+
+    Checks what can be checked without reading the vectors: magic, model, dim and the exact file
+    size the header implies (a truncated file fails here). The CRC over the payload is verified
+    by full loads (`load`, compaction, `newsletter index`).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(len(MAGIC) + 4)
+        if not head.startswith(MAGIC) or len(head) < len(MAGIC) + 4:
+            raise ValueError("not a vector segment")
+        (hlen,) = struct.unpack_from("<I", head, len(MAGIC))
+        try:
+            header = json.loads(handle.read(hlen))
+            count, seg_dim = int(header["count"]), int(header["dim"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("bad segment header") from None
+        if header.get("model_id") != model_id or seg_dim != dim:
+            raise ValueError("segment of another model")
+        start = len(MAGIC) + 4 + hlen
+        if os.fstat(handle.fileno()).st_size - start != count * (KEY_BYTES + 4 * dim):
+            raise ValueError("segment truncated")
+        keys = np.frombuffer(handle.read(count * KEY_BYTES), dtype="S16")
+    return _Segment(path, keys, np.argsort(keys, kind="stable"), start + count * KEY_BYTES, count)
+
+
+def _key_array(keys: Sequence[str]) -> np.ndarray:
+    return np.array([bytes.fromhex(k) for k in keys], dtype="S16")
+
+
 class EmbeddingStore:
-    """The vectors of one model version. Loads lazily; `add` persists immediately."""
+    """The vectors of one model version. `add` persists immediately.
+
+    Reads are lazy: lookups open each segment's keys only and read the vectors asked for through a
+    memory map, so a command that needs a handful of vectors does not read the whole store. `load`
+    reads (and CRC-checks) everything, for compaction and full rebuilds.
+    """
 
     def __init__(self, root: Path, model_id: str, dim: int) -> None:
         self.root = Path(root)
@@ -124,14 +186,35 @@ class EmbeddingStore:
         self.dir = self.root / "vectors" / model_slug(model_id)
         self._index: dict[str, int] | None = None
         self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._lazy: list[_Segment] | None = None
         self.dropped_segments = 0  # segments found corrupt and deleted (for tests and stats)
 
     # -- reading -------------------------------------------------------------------------------
     def _segments(self) -> list[Path]:
         return sorted(self.dir.glob("seg-*.vec")) if self.dir.is_dir() else []
 
+    def _drop(self, seg: Path) -> None:
+        self.dropped_segments += 1
+        seg.unlink(missing_ok=True)
+
+    def _open_lazy(self) -> list[_Segment]:
+        if self._lazy is None:
+            opened = []
+            for seg in self._segments():
+                try:
+                    opened.append(open_segment(seg, self.model_id, self.dim))
+                except (OSError, ValueError):
+                    self._drop(seg)
+            self._lazy = opened
+        return self._lazy
+
+    def open(self) -> None:
+        """Open the segments' keys (dropping damaged ones) without reading vectors."""
+        if self._index is None:
+            self._open_lazy()
+
     def load(self) -> None:
-        """Read every valid segment of this version (once); corrupt ones are deleted."""
+        """Read every valid segment of this version (once), checksums verified; corrupt ones are deleted."""
         if self._index is not None:
             return
         index: dict[str, int] = {}
@@ -141,8 +224,7 @@ class EmbeddingStore:
             try:
                 keys, vectors = decode_segment(seg.read_bytes(), self.model_id, self.dim)
             except (OSError, ValueError):
-                self.dropped_segments += 1
-                seg.unlink(missing_ok=True)
+                self._drop(seg)
                 continue
             for row, key in enumerate(keys):
                 index[key] = total + row  # a later duplicate wins; duplicates are identical
@@ -150,64 +232,114 @@ class EmbeddingStore:
             total += len(keys)
         self._vectors = np.concatenate(blocks) if blocks else np.zeros((0, self.dim), dtype=np.float32)
         self._index = index
+        self._lazy = None
+
+    def _locate(self, keys: Sequence[str]) -> list[tuple[int, int]]:
+        """(segment number, row) per key from the lazy segments; (-1, -1) where absent."""
+        segments = self._open_lazy()
+        found = [(-1, -1)] * len(keys)
+        if not keys:
+            return found
+        wanted = _key_array(keys)
+        todo = np.arange(len(keys))
+        for number in range(len(segments) - 1, -1, -1):  # newest first; duplicates are identical
+            if not len(todo):
+                break
+            rows = segments[number].rows(wanted[todo])
+            hit = rows >= 0
+            for pos, row in zip(todo[hit], rows[hit], strict=True):
+                found[int(pos)] = (number, int(row))
+            todo = todo[~hit]
+        return found
 
     def __len__(self) -> int:
-        self.load()
-        assert self._index is not None
-        return len(self._index)
+        if self._index is not None:
+            return len(self._index)
+        return len({k for seg in self._open_lazy() for k in seg.keys.tolist()})
 
     def __contains__(self, key: object) -> bool:
-        self.load()
-        assert self._index is not None
-        return key in self._index
+        if not isinstance(key, str):
+            return False
+        if self._index is not None:
+            return key in self._index
+        return self._locate([key])[0][0] >= 0
 
     def missing(self, keys: Iterable[str]) -> list[str]:
         """The keys (deduplicated, in first-seen order) that have no vector yet."""
-        self.load()
-        assert self._index is not None
-        seen: set[str] = set()
-        out = []
-        for key in keys:
-            if key not in self._index and key not in seen:
-                seen.add(key)
-                out.append(key)
-        return out
+        unique = list(dict.fromkeys(keys))
+        if self._index is not None:
+            return [k for k in unique if k not in self._index]
+        return [k for k, (seg, _) in zip(unique, self._locate(unique), strict=True) if seg < 0]
 
     def get(self, keys: Sequence[str]) -> np.ndarray:
         """The vectors of `keys` as a (len(keys), dim) float32 array; KeyError if one is missing."""
-        self.load()
-        assert self._index is not None
-        rows = [self._index[k] for k in keys]
-        return self._vectors[rows] if rows else np.zeros((0, self.dim), dtype=np.float32)
+        if not keys:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._index is not None:
+            return self._vectors[[self._index[k] for k in keys]]
+        places = self._locate(list(keys))
+        segments = self._lazy or []
+        out = np.empty((len(keys), self.dim), dtype=np.float32)
+        for pos, (seg, row) in enumerate(places):
+            if seg < 0:
+                raise KeyError(keys[pos])
+            out[pos] = segments[seg].vectors(self.dim)[row]
+        return out
 
     # -- writing -------------------------------------------------------------------------------
     def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        """Persist new vectors as one segment (atomic), then compact when segments pile up."""
-        self.load()
-        assert self._index is not None
+        """Persist new vectors as one segment (atomic), then compact the small ones when segments pile up."""
         if not len(keys):
             return
         vectors = np.asarray(vectors, dtype=np.float32)
         name = f"seg-{time.time_ns():020d}-{os.getpid()}.vec"
         atomic_write_bytes(self.dir / name, encode_segment(self.model_id, keys, vectors))
-        base = len(self._vectors)
-        self._vectors = np.concatenate([self._vectors, vectors])
-        for row, key in enumerate(keys):
-            self._index[key] = base + row
+        if self._index is not None:
+            base = len(self._vectors)
+            self._vectors = np.concatenate([self._vectors, vectors])
+            for row, key in enumerate(keys):
+                self._index[key] = base + row
+        self._lazy = None
         if len(self._segments()) > MAX_SEGMENTS:
-            self.compact()
+            self.compact(small_only=True)
 
-    def compact(self) -> None:
-        """Rewrite all segments as one (atomic), then delete the old ones and stale temp files."""
-        self.load()
-        assert self._index is not None
+    def compact(self, *, small_only: bool = False) -> None:
+        """Rewrite segments as one (atomic), then delete the old ones and stale temp files.
+
+        ``small_only`` leaves the largest segment alone and merges the rest (tiered compaction): a
+        daily add at 100k items rewrites a few small files, not the whole store.
+        """
         old = self._segments()
-        keys = list(self._index)
-        vectors = self._vectors[[self._index[k] for k in keys]] if keys else self._vectors
-        name = f"seg-{time.time_ns():020d}-{os.getpid()}.vec"
-        atomic_write_bytes(self.dir / name, encode_segment(self.model_id, keys, vectors))
-        for seg in old:
-            seg.unlink(missing_ok=True)
+        if small_only and len(old) > 1:
+            largest = max(old, key=lambda p: p.stat().st_size)
+            merge = [p for p in old if p != largest]
+            keys_out: dict[str, np.ndarray] = {}
+            for seg in merge:
+                try:
+                    keys, vectors = decode_segment(seg.read_bytes(), self.model_id, self.dim)
+                except (OSError, ValueError):
+                    self._drop(seg)
+                    continue
+                for row, key in enumerate(keys):
+                    keys_out[key] = vectors[row]
+            if keys_out:
+                name = f"seg-{time.time_ns():020d}-{os.getpid()}.vec"
+                atomic_write_bytes(self.dir / name, encode_segment(
+                    self.model_id, list(keys_out), np.stack(list(keys_out.values()))))
+            for seg in merge:
+                seg.unlink(missing_ok=True)
+            self._lazy = None
+        else:
+            self.load()
+            assert self._index is not None
+            keys = list(self._index)
+            vectors = self._vectors[[self._index[k] for k in keys]] if keys else self._vectors
+            name = f"seg-{time.time_ns():020d}-{os.getpid()}.vec"
+            atomic_write_bytes(self.dir / name, encode_segment(self.model_id, keys, vectors))
+            for seg in old:
+                seg.unlink(missing_ok=True)
+            self._vectors = np.ascontiguousarray(vectors)
+            self._index = {k: i for i, k in enumerate(keys)}
         now = time.time()
         for tmp in self.dir.glob(".*.tmp"):
             try:
@@ -215,8 +347,13 @@ class EmbeddingStore:
                     tmp.unlink()
             except OSError:
                 pass
-        self._vectors = np.ascontiguousarray(vectors)
-        self._index = {k: i for i, k in enumerate(keys)}
+
+    def verify(self) -> int:
+        """Read every segment and check its checksum (dropping damaged ones); returns how many were dropped."""
+        before = self.dropped_segments
+        self._index, self._lazy = None, None
+        self.load()
+        return self.dropped_segments - before
 
     @staticmethod
     def versions(root: Path) -> list[str]:

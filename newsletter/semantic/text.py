@@ -77,3 +77,8 @@ def embedding_text(item: Item) -> str:
 def text_hash(text: str) -> str:
     """A 32-hex-digit (128-bit) content hash of an embedding text, versioned with TEXT_VERSION."""
     return hashlib.sha256(f"{TEXT_VERSION}\0{text}".encode()).hexdigest()[:32]
+
+
+def item_text_hash(item: Item) -> str:
+    """The key of an item's vector: the hash of its embedding text (stored per row by the cache)."""
+    return text_hash(embedding_text(item))

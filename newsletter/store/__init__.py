@@ -9,19 +9,26 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import CatalogError
 from ..models import Item
-from . import files
-from .cache import CachedEntry, CatalogCache
+from ..web import urls
+from . import files, staleness
+from .cache import CacheDamaged, CachedEntry, CatalogCache, IndexRow
 from .lock import write_lock
 
-__all__ = ["Snapshot", "Store", "files", "write_lock"]
+_T = TypeVar("_T")
+log = logging.getLogger("newsletter")
+
+__all__ = ["IndexRow", "Snapshot", "Store", "files", "write_lock"]
 
 SAVE_CHUNK = 256  # items made durable together by `save_many` (open temp files at once: well under fd limits)
 FSYNC_THREADS = 8
@@ -44,11 +51,16 @@ class Store:
         self.catalog_dir = catalog_dir
         self.derived_dir = derived_dir
         self._cache: CatalogCache | None = None
+        self._told = False
+        self.text_key: Callable[[Item], str] | None = None  # set by the facade: the embedding-text hash
+        self.text_version = ""
 
     @property
     def cache(self) -> CatalogCache:
         if self._cache is None:
-            self._cache = CatalogCache(self.derived_dir / "catalog.sqlite")
+            self._cache = CatalogCache(
+                self.derived_dir / "catalog.sqlite", text_key=self.text_key, text_version=self.text_version
+            )
         return self._cache
 
     def close(self) -> None:
@@ -64,36 +76,137 @@ class Store:
             yield
 
     def load(self) -> Snapshot:
-        """Read the catalog, re-parsing only files whose (mtime, size) changed since the last load."""
-        disk = {rel: (mtime, size) for rel, mtime, size in files.scan(self.catalog_dir)}
-        cached = {entry.path: entry for entry in self.cache.entries()}
-        upserts: list[CachedEntry] = []
-        for rel, (mtime, size) in disk.items():
-            old = cached.get(rel)
-            if old is not None and (old.mtime_ns, old.size) == (mtime, size):
+        """Read the whole catalog: a stat of every file, re-parsing only those whose stamp changed.
+
+        The full sweep, for commands that need every item (list, draft, build); commands about a few
+        items use `freshen` and the lookups below instead.
+        """
+        return self._healing(self._load)
+
+    def _load(self) -> Snapshot:
+        staleness.freshen(self.catalog_dir, self.cache, full=True)
+        return _snapshot(self.cache.entries())
+
+    # -- reading by query (no whole-catalog work) --------------------------------------------------
+    def _healing(self, work: Callable[[], _T]) -> _T:
+        """Run a cache read; on damage delete the cache, say so once, rebuild from the files, retry."""
+        try:
+            result = work()
+        except CacheDamaged as exc:
+            self._heal(str(exc))
+            result = work()
+        self._report_rebuild()
+        return result
+
+    def _heal(self, why: str) -> None:
+        self.cache.heal(why)
+        staleness.freshen(self.catalog_dir, self.cache)
+
+    def _report_rebuild(self) -> None:
+        cache = self.cache
+        if cache.rebuilt and not self._told and "another version" not in cache.damage:
+            self._told = True
+            log.warning("the derived catalog cache was damaged (%s); rebuilt it from the item files",
+                        cache.damage or "unreadable")
+
+    def verify_cache(self) -> bool:
+        """Run SQLite's integrity check on the cache; False (and the cache rebuilt) when it failed."""
+        try:
+            rows = self.cache.conn.execute("PRAGMA integrity_check").fetchall()
+            ok = rows == [("ok",)]
+            why = "; ".join(str(r[0]) for r in rows[:3])
+        except sqlite3.DatabaseError as exc:
+            ok, why = False, str(exc)
+        if not ok:
+            self._heal(why)
+            self._report_rebuild()
+        return ok
+
+    def freshen(self) -> int:
+        """The cheap staleness check: folder mtimes, re-reading only folders whose listing changed.
+
+        Sees new, deleted and renamed files (an atomic save, `git checkout`, `git pull`) at the cost
+        of one stat per folder. An in-place edit that keeps the folder's listing is seen by the
+        stat of each file a command touches (`entry`), and by every full `load`.
+        """
+        return self._healing(lambda: staleness.freshen(self.catalog_dir, self.cache))
+
+    def entry(self, item_id: str) -> tuple[Item, str] | None:
+        """The item with this id and its path, from the cache; its file is stat'ed and re-read if changed."""
+        def work() -> tuple[Item, str] | None:
+            reread: set[str] = set()  # files parsed by this call (a racy stamp is stored as -1: trust this read)
+            for _ in range(3):
+                rows = self.cache.by_id(item_id)
+                if not rows:
+                    return None
+                stale = [r.path for r in rows if r.path not in reread
+                         and staleness.stamp_of(self.catalog_dir / r.path) != (r.mtime_ns, r.size, r.ino)]
+                if not stale:
+                    winner = next((r for r in rows if r.item is not None), None)
+                    return (winner.item, winner.path) if winner and winner.item else None
+                self.cache.apply(*staleness.reparse(self.catalog_dir, stale))
+                reread.update(stale)
+            return None
+        return self._healing(work)
+
+    def find_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Ids starting with `prefix` (up to `limit`)."""
+        return self._healing(lambda: self.cache.ids_with_prefix(prefix, limit))
+
+    def find_url(self, *candidate_urls: str) -> str | None:
+        """The id any of these URLs stands for (merged items resolve to the item they were merged into)."""
+        keys = []
+        for candidate in candidate_urls:
+            if not candidate:
                 continue
-            item, error = None, None
             try:
-                item = files.read_item(self.catalog_dir / rel)
-            except CatalogError as exc:
-                error = str(exc)
-            entry = CachedEntry(rel, mtime, size, item, error)
-            upserts.append(entry)
-            cached[rel] = entry
-        removed = [rel for rel in cached if rel not in disk]
-        for rel in removed:
-            del cached[rel]
-        if upserts or removed:
-            self.cache.apply(upserts, removed)
-        return _snapshot(cached.values())
+                keys.append(urls.identity_key(urls.canonicalize(candidate)))
+            except ValueError:
+                continue
+        if not keys:
+            return None
+        rows = self._healing(lambda: self.cache.ids_for_keys(keys))
+        for key in keys:  # the first URL that is known wins, like identity.find_existing
+            for row_key, item_id, merged_into in rows:
+                if row_key == key:
+                    return merged_into or item_id
+        return None
+
+    def epoch_seq(self) -> tuple[str, int]:
+        """The cache's identity and write counter (see `CatalogCache.changed_ids`)."""
+        return self._healing(self.cache.epoch_seq)
+
+    def changed_ids(self, epoch: str, seq: int) -> set[str] | None:
+        """Ids changed since (epoch, seq); None when that was another cache (diff everything)."""
+        return self._healing(lambda: self.cache.changed_ids(epoch, seq))
+
+    def index_rows(self, ids: Iterable[str] | None = None) -> dict[str, IndexRow]:
+        """What the vector index needs per item (all items when `ids` is None)."""
+        wanted = None if ids is None else list(ids)
+        return self._healing(lambda: self.cache.index_rows(wanted))
+
+    def items_for_hashes(self, hashes: Iterable[str]) -> dict[str, Item]:
+        """One item per embedding-text hash (for embedding what has no vector)."""
+        wanted = list(hashes)
+        return self._healing(lambda: self.cache.items_for_hashes(wanted))
+
+    def merged_ids(self) -> set[str]:
+        """Ids of the items merged into others."""
+        return self._healing(self.cache.merged_ids)
+
+    def has_id(self, item_id: str) -> bool:
+        return self._healing(lambda: self.cache.has_id(item_id))
+
+    def merged_into(self, item_id: str) -> list[str]:
+        """Ids of the items merged into `item_id`."""
+        return self._healing(lambda: self.cache.merged_into(item_id))
 
     def save(self, item: Item, path: str | None = None) -> str:
         """Write one item atomically (call under `locked()`); returns its relative path."""
         rel = path or files.relative_path_for(item)
         target = self.catalog_dir / rel
         files.atomic_write(target, files.dump_item(item))
-        st = os.stat(target)
-        self.cache.apply([CachedEntry(rel, st.st_mtime_ns, st.st_size, item, None)], [])
+        self._record([_written(rel, target, item)])
         return rel
 
     def save_many(
@@ -139,12 +252,11 @@ class Store:
                     os.close(fd)
                     os.replace(tmp, target)
                     dirty.add(target.parent)
-                    st = target.stat()
-                    entries.append(CachedEntry(rel, st.st_mtime_ns, st.st_size, item, None))
+                    entries.append(_written(rel, target, item))
                 # Deepest folders first, so a new month folder's own entry is synced after its files.
                 for folder in sorted(dirty, key=lambda p: len(p.parts), reverse=True):
                     files.fsync_dir(folder)
-                self.cache.apply(entries, [])
+                self._record(entries)
                 saved.extend(entry.path for entry in entries)
                 if on_saved:
                     for (item, _), entry in zip(part, entries, strict=True):
@@ -170,8 +282,7 @@ class Store:
             if _stamp(target) != before:
                 continue
             files.atomic_write(target, text)
-            st = os.stat(target)
-            self.cache.apply([CachedEntry(path, st.st_mtime_ns, st.st_size, changed, None)], [])
+            self._record([_written(path, target, changed)])
             return changed
         raise CatalogError(f"{target} keeps changing while being saved (another program writing it?); retry")
 
@@ -181,11 +292,29 @@ class Store:
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
             files.fsync_dir(target.parent)
-        self.cache.apply([], [path])
+        self._record([], [path])
+
+    def _record(self, upserts: Sequence[CachedEntry], removed: Sequence[str] = ()) -> None:
+        """Put what was just written into the cache; a damaged cache is rebuilt from the files instead."""
+        try:
+            self.cache.apply(upserts, removed)
+        except CacheDamaged as exc:
+            self._heal(str(exc))  # the rebuild reads the files just written
+            self._report_rebuild()
 
     def keyword_search(self, query: str, limit: int = 50) -> list[tuple[str, float]]:
         """(path, score) from the full-text index; call after `load()` so it is current."""
-        return self.cache.keyword_search(query, limit)
+        return self._healing(lambda: self.cache.keyword_search(query, limit))
+
+    def keyword_ids(self, query: str, limit: int = 50) -> list[str]:
+        """Ids of the best keyword matches (BM25 order); call after `freshen()`."""
+        return self._healing(lambda: self.cache.keyword_ids(query, limit))
+
+
+def _written(rel: str, target: Path, item: Item) -> CachedEntry:
+    """The cache row of a file this process just wrote (its stamp taken right after the rename)."""
+    mtime, size, ino = staleness.stamp_of(target)
+    return CachedEntry(rel, mtime, size, item, None, ino)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

@@ -1,43 +1,83 @@
-"""The derived SQLite index of the catalog files: fast loads and full-text search.
+"""The derived SQLite index of the catalog files: lookups by query, staleness stamps, full-text search.
 
-It remembers, per item file, the (mtime_ns, size) it was parsed at and the parsed item as JSON.
-Loading stats every file (cheap) and re-parses only files that changed since, so edits by hand,
-`git pull` and other processes are noticed. The cache is disposable: any sign of damage (a schema
-from another version, a corrupt database) and it is deleted and rebuilt from the files.
+Per item file it remembers the (mtime_ns, size, inode) it was parsed at, the parsed item (a
+marshal blob) and the columns commands look things up by: id, kind, status, added, published,
+duplicate_of and the hash of the item's embedding text (so nothing re-derives it per command).
+Every URL an item answers to is in `idkeys`, so `add` dedupes by query instead of by loading the
+catalog. `dirs` holds each catalog folder's mtime: a folder whose mtime did not move has the same
+file names as when it was scanned (see `Store.freshen`).
+
+Every write transaction bumps `seq` and stamps the rows it touched with it (removed ids go to
+`gone`), so a consumer that remembers (epoch, seq) asks only for what changed since: the vector
+index syncs in O(changes). `epoch` is new whenever the file is created, so a rebuilt cache is
+never mistaken for the one a consumer saw.
+
+The cache is disposable: any sign of damage (a schema from another version, a corrupt database,
+an error while reading it) and it is deleted and rebuilt from the files (`CacheDamaged`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import marshal
+import os
 import re
+import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..models import Item
 from .disposable import open_disposable
+from .identity import identity_keys
 
 # marshal's format is tied to the Python version, so the version is part of the schema stamp.
-SCHEMA_VERSION = f"3-py{sys.version_info.major}.{sys.version_info.minor}"
+SCHEMA_VERSION = f"4-py{sys.version_info.major}.{sys.version_info.minor}"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     rowid INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
+    dir TEXT NOT NULL,
     mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
     id TEXT,
+    kind TEXT,
+    status TEXT,
+    added TEXT,
+    published TEXT,
+    duplicate_of TEXT,
+    text_hash TEXT,
+    seq INTEGER NOT NULL,
     data BLOB,
     error TEXT
 );
+CREATE INDEX IF NOT EXISTS entries_id ON entries(id);
+CREATE INDEX IF NOT EXISTS entries_dir ON entries(dir);
+CREATE INDEX IF NOT EXISTS entries_seq ON entries(seq);
+CREATE INDEX IF NOT EXISTS entries_dup ON entries(duplicate_of) WHERE duplicate_of IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idkeys (key TEXT NOT NULL, entry INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idkeys_key ON idkeys(key);
+CREATE INDEX IF NOT EXISTS idkeys_entry ON idkeys(entry);
+CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS gone (id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS gone_seq ON gone(seq);
 -- rowid = entries.rowid, so updates and deletes are O(log n), not a scan of the FTS table
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     title, summary, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
+
+# The order in which a duplicated id's files compete: the earliest addition wins, then the path.
+WINNER_ORDER = "CASE WHEN added IS NULL OR added = '' THEN '~' ELSE added END, path"
+
+
+class CacheDamaged(Exception):
+    """The cache file failed while being read or written: delete it and rebuild from the files."""
 
 
 @dataclasses.dataclass
@@ -49,6 +89,18 @@ class CachedEntry:
     size: int
     item: Item | None
     error: str | None
+    ino: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexRow:
+    """What the vector index needs of one item: which text vector, its kind and date, merged or not."""
+
+    id: str
+    text_hash: str
+    kind: str
+    published: str | None
+    duplicate_of: str | None
 
 
 def item_to_blob(item: Item) -> bytes:
@@ -63,7 +115,10 @@ def item_to_blob(item: Item) -> bytes:
 
 def item_from_blob(blob: bytes) -> Item:
     """Inverse of item_to_blob; trusted input (written by item_to_blob), so no re-validation."""
-    return Item(**marshal.loads(blob))
+    try:
+        return Item(**marshal.loads(blob))
+    except (ValueError, EOFError, TypeError) as exc:  # "bad marshal data": a damaged page
+        raise CacheDamaged(f"undecodable cached item ({exc})") from None
 
 
 def search_text(item: Item) -> tuple[str, str, str]:
@@ -78,65 +133,283 @@ def search_text(item: Item) -> tuple[str, str, str]:
     return item.title, item.summary, " ".join(p for p in body_parts if p)
 
 
-class CatalogCache:
-    """A connection to the derived SQLite file, rebuilt from scratch when damaged."""
+def dir_of(path: str) -> str:
+    """The folder part of a catalog-relative path ("" for the catalog folder itself)."""
+    return path.rpartition("/")[0]
 
-    def __init__(self, path: Path) -> None:
+
+class CatalogCache:
+    """A connection to the derived SQLite file, rebuilt from scratch when damaged.
+
+    ``text_key`` maps an item to the hash of its embedding text (stored per row so no command
+    recomputes it); ``text_version`` names that function's version, part of the schema stamp.
+    """
+
+    def __init__(
+        self, path: Path, *, text_key: Callable[[Item], str] | None = None, text_version: str = ""
+    ) -> None:
         self.path = path
-        self.conn = open_disposable(
-            path, _SCHEMA, SCHEMA_VERSION, pragmas=("journal_mode=WAL", "synchronous=NORMAL")
+        self.text_key = text_key
+        self.version = f"{SCHEMA_VERSION}-t{text_version}"
+        self.rebuilt = False  # True when this connection replaced a damaged (or other version's) file
+        self.damage = ""  # why, for the one line the curator is told
+        self.conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = open_disposable(
+            self.path, _SCHEMA, self.version, pragmas=("journal_mode=WAL", "synchronous=NORMAL"),
+            on_reset=self._note_reset,
         )
+        try:
+            if conn.execute("SELECT value FROM meta WHERE key='epoch'").fetchone() is None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (os.urandom(8).hex(),))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', '0')")
+        except sqlite3.DatabaseError:
+            conn.close()
+            self.reset()
+            return self._open()
+        return conn
+
+    def _note_reset(self, why: str) -> None:
+        self.rebuilt = True
+        self.damage = why
+
+    def reset(self) -> None:
+        """Delete the cache file (and its WAL) for a rebuild from the item files."""
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.rebuilt = True
+
+    def heal(self, why: str = "") -> None:
+        """Replace a damaged cache with an empty one (the caller re-reads the files)."""
+        self.damage = why or self.damage
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+        self.reset()
+        self.conn = self._open()
 
     def close(self) -> None:
         self.conn.close()
 
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise CacheDamaged(str(exc)) from None
+
+    # -- stamps ----------------------------------------------------------------------------------
+    def epoch_seq(self) -> tuple[str, int]:
+        """Which cache (epoch) at which write (seq): what a consumer remembers to ask for changes."""
+        rows = dict(self._query("SELECT key, value FROM meta WHERE key IN ('epoch', 'seq')"))
+        return str(rows.get("epoch", "")), int(rows.get("seq", 0))
+
+    def dirs(self) -> dict[str, int]:
+        """folder (catalog-relative) -> its mtime_ns when its listing was last read (-1: read again)."""
+        return dict(self._query("SELECT path, mtime_ns FROM dirs"))
+
+    def stamps_in(self, folder: str) -> dict[str, tuple[int, int, int]]:
+        """path -> (mtime_ns, size, inode) for the files cached in one folder."""
+        rows = self._query("SELECT path, mtime_ns, size, ino FROM entries WHERE dir=?", (folder,))
+        return {p: (m, s, i) for p, m, s, i in rows}
+
+    def stamps(self) -> dict[str, tuple[int, int, int]]:
+        """path -> (mtime_ns, size, inode) for every cached file."""
+        return {p: (m, s, i) for p, m, s, i in self._query("SELECT path, mtime_ns, size, ino FROM entries")}
+
+    # -- reading ---------------------------------------------------------------------------------
     def entries(self) -> Iterator[CachedEntry]:
         """Every cached row, items decoded."""
-        for path, mtime_ns, size, data, error in self.conn.execute(
-            "SELECT path, mtime_ns, size, data, error FROM entries"
+        for path, mtime_ns, size, ino, data, error in self._query(
+            "SELECT path, mtime_ns, size, ino, data, error FROM entries"
         ):
-            yield CachedEntry(path, mtime_ns, size, item_from_blob(data) if data else None, error)
+            yield CachedEntry(path, mtime_ns, size, item_from_blob(data) if data else None, error, ino)
 
-    def stamps(self) -> dict[str, tuple[int, int]]:
-        """path -> (mtime_ns, size) for every cached file."""
-        return {p: (m, s) for p, m, s in self.conn.execute("SELECT path, mtime_ns, size FROM entries")}
+    def count(self) -> int:
+        """How many files are cached (readable or not)."""
+        return int(self._query("SELECT count(*) FROM entries")[0][0])
 
-    def apply(self, upserts: Iterable[CachedEntry], removed: Iterable[str]) -> None:
-        """Record re-parsed files and forget deleted ones, in one transaction."""
+    def by_id(self, item_id: str) -> list[CachedEntry]:
+        """The rows holding `item_id`, the winning file first (earliest addition, then path)."""
+        rows = self._query(
+            f"SELECT path, mtime_ns, size, ino, data, error FROM entries WHERE id=? ORDER BY {WINNER_ORDER}",
+            (item_id,),
+        )
+        return [CachedEntry(p, m, s, item_from_blob(d) if d else None, e, i) for p, m, s, i, d, e in rows]
+
+    def by_path(self, path: str) -> CachedEntry | None:
+        """The cached row of one file."""
+        rows = self._query("SELECT path, mtime_ns, size, ino, data, error FROM entries WHERE path=?", (path,))
+        return next((CachedEntry(p, m, s, item_from_blob(d) if d else None, e, i) for p, m, s, i, d, e in rows), None)
+
+    def ids_with_prefix(self, prefix: str, limit: int = 2) -> list[str]:
+        """Distinct ids starting with `prefix` (an index range scan)."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else ""
+        rows = self._query(
+            "SELECT DISTINCT id FROM entries WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", (prefix, upper, limit)
+        )
+        return [r[0] for r in rows]
+
+    def ids_for_keys(self, keys: Iterable[str]) -> list[tuple[str, str, str | None]]:
+        """(key, id, duplicate_of) of the items known by any of these identity keys, winners first."""
+        out: list[tuple[str, str, str | None]] = []
+        for key in keys:
+            rows = self._query(
+                "SELECT e.id, e.duplicate_of FROM idkeys k JOIN entries e ON e.rowid = k.entry "
+                f"WHERE k.key=? AND e.id IS NOT NULL ORDER BY {WINNER_ORDER.replace('added', 'e.added')}",
+                (key,),
+            )
+            out.extend((key, item_id, dup) for item_id, dup in rows)
+        return out
+
+    def has_id(self, item_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM entries WHERE id=? LIMIT 1", (item_id,)))
+
+    def merged_into(self, item_id: str) -> list[str]:
+        """Ids of the items marked as duplicates of `item_id`."""
+        return [r[0] for r in self._query("SELECT DISTINCT id FROM entries WHERE duplicate_of=?", (item_id,))]
+
+    def merged_ids(self) -> set[str]:
+        """Ids of every item merged into another (usually a handful)."""
+        return {r[0] for r in self._query("SELECT id FROM entries WHERE duplicate_of IS NOT NULL")}
+
+    def index_rows(self, ids: Iterable[str] | None = None) -> dict[str, IndexRow]:
+        """The winning row of each id (all ids when None): what the vector index is synced to."""
+        sql = (
+            "SELECT id, text_hash, kind, published, duplicate_of, "
+            f"row_number() OVER (PARTITION BY id ORDER BY {WINNER_ORDER}) AS pick FROM entries "
+            "WHERE id IS NOT NULL AND text_hash IS NOT NULL"
+        )
+        if ids is None:
+            rows = self._query(f"SELECT * FROM ({sql}) WHERE pick = 1")
+        else:
+            wanted = list(dict.fromkeys(ids))
+            rows = []
+            for start in range(0, len(wanted), 500):
+                part = wanted[start:start + 500]
+                marks = ",".join("?" * len(part))
+                rows += self._query(f"SELECT * FROM ({sql} AND id IN ({marks})) WHERE pick = 1", part)
+        return {r[0]: IndexRow(r[0], r[1], r[2] or "", r[3], r[4]) for r in rows}
+
+    def changed_ids(self, epoch: str, seq: int) -> set[str] | None:
+        """Ids whose rows changed or went away after write `seq` of cache `epoch`; None: another cache."""
+        now_epoch, now_seq = self.epoch_seq()
+        if epoch != now_epoch or seq > now_seq:
+            return None
+        if seq == now_seq:
+            return set()
+        ids = {r[0] for r in self._query("SELECT id FROM entries WHERE seq > ? AND id IS NOT NULL", (seq,))}
+        ids |= {r[0] for r in self._query("SELECT id FROM gone WHERE seq > ?", (seq,))}
+        return ids
+
+    def items_for_hashes(self, hashes: Iterable[str]) -> dict[str, Item]:
+        """One item per text hash (to embed the texts no vector exists for)."""
+        wanted = list(dict.fromkeys(hashes))
+        out: dict[str, Item] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for key, data in self._query(
+                f"SELECT text_hash, data FROM entries WHERE text_hash IN ({marks}) AND data IS NOT NULL", part
+            ):
+                out.setdefault(key, item_from_blob(data))
+        return out
+
+    # -- writing ---------------------------------------------------------------------------------
+    def apply(
+        self,
+        upserts: Iterable[CachedEntry],
+        removed: Iterable[str],
+        *,
+        dirs: dict[str, int] | None = None,
+        removed_dirs: Iterable[str] = (),
+    ) -> None:
+        """Record re-parsed files and forget deleted ones (and folder stamps), in one transaction."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise CacheDamaged(str(exc)) from None
+        try:
+            (seq_text,) = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+            seq = int(seq_text) + 1
+            conn.execute("UPDATE meta SET value=? WHERE key='seq'", (str(seq),))
             for path in removed:
-                row = conn.execute("SELECT rowid FROM entries WHERE path=?", (path,)).fetchone()
-                if row:
-                    conn.execute("DELETE FROM fts WHERE rowid=?", row)
-                    conn.execute("DELETE FROM entries WHERE rowid=?", row)
+                self._forget(path, seq)
+            for folder in removed_dirs:
+                rows = conn.execute(
+                    "SELECT path FROM entries WHERE dir=? OR substr(dir, 1, ?)=?",
+                    (folder, len(folder) + 1, folder + "/"),
+                ).fetchall()
+                for (path,) in rows:
+                    self._forget(path, seq)
+                conn.execute(
+                    "DELETE FROM dirs WHERE path=? OR substr(path, 1, ?)=?", (folder, len(folder) + 1, folder + "/")
+                )
             for entry in upserts:
-                data = item_to_blob(entry.item) if entry.item else None
-                item_id = entry.item.id if entry.item else None
-                row = conn.execute("SELECT rowid FROM entries WHERE path=?", (entry.path,)).fetchone()
-                if row:
-                    rowid = row[0]
-                    conn.execute("DELETE FROM fts WHERE rowid=?", (rowid,))
-                    conn.execute(
-                        "UPDATE entries SET mtime_ns=?, size=?, id=?, data=?, error=? WHERE rowid=?",
-                        (entry.mtime_ns, entry.size, item_id, data, entry.error, rowid),
-                    )
-                else:
-                    cursor = conn.execute(
-                        "INSERT INTO entries (path, mtime_ns, size, id, data, error) VALUES (?, ?, ?, ?, ?, ?)",
-                        (entry.path, entry.mtime_ns, entry.size, item_id, data, entry.error),
-                    )
-                    rowid = cursor.lastrowid
-                if entry.item:
-                    conn.execute(
-                        "INSERT INTO fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)",
-                        (rowid, *search_text(entry.item)),
-                    )
+                self._upsert(entry, seq)
+            for folder, mtime in (dirs or {}).items():
+                conn.execute("INSERT OR REPLACE INTO dirs (path, mtime_ns) VALUES (?, ?)", (folder, mtime))
             conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise CacheDamaged(str(exc)) from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
+
+    def _forget(self, path: str, seq: int) -> None:
+        conn = self.conn
+        row = conn.execute("SELECT rowid, id FROM entries WHERE path=?", (path,)).fetchone()
+        if row:
+            conn.execute("DELETE FROM fts WHERE rowid=?", (row[0],))
+            conn.execute("DELETE FROM idkeys WHERE entry=?", (row[0],))
+            conn.execute("DELETE FROM entries WHERE rowid=?", (row[0],))
+            if row[1]:
+                conn.execute("INSERT INTO gone (id, seq) VALUES (?, ?)", (row[1], seq))
+
+    def _upsert(self, entry: CachedEntry, seq: int) -> None:
+        conn = self.conn
+        item = entry.item
+        data = item_to_blob(item) if item else None
+        cols = (
+            dir_of(entry.path), entry.mtime_ns, entry.size, entry.ino,
+            item.id if item else None, item.kind if item else None, item.status if item else None,
+            item.added if item else None, item.published if item else None,
+            item.duplicate_of if item else None,
+            self.text_key(item) if item and self.text_key else None,
+            seq, data, entry.error,
+        )
+        row = conn.execute("SELECT rowid, id FROM entries WHERE path=?", (entry.path,)).fetchone()
+        if row:
+            rowid = row[0]
+            if row[1] and (item is None or item.id != row[1]):
+                conn.execute("INSERT INTO gone (id, seq) VALUES (?, ?)", (row[1], seq))
+            conn.execute("DELETE FROM fts WHERE rowid=?", (rowid,))
+            conn.execute("DELETE FROM idkeys WHERE entry=?", (rowid,))
+            conn.execute(
+                "UPDATE entries SET dir=?, mtime_ns=?, size=?, ino=?, id=?, kind=?, status=?, added=?, published=?, "
+                "duplicate_of=?, text_hash=?, seq=?, data=?, error=? WHERE rowid=?",
+                (*cols, rowid),
+            )
+        else:
+            cursor = conn.execute(
+                "INSERT INTO entries (path, dir, mtime_ns, size, ino, id, kind, status, added, published, "
+                "duplicate_of, text_hash, seq, data, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry.path, *cols),
+            )
+            rowid = cursor.lastrowid
+        if item:
+            conn.execute(
+                "INSERT INTO fts (rowid, title, summary, body) VALUES (?, ?, ?, ?)", (rowid, *search_text(item))
+            )
+            conn.executemany(
+                "INSERT INTO idkeys (key, entry) VALUES (?, ?)", [(k, rowid) for k in sorted(identity_keys(item))]
+            )
 
     def keyword_search(self, query: str, limit: int = 50) -> list[tuple[str, float]]:
         """(path, bm25 score) best first; every word of the query may match (OR), titles weigh most."""
@@ -144,9 +417,22 @@ class CatalogCache:
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
-        rows: list[Any] = self.conn.execute(
+        rows: list[Any] = self._query(
             "SELECT entries.path, bm25(fts, 5.0, 2.0, 1.0) AS score FROM fts "
             "JOIN entries ON entries.rowid = fts.rowid WHERE fts MATCH ? ORDER BY score LIMIT ?",
             (match, limit),
-        ).fetchall()
+        )
         return [(path, -score) for path, score in rows]
+
+    def keyword_ids(self, query: str, limit: int = 50) -> list[str]:
+        """Ids of the best keyword matches (BM25 order), each once."""
+        terms = re.findall(r"\w+", query.lower())
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        rows = self._query(
+            "SELECT entries.id FROM fts JOIN entries ON entries.rowid = fts.rowid "
+            "WHERE fts MATCH ? AND entries.id IS NOT NULL ORDER BY bm25(fts, 5.0, 2.0, 1.0) LIMIT ?",
+            (match, limit),
+        )
+        return list(dict.fromkeys(r[0] for r in rows))

@@ -1,0 +1,150 @@
+"""Is the cache still what the item files say? A check that is cheap and stays correct.
+
+Item files change behind our back: hand edits, editors' atomic saves (write a temp file, rename it
+over), `git checkout` / `git pull` (unlink and re-create), deletions, files copied in by hand. Two
+stamps catch them without reading every file:
+
+- **A folder's mtime** changes whenever a name in it is created, removed or renamed over, which
+  covers every change above except an in-place rewrite. `freshen` stats each catalog folder (a few
+  dozen at 100k items) and re-lists only those whose mtime moved: a changed folder costs one
+  `scandir` and a stat per file in it, an unchanged catalog about a millisecond.
+- **A file's (mtime_ns, size, inode)** catches the in-place rewrite. Commands stat the files they
+  touch (the item `show` prints, the one `tag` rewrites, the results `search` prints), and every
+  command that needs all items (`list`, `draft`, `build`) does the full stat sweep of `Store.load`.
+
+Timestamps have a granularity (a kernel tick on most file systems): a folder or file changed within
+`RACY_NS` of the moment it was looked at may change again with the same mtime. Such a stamp is
+stored as -1 ("look again next time"), the way git treats racily clean index entries, so a write in
+the same tick as our scan is never missed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ..errors import CatalogError
+from . import files
+from .cache import CachedEntry, CatalogCache, dir_of
+
+RACY_NS = 2_000_000_000
+Stamp = tuple[int, int, int]  # (mtime_ns, size, inode)
+
+
+def stamp_of(path: Path) -> Stamp:
+    """The file's (mtime_ns, size, inode); (-2, -2, -2) when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-2, -2, -2)
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _trusted(mtime_ns: int, now_ns: int) -> int:
+    """The mtime to store: -1 when it is too recent to prove that nothing changes within its tick."""
+    return mtime_ns if now_ns - mtime_ns > RACY_NS else -1
+
+
+def parse_entry(catalog_dir: Path, rel: str, stamp: Stamp, now_ns: int | None = None) -> CachedEntry:
+    """Read one item file into a cache row (a file that does not parse is a row with its error)."""
+    item, error = None, None
+    try:
+        item = files.read_item(catalog_dir / rel)
+    except CatalogError as exc:
+        error = str(exc)
+    mtime, size, ino = stamp
+    return CachedEntry(rel, _trusted(mtime, now_ns or time.time_ns()), size, item, error, ino)
+
+
+def reparse(catalog_dir: Path, paths: Sequence[str]) -> tuple[list[CachedEntry], list[str]]:
+    """(rows to upsert, paths to forget) for files whose stamps no longer match."""
+    upserts, removed = [], []
+    for rel in paths:
+        stamp = stamp_of(catalog_dir / rel)
+        if stamp[0] == -2:
+            removed.append(rel)
+        else:
+            upserts.append(parse_entry(catalog_dir, rel, stamp))
+    return upserts, removed
+
+
+def _list(folder: Path, prefix: str) -> tuple[dict[str, Stamp], list[str]]:
+    """The item files (path -> stamp) and sub-folders of one folder; hidden and temp files skipped."""
+    found: dict[str, Stamp] = {}
+    subdirs: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return found, subdirs
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            subdirs.append(f"{prefix}{entry.name}")
+        elif entry.name.endswith(".md") and entry.is_file(follow_symlinks=False):
+            st = entry.stat(follow_symlinks=False)
+            found[f"{prefix}{entry.name}"] = (st.st_mtime_ns, st.st_size, st.st_ino)
+    return found, subdirs
+
+
+def scan_stamps(catalog_dir: Path) -> Iterator[tuple[str, Stamp]]:
+    """(relative path, stamp) of every item file: the full sweep."""
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        found, subdirs = _list(catalog_dir / rel if rel else catalog_dir, f"{rel}/" if rel else "")
+        yield from found.items()
+        stack.extend(subdirs)
+
+
+def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> int:
+    """Bring the cache in step with every folder whose listing changed; returns how many rows changed.
+
+    With `full`, every folder is listed and every file's stamp compared (the sweep of `Store.load`).
+    """
+    now = time.time_ns()
+    known = cache.dirs()
+    children: dict[str, list[str]] = {}
+    for folder in known:
+        if folder:
+            children.setdefault(dir_of(folder), []).append(folder)
+    upserts: list[CachedEntry] = []
+    removed: list[str] = []
+    removed_dirs: list[str] = []
+    dir_stamps: dict[str, int] = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        path = catalog_dir / rel if rel else catalog_dir
+        try:
+            st = os.lstat(path) if rel else os.stat(path)
+        except OSError:
+            st = None
+        if st is None or (rel and not _is_dir(st)):
+            if rel in known:
+                removed_dirs.append(rel)
+            continue
+        if not full and known.get(rel) == st.st_mtime_ns:
+            stack.extend(children.get(rel, ()))
+            continue
+        # The listing changed (or was never read, or was read too close to a change): read it.
+        found, subdirs = _list(path, f"{rel}/" if rel else "")
+        cached = cache.stamps_in(rel)
+        for name, stamp in found.items():
+            if cached.get(name) != stamp:
+                upserts.append(parse_entry(catalog_dir, name, stamp, now))
+        removed.extend(name for name in cached if name not in found)
+        present = set(subdirs)
+        removed_dirs.extend(child for child in children.get(rel, ()) if child not in present)
+        stack.extend(subdirs)
+        dir_stamps[rel] = _trusted(st.st_mtime_ns, now)
+    if upserts or removed or removed_dirs or dir_stamps:
+        cache.apply(upserts, removed, dirs=dir_stamps, removed_dirs=removed_dirs)
+    return len(upserts) + len(removed)
+
+
+def _is_dir(st: os.stat_result) -> bool:
+    return stat.S_ISDIR(st.st_mode)
