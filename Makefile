@@ -30,6 +30,7 @@ browser: $(CHROMIUM)
 
 test: install browser
 	$(PY) -m ruff check newsletter tests bench
+	$(PY) -m mypy newsletter
 	$(PY) -m pytest -q
 
 demo: install browser
@@ -39,6 +40,7 @@ bench: install browser
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: install
+	$(PY) -m mypy newsletter
 	$(PY) -m ruff check newsletter tests bench
 
 clean:

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -827,14 +827,18 @@ class Catalog:
         return _resolve(self._live_by_query(), found, merged, k)
 
 
-class _LiveItems:
-    """Items by id, read from the cache when asked for; merged ones (duplicate_of set) are absent."""
+class _LiveItems(Mapping[str, Item]):
+    """Items by id, read from the cache when asked for; merged ones (duplicate_of set) are absent.
+
+    Lookups by id stay per-row; iterating (only when no stored document frequencies exist) loads the
+    whole snapshot once.
+    """
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._seen: dict[str, Item | None] = {}
 
-    def get(self, item_id: str, default: Item | None = None) -> Item | None:
+    def _lookup(self, item_id: str) -> Item | None:
         if item_id not in self._seen:
             snap = self._catalog._snapshot
             if snap is not None:
@@ -843,17 +847,25 @@ class _LiveItems:
                 found = self._catalog.store.entry(item_id)
                 item = found[0] if found else None
             self._seen[item_id] = None if item is None or item.duplicate_of else item
-        found_item = self._seen[item_id]
-        return default if found_item is None else found_item
+        return self._seen[item_id]
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and self.get(item_id) is not None
+        return isinstance(item_id, str) and self._lookup(item_id) is not None
 
     def __getitem__(self, item_id: str) -> Item:
-        item = self.get(item_id)
+        item = self._lookup(item_id)
         if item is None:
             raise KeyError(item_id)
         return item
+
+    def _all(self) -> dict[str, Item]:
+        return {i: it for i, it in self._catalog.snapshot().items.items() if not it.duplicate_of}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _resolve(

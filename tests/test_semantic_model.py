@@ -287,3 +287,14 @@ def test_add_with_the_near_duplicate_check_imports_no_torch(sample: Catalog, tmp
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
     assert QLORA["paper"] in out.stdout.split("SIMILAR", 1)[1].split("\n", 1)[0]
+
+
+def test_similar_to_many_works_on_a_catalog_that_has_not_synced(sample: Catalog) -> None:
+    """A fresh Catalog (no document frequencies loaded yet) answers the batch query like the synced one."""
+    fresh = Catalog.open(sample.settings.root)
+    items = fresh.live_items()
+    ids = [QLORA["tweet"], VLLM["repo"]]
+    batch = fresh.similar_to_many([items[i] for i in ids], k=10)
+    assert len(batch) == 2
+    for item_id, row in zip(ids, batch, strict=True):
+        assert {s["id"] for s in row} == {s["id"] for s in sample.similar_to(items[item_id], k=10)}

@@ -111,6 +111,12 @@ class VectorIndex:
         self.rebuilds = 0
         self.rejected: str | None = None  # why the persisted index was not used (tests, stats)
         self._by_kind: dict[str, set[str]] | None = None
+        self._entries: dict[str, Entry] | None = {}
+        self._columns: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self._labels_file: str | None = None
+        self._graph_count, self._graph_dirty = 0, False
+        self.pending: list[str] = []  # HNSW mode: ids with a label but not yet in the graph
+        self.synced: Any = None
         self._reset()
 
     # -- persistence ----------------------------------------------------------------------------
@@ -178,8 +184,8 @@ class VectorIndex:
             index = hnswlib.Index(space="ip", dim=self.dim)
             index.load_index(str(path), max_elements=max(graph_count, 1))
             hashes = columns[0]
-            spot = {labels[i]: Entry(hashes[i]) for i in range(0, graph_count, max(graph_count // 8, 1))
-                    if labels[i] is not None}
+            spot = {known: Entry(hashes[i]) for i in range(0, graph_count, max(graph_count // 8, 1))
+                    if (known := labels[i]) is not None}
             if index.get_current_count() != graph_count or not self._vectors_agree(index, labels, spot):
                 self.rejected = "graph of another size, or its vectors do not match the store (another model?)"
                 return False
@@ -305,25 +311,25 @@ class VectorIndex:
                              for lab, i in enumerate(self.labels) if i is not None}
         return self._entries
 
+    @entries.setter
+    def entries(self, value: dict[str, Entry]) -> None:
+        self._entries = value
+
     def _hash_of(self, item_id: str) -> str:
         """One item's text hash without building `entries` when it is not built yet."""
         if self._entries is not None:
             return self._entries[item_id].hash
         return self._columns[0][self.by_id[item_id]]
 
-    @entries.setter
-    def entries(self, value: dict[str, Entry]) -> None:
-        self._entries = value
-
     def _reset(self) -> None:
         self.mode, self.labels, self.by_id = "exact", [], {}
-        self._entries: dict[str, Entry] | None = {}
-        self._columns: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self._entries = {}
+        self._columns = ([], [], [])
         self._hnsw, self._matrix, self._by_kind = None, None, None
         self._graph_file, self._labels_file = None, None
         self._graph_count, self._graph_dirty = 0, False
-        self.pending: list[str] = []  # HNSW mode: ids with a label but not yet in the graph
-        self.synced: Any = None
+        self.pending = []
+        self.synced = None
 
     # -- updating -------------------------------------------------------------------------------
     def sync(self, desired: Mapping[str, Entry]) -> dict[str, int]:
@@ -366,8 +372,8 @@ class VectorIndex:
                 self._flush_pending(desired)
         else:
             # Exact mode: labels stay dense; the matrix is re-gathered lazily from the store.
-            self.labels = sorted(desired)
-            self.by_id = {item_id: label for label, item_id in enumerate(self.labels)}
+            ordered = sorted(desired)
+            self.labels, self.by_id = list(ordered), {item_id: label for label, item_id in enumerate(ordered)}
             self._matrix = None
         stats["added"], stats["removed"] = len(new), len(stale)
         self.entries, self._by_kind = dict(desired), None
@@ -401,12 +407,12 @@ class VectorIndex:
         self._reset()
         self.synced = synced
         self.entries, self._by_kind = dict(desired), None
-        self.labels = sorted(desired)
-        self.by_id = {item_id: label for label, item_id in enumerate(self.labels)}
+        ordered = sorted(desired)
+        self.labels, self.by_id = list(ordered), {item_id: label for label, item_id in enumerate(ordered)}
         if len(desired) >= self.exact_below:
             import hnswlib
 
-            vectors = self.store.get([desired[i].hash for i in self.labels])
+            vectors = self.store.get([desired[i].hash for i in ordered])
             index = hnswlib.Index(space="ip", dim=self.dim)
             index.init_index(max_elements=max(len(self.labels), 16), ef_construction=self.ef_construction,
                              M=self.m, random_seed=42)
@@ -493,17 +499,17 @@ class VectorIndex:
                 short = []
                 for pos, r in enumerate(todo):
                     pairs = zip(found[pos], dists[pos], strict=True)
-                    row = [(self.labels[int(lab)], float(1.0 - d)) for lab, d in pairs]
-                    row = [(i, s) for i, s in row
+                    hits = [(self.labels[int(lab)], float(1.0 - d)) for lab, d in pairs]
+                    row = [(i, s) for i, s in hits
                            if i is not None and i != exclude[r] and (allowed is None or i in allowed)]
                     rows[r] = row
                     if len(row) < k and count < len(self.by_id):
                         short.append(r)
                 todo, count = short, min(count * 4, len(self.by_id))
         if self.mode == "hnsw" and self.pending:
-            pool = [i for i in self.pending if allowed is None or i in allowed]
-            if pool:
-                extra = self._query_subset(vectors, sorted(self.by_id[i] for i in pool), k, exclude)
+            waiting = [i for i in self.pending if allowed is None or i in allowed]
+            if waiting:
+                extra = self._query_subset(vectors, sorted(self.by_id[i] for i in waiting), k, exclude)
                 rows = [sorted(dict([*row, *more]).items(), key=lambda p: -p[1])
                         for row, more in zip(rows, extra, strict=True)]
         return [[(i, s) for i, s in row if i is not None and i != exclude[r]][:k] for r, row in enumerate(rows)]
