@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings, find_project, load_settings
 from .errors import CatalogError, ItemChanged, ItemNotFound, NewsletterError, ProjectError
-from .models import KINDS, STATUSES, Item, Metadata, normalize_tag
+from .models import KINDS, STATUSES, Item, Metadata, Progress, normalize_tag
 from .store import Snapshot, Store, identity
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from .semantic import SemanticEngine
     from .web.fetch import FetchSettings
 
-Progress = Callable[[int, int], None]
 SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
 MERGED_POST_FILTER = 200  # up to this many merged items are filtered out of results rather than by an allowed set
 log = logging.getLogger("newsletter")

@@ -10,10 +10,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import TagError
 from .text import TAG_LIMIT
+
+# Long work reports (done, total) through one of these; the CLI turns it into a progress bar.
+Progress = Callable[[int, int], None]
 
 KINDS = ("link", "paper", "podcast", "tweet", "repo", "video")
 STATUSES = ("inbox", "shortlisted", "published", "skipped")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FetchError, NewsletterError, ProjectError, SourceError
-from ..models import Item, now_timestamp
+from ..models import Item, Progress, now_timestamp
 from ..web import urls
 from .entries import DEFAULT_BACKLOG, entry_item, permanent_move, plan_entries
 from .results import FeedResult, SubscribeResult
@@ -39,7 +39,6 @@ FEED_ACCEPT = (
     "text/xml;q=0.9, */*;q=0.5"
 )
 
-Progress = Callable[[int, int], None]
 
 
 @dataclasses.dataclass

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NewsletterError
-from ..models import Item, Metadata
+from ..models import Item, Metadata, Progress
 from ..store import SAVE_CHUNK, identity
 from ..web import urls
 
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from . import route as ingest
     from .importers import ImportRow
 
-Progress = Callable[[int, int], None]
 FETCH_CHUNK = 100  # rows fetched before their items are saved, when fetching
 Subscriber = Callable[[list[tuple[str, str | None, str]], bool], list["SubscribeResult"]]  # (url, kind, title), fetch
 ALIAS_EXTRAS = ("episode_url", "audio_url")  # URLs an item also answers to (a podcast episode page, its audio)

@@ -13,13 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ProjectError
-from ..models import Item
+from ..models import Item, Progress
 from . import archive as wayback
 from .check import LinkResult, check_urls
 from .state import LinkState
 from .targets import Target, issue_targets
-
-Progress = Callable[[int, int], None]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,10 +31,10 @@ import yaml
 
 from ..config import DERIVED_DIR, Settings
 from ..errors import NewsletterError
+from ..models import Progress
 from ..store.files import slugify
 from . import deliver, dkimsign, ledger, listserver, message, render, subscribers, tokens
 
-Progress = Callable[[int, int], None]
 # (issue number, subject, recipient count) -> go ahead? Asked once, just before a real send.
 Confirm = Callable[[int, str, int], bool]
 # issue number -> one line per problem `newsletter check` finds (empty: ready to send).

@@ -23,20 +23,20 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from newsletter.errors import ProjectError
+from newsletter.models import Progress
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 BATCH_SIZE = 32  # measured: 16-32 is fastest on this CPU; 128 is 15-26% slower on long texts
 # Progress granularity: chunks of length-sorted texts keep the sorting win and give callbacks.
 CHUNK = 512
 
-Progress = Callable[[int, int], None]
 
 
 class Embedder(Protocol):
