@@ -113,37 +113,61 @@ def load_settings(root: Path | str) -> Settings:
     sender = _table(raw, "sender", path)
     fetch = _table(raw, "fetch", path)
     semantic = _table(raw, "semantic", path)
-    endpoints = {str(k): str(v) for k, v in _table(raw, "endpoints", path).items()}
+    endpoints = {str(k): _text(_table(raw, "endpoints", path), "endpoints", str(k), "", path)
+                 for k in _table(raw, "endpoints", path)}
     unknown = set(endpoints) - set(ENDPOINTS)
     if unknown:
         raise ProjectError(f"{path}: unknown endpoint(s) {', '.join(sorted(unknown))}")
-    try:
-        fetch_options = FetchOptions(
-            concurrency=int(fetch.get("concurrency", FetchOptions.concurrency)),
-            per_host=int(fetch.get("per_host", FetchOptions.per_host)),
-            timeout=float(fetch.get("timeout", FetchOptions.timeout)),
-            retries=int(fetch.get("retries", FetchOptions.retries)),
-            max_bytes=int(fetch.get("max_bytes", FetchOptions.max_bytes)),
-        )
-        threshold = semantic.get("dupe_threshold")
-        return Settings(
-            root=root,
-            name=str(meta.get("name", "My Newsletter")),
-            description=str(meta.get("description", "")),
-            site_url=str(meta.get("site_url", "")),
-            language=str(meta.get("language", "en")),
-            sender_name=str(sender.get("name", meta.get("name", ""))),
-            sender_email=str(sender.get("email", "")),
-            subscribe_url=str(meta.get("subscribe_url", "")),
-            endpoints=endpoints,
-            fetch=fetch_options,
-            model=str(semantic.get("model", "default")),
-            embed_backend=str(semantic.get("backend", "auto")),
-            dupe_threshold=float(threshold) if threshold is not None else None,
-            raw=raw,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ProjectError(f"{path}: invalid value: {exc}") from None
+    fetch_options = FetchOptions(
+        concurrency=_whole(fetch, "fetch", "concurrency", FetchOptions.concurrency, 1, 256, path),
+        per_host=_whole(fetch, "fetch", "per_host", FetchOptions.per_host, 1, 64, path),
+        timeout=_real(fetch, "fetch", "timeout", FetchOptions.timeout, 0.1, 600.0, path),
+        retries=_whole(fetch, "fetch", "retries", FetchOptions.retries, 0, 10, path),
+        max_bytes=_whole(fetch, "fetch", "max_bytes", FetchOptions.max_bytes, 1_000, 2_000_000_000, path),
+    )
+    threshold = semantic.get("dupe_threshold")
+    if threshold is not None:
+        threshold = _real(semantic, "semantic", "dupe_threshold", 0.0, 0.0, 1.0, path)
+    return Settings(
+        root=root,
+        name=_text(meta, "newsletter", "name", "My Newsletter", path),
+        description=_text(meta, "newsletter", "description", "", path),
+        site_url=_text(meta, "newsletter", "site_url", "", path),
+        language=_text(meta, "newsletter", "language", "en", path),
+        sender_name=_text(sender, "sender", "name", _text(meta, "newsletter", "name", "", path), path),
+        sender_email=_text(sender, "sender", "email", "", path),
+        subscribe_url=_text(meta, "newsletter", "subscribe_url", "", path),
+        endpoints=endpoints,
+        fetch=fetch_options,
+        model=_text(semantic, "semantic", "model", "default", path),
+        embed_backend=_text(semantic, "semantic", "backend", "auto", path),
+        dupe_threshold=threshold,
+        raw=raw,
+    )
+
+
+# Typed readers: a wrong value names its table, key, what is expected and what was found, so the
+# fix is one edit. TOML is typed, so "16" (a string) is refused rather than guessed at; booleans
+# are refused where numbers belong (Python counts True as 1).
+def _whole(table: dict[str, Any], name: str, key: str, default: int, low: int, high: int, path: Path) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProjectError(f"{path}: [{name}] {key} must be a whole number from {low} to {high} (found {value!r:.40})")
+    return value
+
+
+def _real(table: dict[str, Any], name: str, key: str, default: float, low: float, high: float, path: Path) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ProjectError(f"{path}: [{name}] {key} must be a number from {low:g} to {high:g} (found {value!r:.40})")
+    return float(value)
+
+
+def _text(table: dict[str, Any], name: str, key: str, default: str, path: Path) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ProjectError(f"{path}: [{name}] {key} must be text in quotes (found {value!r:.40})")
+    return value
 
 
 def _table(raw: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
