@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, find_project, load_settings
-from .errors import CatalogError, ItemChanged, ItemNotFound, NewsletterError, ProjectError
+from .errors import ArgumentError, CatalogError, ItemChanged, ItemNotFound, NewsletterError, ProjectError
 from .models import KINDS, STATUSES, Item, Metadata, Progress, normalize_tag
 from .store import Snapshot, Store, identity
 
@@ -404,6 +404,64 @@ class Catalog:
         from .issues import publish
 
         return publish.publish(self, number, date=date)
+
+    # -- export --------------------------------------------------------------------------------
+
+    def issue_items(self, number: int) -> builtins.list[Item]:
+        """The items issue `number` links to (by any spelling of their URLs), in the issue's order."""
+        from .issues import files as issue_files
+
+        issue = issue_files.find_issue(self.settings.issues_dir, number)
+        items = self.snapshot().items
+        index = identity.identity_index(items.values())
+        found: dict[str, Item] = {}
+        for link in issue_files.extract_links(issue.body):
+            item_id = identity.find_existing(index, link.url)
+            if item_id and item_id in items:
+                found.setdefault(item_id, items[item_id])
+        return builtins.list(found.values())
+
+    def export_items(
+        self, *, kind: str | None = None, tag: str | None = None, issue: int | None = None
+    ) -> builtins.list[Item]:
+        """The items an export holds: every filter given must match (AND); oldest addition first,
+        or the issue's order with `issue`."""
+        if kind and kind not in KINDS:
+            raise ArgumentError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        wanted_tag = normalize_tag(tag) if tag else None
+        if tag and not wanted_tag:
+            raise ArgumentError(f"{tag!r} is not a tag (tags are letters, digits, '-', '+', '#', '.')")
+        chosen = self.issue_items(issue) if issue is not None else self.items()
+        return [
+            item for item in chosen if (not kind or item.kind == kind) and (not wanted_tag or wanted_tag in item.tags)
+        ]
+
+    def export(
+        self, format: str = "json", *, kind: str | None = None, tag: str | None = None, issue: int | None = None
+    ) -> str:
+        """The catalog or a slice of it as text for other tools: `json` (JSON Lines), `csv`, `bibtex`
+        (papers) or `opml` (the feed subscriptions). See `newsletter.export`."""
+        from . import export
+
+        if format not in export.FORMATS:
+            raise ArgumentError(f"unknown export format {format!r}; use one of {', '.join(export.FORMATS)}")
+        if format == "opml":
+            if tag is not None or issue is not None:
+                raise ArgumentError("--tag and --issue select items; an OPML export lists the feed subscriptions")
+            from .feeds.subscriptions import FEED_KINDS
+
+            if kind and kind not in FEED_KINDS:
+                raise ArgumentError(f"feed subscriptions are of kind {' or '.join(FEED_KINDS)}, not {kind!r}")
+            subs = [s for s in self.feeds.subscriptions() if not kind or s.kind == kind]
+            return export.to_opml(subs, title=f"{self.settings.name}: feed subscriptions")
+        if format == "bibtex":
+            if kind and kind != "paper":
+                raise ArgumentError(f"a BibTeX export lists papers; --kind {kind} has none")
+            papers = self.export_items(kind="paper", tag=tag, issue=issue)
+            keys = export.citation_keys(i for i in self.snapshot().items.values() if i.kind == "paper")
+            return export.to_bibtex(papers, keys)
+        items = self.export_items(kind=kind, tag=tag, issue=issue)
+        return export.to_jsonl(items) if format == "json" else export.to_csv(items)
 
     def email(self, options: EmailOptions, *, progress: Progress | None = None,
               confirm: Callable[[int, str, int], bool] | None = None) -> EmailReport:

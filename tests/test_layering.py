@@ -25,6 +25,7 @@ STAGES: list[set[str]] = [
     {"links"},
     {"site"},
     {"mail"},
+    {"export"},
     {"platforms"},
     {"server"},
     {"catalog"},

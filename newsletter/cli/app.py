@@ -495,6 +495,7 @@ main.add_command(bounces)
 __import__("newsletter.cli.server", fromlist=["register"]).register(main)
 __import__("newsletter.cli.links", fromlist=["register"]).register(main)
 __import__("newsletter.cli.media", fromlist=["register"]).register(main)
+__import__("newsletter.cli.export", fromlist=["register"]).register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
