@@ -204,6 +204,14 @@ class SemanticEngine:
             synced = None  # vectors were lost: check every item's vector, re-embed what is gone
         if isinstance(synced, list) and len(synced) == 2 and self.index.rejected is None:
             changed = store.changed_ids(str(synced[0]), int(synced[1]))
+        if changed is not None and not changed:
+            # Nothing changed since the last sync (the common case before `search`/`related`):
+            # no O(catalog) diff, only the stamp and the document frequencies brought to the mark.
+            self.index.synced = [epoch, seq]
+            self.index.save_stamp()
+            self._sync_docfreq(store, changed, epoch, seq)
+            count = len(self.index.by_id)
+            return SyncStats(self.model_id, count, 0, count, 0, 0, False, time.perf_counter() - start)
         if changed is None:
             rows = store.index_rows(None)
             desired = {i: Entry(r.text_hash, r.kind, r.published) for i, r in rows.items()}
@@ -229,7 +237,8 @@ class SemanticEngine:
             self.store.add(missing, vectors)
             if self.query_backend == "auto" and isinstance(self._embedder, SentenceTransformerEmbedder):
                 self.prepare_query_model()
-        desired = {i: e for i, e in desired.items() if e.hash not in set(missing) or e.hash in self.store}
+        unembedded = set(missing)
+        desired = {i: e for i, e in desired.items() if e.hash not in unembedded or e.hash in self.store}
         self.index.synced = [epoch, seq]
         stats = self.index.sync(desired)
         if not (stats["added"] or stats["removed"] or stats["rebuilt"]):
@@ -260,7 +269,7 @@ class SemanticEngine:
 
     def _in_docfreq(self, item: Item) -> bool:
         """Whether `item` (as it is now) is already counted in the document frequencies."""
-        return item.id in self.index.entries and not item.duplicate_of
+        return item.id in self.index.by_id and not item.duplicate_of  # by_id: no 100k-entry dict built
 
     def remove(self, item_ids: Iterable[str]) -> None:
         """Drop items from the index (their vectors stay in the store: an undo costs nothing)."""
