@@ -70,11 +70,38 @@ def main(ctx: click.Context, directory: str | None) -> None:
 @handles_errors
 def init(directory: str, name: str | None) -> None:
     """Create a new, empty newsletter project in DIRECTORY."""
-    from ..project import init_project
+    from ..project import git_setup, init_project
 
     root = init_project(Path(directory), name=name)
     echo(f"created a newsletter project in {root}")
+    setup = git_setup(root)
+    if setup.configured:
+        echo("installed the git merge driver for item files (.gitattributes + this clone's git config)")
+    else:
+        echo("wrote .gitattributes; after `git init`, run `newsletter git-setup` to install the merge driver")
     echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
+
+
+@main.command("git-setup")
+@pass_ctx
+@handles_errors
+def git_setup_(ctx: Context) -> None:
+    """Install the git merge driver for item files, so two editors' edits of one item merge.
+
+    Writes `.gitattributes` (commit it) and this clone's git config. Git config is per clone:
+    each editor runs `newsletter git-setup` once in their own clone.
+    """
+    from ..config import find_project
+    from ..project import git_setup
+
+    root = find_project(ctx.directory)
+    setup = git_setup(root)
+    state = "updated" if setup.attributes_changed else "already up to date"
+    echo(f"{setup.attributes}: {state}")
+    if not setup.configured:
+        fail(f"{root} is not in a git repository: run `git init` (or clone), then `newsletter git-setup` again")
+    echo(f"git config merge.newsletter-item.driver = {setup.driver}")
+    echo("git config is per clone: every editor runs `newsletter git-setup` once in their own clone")
 
 
 @main.command()
