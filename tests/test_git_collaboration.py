@@ -253,3 +253,66 @@ def test_added_on_both_sides_keeps_both_notes() -> None:
     assert "A's take" in result.item.note and "B's take" in result.item.note
     assert result.item.tags == ["ml", "attention", "z"]
     assert not result.conflict
+
+
+def test_the_same_url_added_by_both_editors_is_one_item_after_doctor_fix(editors: tuple[Path, Path]) -> None:
+    a, b = editors
+    url = "https://example.org/blog/kv-cache-paging"
+    cli(a, "add", "--no-fetch", "--title", "Paging the KV cache", "--tag", "x", "--note", "A read it.", url)
+    git(a, "add", "-A")
+    git(a, "commit", "-m", "A: kv cache")
+    git(a, "push", "origin", "HEAD:main")
+    cli(b, "add", "--no-fetch", "--title", "KV cache paging, explained", "--tag", "y", "--note", "B liked it.", url)
+    shortlisted = [p for p in (b / "catalog").rglob("*kv-cache*.md")]
+    item_id = parse_item(shortlisted[0].read_text(encoding="utf-8")).id
+    cli(b, "shortlist", item_id)
+    git(b, "add", "-A")
+    git(b, "commit", "-m", "B: kv cache")
+    pulled = git(b, "pull", "--no-rebase", "origin", "main", check=False)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    files = [p for p in (b / "catalog").rglob("*.md") if item_id in p.name]
+    assert len(files) == 2  # two file names (two titles), one id
+    found = CliRunner().invoke(main, ["-C", str(b), "doctor"])
+    assert found.exit_code == 1
+    assert item_id in found.output and "doctor --fix" in found.output
+    fixed = CliRunner().invoke(main, ["-C", str(b), "doctor", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "reconciled" in fixed.output
+    (left,) = [p for p in (b / "catalog").rglob("*.md") if item_id in p.name]
+    item = parse_item(left.read_text(encoding="utf-8"))
+    assert {"x", "y"} <= set(item.tags)
+    assert "A read it." in item.note and "B liked it." in item.note
+    assert item.status == "shortlisted"
+    assert CliRunner().invoke(main, ["-C", str(b), "doctor"]).output.strip() == "no problems"
+    listed = json.loads(cli(b, "list", "--json"))
+    assert json.dumps(listed).count(item_id) >= 1
+
+
+def test_reconcile_unites_tags_and_notes_and_takes_the_higher_status() -> None:
+    from newsletter.store.gitmerge import reconcile
+
+    first = _item(tags=["x"], note="A's note", summary="")
+    second = _item(tags=["y", "x"], note="B's note", status="published", issue=3, summary="From B")
+    merged = reconcile([first, second])
+    assert merged.tags == ["x", "y"]
+    assert "A's note" in merged.note and "B's note" in merged.note
+    assert (merged.status, merged.issue) == ("published", 3)
+    assert merged.summary == "From B"
+
+
+def test_the_same_url_and_title_added_by_both_editors_merges_in_one_file(editors: tuple[Path, Path]) -> None:
+    a, b = editors
+    url = "https://example.org/blog/speculative-decoding"
+    cli(a, "add", "--no-fetch", "--title", "Speculative decoding", "--tag", "x", "--note", "A read it.", url)
+    git(a, "add", "-A")
+    git(a, "commit", "-m", "A: speculative decoding")
+    git(a, "push", "origin", "HEAD:main")
+    cli(b, "add", "--no-fetch", "--title", "Speculative decoding", "--tag", "y", "--note", "B liked it.", url)
+    git(b, "add", "-A")
+    git(b, "commit", "-m", "B: speculative decoding")
+    pulled = git(b, "pull", "--no-rebase", "origin", "main", check=False)
+    files = [p for p in (b / "catalog").rglob("*speculative*.md")]
+    assert len(files) == 1 and pulled.returncode == 0, pulled.stdout + pulled.stderr  # add/add, no base
+    item = parse_item(files[0].read_text(encoding="utf-8"))
+    assert {"x", "y"} <= set(item.tags)
+    assert "A read it." in item.note and "B liked it." in item.note

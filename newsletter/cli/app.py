@@ -498,6 +498,27 @@ def skip(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
     _set_status_many(ctx, refs, "skipped", as_json)
 
 
+@main.command()
+@click.option("--fix", is_flag=True, help="Reconcile what can be fixed (files that hold one id).")
+@pass_ctx
+@handles_errors
+def doctor(ctx: Context, fix: bool) -> None:
+    """Check the catalog's health: two files with one id (both editors added the same URL).
+
+    With --fix each becomes one file, keeping both editors' tags and notes, the status by
+    precedence (published > shortlisted > inbox > skipped). Exit 1 when problems remain.
+    """
+    report = ctx.catalog.doctor(fix=fix)
+    if not report.same_id:
+        echo("no problems")
+        return
+    for item_id, paths in report.same_id.items():
+        state = "reconciled into " + paths[0] if item_id in report.fixed else "held by " + ", ".join(paths)
+        echo(f"{item_id}  {len(paths)} files, one id: {state}")
+    if not report.ok:
+        fail("run `newsletter doctor --fix` to reconcile them")
+
+
 from .sources import register_commands  # noqa: E402
 
 register_commands(main)

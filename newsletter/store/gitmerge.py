@@ -133,6 +133,35 @@ def merge_items(base: Item | None, ours: Item, theirs: Item, text_merge: TextMer
     return ItemMerge(Item.from_dict(fields), conflict)
 
 
+def reconcile(items: Sequence[Item]) -> Item:
+    """One item from several files that hold one id (both editors added the same URL).
+
+    The first item is the one the catalog shows (the earlier addition); the others add their tags
+    and aliases (union), their notes (each kept, separated), fill its empty fields, and raise its
+    status by precedence (a published one brings its issue).
+    """
+    first, *others = items
+    data = first.to_dict(include_note=False)
+    rank = {status: i for i, status in enumerate(STATUS_PRECEDENCE)}
+    notes = [first.note.strip()] if first.note.strip() else []
+    for other in others:
+        theirs = other.to_dict(include_note=False)
+        for key in SET_FIELDS:
+            data[key] = merge_sets(None, list(data.get(key) or []), list(theirs.get(key) or []))
+        for key, value in theirs.items():
+            if key not in SET_FIELDS and key not in ("status", "issue") and data.get(key) in (None, "", [], {}):
+                data[key] = value
+        if rank.get(other.status, -1) > rank.get(str(data.get("status")), -1):
+            data["status"] = other.status
+            if other.status == "published":
+                data["issue"] = other.issue
+        note = other.note.strip()
+        if note and note not in notes:
+            notes.append(note)
+    data["note"] = NOTE_SEPARATOR.join(notes)
+    return Item.from_dict(data)
+
+
 def _line(text: str) -> str:
     """Text ending in exactly one newline, so the last line merges like any other."""
     return text.strip("\n") + "\n" if text.strip() else ""
