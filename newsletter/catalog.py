@@ -853,6 +853,34 @@ class Catalog:
             self.snapshot(refresh=True)
         return keep, dup
 
+    def doctor(self, *, fix: bool = False) -> DoctorReport:
+        """Catalog health: files that hold one id (both editors added the same URL).
+
+        With `fix`, each such id becomes one file again: the one the catalog shows keeps its path
+        and gains the others' tags, notes and (by precedence) status; the others are deleted.
+        """
+        from .store.files import read_item
+        from .store.gitmerge import reconcile
+
+        report = DoctorReport()
+        duplicates = {k: list(v) for k, v in self.snapshot(refresh=True).shadowed.items()}
+        if not duplicates:
+            return report
+        report.same_id = {k: [self.snapshot().paths[k], *v] for k, v in sorted(duplicates.items())}
+        if not fix:
+            return report
+        with self.writing():
+            snapshot = self.snapshot(refresh=True)
+            for item_id, others in sorted(snapshot.shadowed.items()):
+                keep = snapshot.paths[item_id]
+                items = [read_item(self.settings.catalog_dir / path) for path in (keep, *others)]
+                self.store.save(reconcile(items), keep)
+                for path in others:
+                    self.store.delete(path)
+                report.fixed.append(item_id)
+            self.snapshot(refresh=True)
+        return report
+
     def related(self, ref: str, *, k: int = 10, kind: str | None = None) -> builtins.list[tuple[Item, float]]:
         """The k items nearest in meaning to one item, from stored vectors (no model load when synced)."""
         item = self.get(ref)
@@ -882,6 +910,18 @@ class Catalog:
         want = k + (len(merged) if allowed is None else 0)
         found = self.semantic.search(query, k=want, keyword_ids=keyword_ids, kind=kind, since=since, allowed=allowed)
         return _resolve(self._live_by_query(), found, merged, k)
+
+
+@dataclasses.dataclass
+class DoctorReport:
+    """What `Catalog.doctor` found: id -> the files holding it (the shown one first); ids fixed."""
+
+    same_id: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    fixed: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(item_id in self.fixed for item_id in self.same_id)
 
 
 class _LiveItems(Mapping[str, Item]):

@@ -70,11 +70,38 @@ def main(ctx: click.Context, directory: str | None) -> None:
 @handles_errors
 def init(directory: str, name: str | None) -> None:
     """Create a new, empty newsletter project in DIRECTORY."""
-    from ..project import init_project
+    from ..project import git_setup, init_project
 
     root = init_project(Path(directory), name=name)
     echo(f"created a newsletter project in {root}")
+    setup = git_setup(root)
+    if setup.configured:
+        echo("installed the git merge driver for item files (.gitattributes + this clone's git config)")
+    else:
+        echo("wrote .gitattributes; after `git init`, run `newsletter git-setup` to install the merge driver")
     echo(f"next: cd {shlex.quote(str(root))} && newsletter add URL")
+
+
+@main.command("git-setup")
+@pass_ctx
+@handles_errors
+def git_setup_(ctx: Context) -> None:
+    """Install the git merge driver for item files, so two editors' edits of one item merge.
+
+    Writes `.gitattributes` (commit it) and this clone's git config. Git config is per clone:
+    each editor runs `newsletter git-setup` once in their own clone.
+    """
+    from ..config import find_project
+    from ..project import git_setup
+
+    root = find_project(ctx.directory)
+    setup = git_setup(root)
+    state = "updated" if setup.attributes_changed else "already up to date"
+    echo(f"{setup.attributes}: {state}")
+    if not setup.configured:
+        fail(f"{root} is not in a git repository: run `git init` (or clone), then `newsletter git-setup` again")
+    echo(f"git config merge.newsletter-item.driver = {setup.driver}")
+    echo("git config is per clone: every editor runs `newsletter git-setup` once in their own clone")
 
 
 @main.command()
@@ -469,6 +496,27 @@ def shortlist(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
 def skip(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
     """Mark items as skipped: they stay in the catalog but no draft offers them."""
     _set_status_many(ctx, refs, "skipped", as_json)
+
+
+@main.command()
+@click.option("--fix", is_flag=True, help="Reconcile what can be fixed (files that hold one id).")
+@pass_ctx
+@handles_errors
+def doctor(ctx: Context, fix: bool) -> None:
+    """Check the catalog's health: two files with one id (both editors added the same URL).
+
+    With --fix each becomes one file, keeping both editors' tags and notes, the status by
+    precedence (published > shortlisted > inbox > skipped). Exit 1 when problems remain.
+    """
+    report = ctx.catalog.doctor(fix=fix)
+    if not report.same_id:
+        echo("no problems")
+        return
+    for item_id, paths in report.same_id.items():
+        state = "reconciled into " + paths[0] if item_id in report.fixed else "held by " + ", ".join(paths)
+        echo(f"{item_id}  {len(paths)} files, one id: {state}")
+    if not report.ok:
+        fail("run `newsletter doctor --fix` to reconcile them")
 
 
 from .sources import register_commands  # noqa: E402
