@@ -8,10 +8,10 @@ import pytest
 
 try:
     from tests.httpserver import LoopbackServer
-    from tests.smtpserver import Collector, free_port
+    from tests.smtpserver import Collector, running_smtp
 except ImportError:  # pytest run without the project root on sys.path: tests/ itself is on it
     from httpserver import LoopbackServer  # type: ignore[no-redef]
-    from smtpserver import Collector, free_port  # type: ignore[no-redef]
+    from smtpserver import Collector, running_smtp  # type: ignore[no-redef]
 
 
 @pytest.fixture
@@ -24,12 +24,5 @@ def http_server() -> Iterator[LoopbackServer]:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Collector, str]]:
     """An aiosmtpd server on 127.0.0.1 with a fresh Collector: (handler, "host:port"); stopped afterwards."""
-    from aiosmtpd.controller import Controller
-
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
+    with running_smtp(Collector()) as server:
+        yield server

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -66,3 +68,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_smtp(handler: Collector) -> Iterator[tuple[Collector, str]]:
+    """An aiosmtpd server on a free loopback port with `handler`: (handler, "host:port"); stopped after."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield handler, f"127.0.0.1:{controller.port}"
+    finally:
+        controller.stop()

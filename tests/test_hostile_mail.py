@@ -31,6 +31,7 @@ from click.testing import CliRunner
 
 from newsletter.cli.app import main
 from newsletter.mail import deliver, ledger
+from tests.smtpserver import running_smtp
 from tests.test_mail_smtp import Collector, SlowCollector, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -470,13 +471,8 @@ def _spawn(project: Path, *args: str) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def slow_smtp() -> Iterator[tuple[Collector, str]]:
-    handler = SlowCollector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, f"127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
+    with running_smtp(SlowCollector()) as server:
+        yield server
 
 
 def _wait_for(condition: Any, timeout: float = 60.0) -> None:
