@@ -934,6 +934,7 @@ class _LiveItems(Mapping[str, Item]):
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._seen: dict[str, Item | None] = {}
+        self._everything: dict[str, Item] | None = None
 
     def _lookup(self, item_id: str) -> Item | None:
         if item_id not in self._seen:
@@ -956,7 +957,9 @@ class _LiveItems(Mapping[str, Item]):
         return item
 
     def _all(self) -> dict[str, Item]:
-        return {i: it for i, it in self._catalog.snapshot().items.items() if not it.duplicate_of}
+        if self._everything is None:  # built once: iterating and len() both need it
+            self._everything = {i: it for i, it in self._catalog.snapshot().items.items() if not it.duplicate_of}
+        return self._everything
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._all())
