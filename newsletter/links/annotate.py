@@ -11,7 +11,6 @@ from ..config import Settings
 from ..errors import NewsletterError
 from ..models import Item
 from ..store import identity
-from ..web import urls
 from .state import LinkState
 
 _ANCHOR = re.compile(r"<a\b[^>]*?\bhref\s*=\s*(?:\"([^\"]*)\"|'([^']*)')[^>]*>.*?</a\s*>", re.I | re.S)
@@ -43,11 +42,7 @@ def annotate_html(page: str, archived: Mapping[str, str]) -> str:
 
     def add(match: re.Match[str]) -> str:
         href = html.unescape(match.group(1) if match.group(1) is not None else match.group(2))
-        try:
-            key = urls.identity_key(urls.canonicalize(href))
-        except ValueError:
-            return match.group(0)
-        snapshot = archived.get(key)
+        snapshot = identity.find_existing(archived, href)  # keyed like the catalog's URL identities
         if not snapshot:
             return match.group(0)
         return (f'{match.group(0)} <a class="{ARCHIVED_CLASS}" href="{html.escape(snapshot, quote=True)}" '
