@@ -216,15 +216,17 @@ def publish(ctx: Context, number: int, date: str | None, platform: str | None, a
     if platform is None and (as_draft or send_at):
         raise click.UsageError("--draft and --at go with --to PLATFORM")
     if platform is not None:
+        from ..platforms.handoff import parse_at
         from .platform import hand_off
 
-        remote = hand_off(ctx, number, platform, as_draft, send_at, as_json)
+        if as_draft and send_at:
+            raise click.UsageError("choose one of --draft and --at")
+        at = parse_at(send_at) if send_at else None
+        remote = hand_off(ctx, number, platform, as_draft, at, as_json)
         if as_draft:
             return
-        if send_at and not date:  # a scheduled issue is published on the day it goes out
-            from ..platforms.handoff import parse_at
-
-            date = parse_at(send_at).date().isoformat()
+        if at is not None and not date:  # a scheduled issue is published on the day it goes out
+            date = at.date().isoformat()
     result = publishing.publish(ctx.catalog, number, date=_date(date))
     if as_json:
         data = result.to_json()

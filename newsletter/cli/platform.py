@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
-
-import click
 
 from .common import Context, echo, emit_json
 
 
-def hand_off(ctx: Context, number: int, platform: str, as_draft: bool, send_at: str | None, as_json: bool) -> Any:
-    """Create or update issue NUMBER on the platform and print what happened; returns the `Remote`."""
-    from ..platforms.handoff import parse_at
+def hand_off(ctx: Context, number: int, platform: str, as_draft: bool, at: dt.datetime | None, as_json: bool) -> Any:
+    """Create or update issue NUMBER on the platform and print what happened; returns the `Remote`.
 
-    if as_draft and send_at:
-        raise click.UsageError("choose one of --draft and --at")
-    at = parse_at(send_at) if send_at else None
+    `at` is parsed once by the caller: checked against the clock before the network round-trip, and
+    the same moment dates the local publish.
+    """
     mode = "draft" if as_draft else "schedule" if at else "send"
     remote = ctx.catalog.publish_to(number, platform, mode=mode, at=at)
     if as_json:
