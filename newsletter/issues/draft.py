@@ -27,7 +27,7 @@ from ..text import one_line as clean_text
 from ..web.public import public_url
 from . import naming
 from .sections import CANDIDATE_STATUSES, SectionRule, assign_section, section_rules
-from .selection import rank_key
+from .selection import folded_count, rank_key
 
 TITLE_MAX = 200
 SUMMARY_MAX = 280
@@ -86,11 +86,6 @@ def yaml_str(text: str) -> str:
     import json
 
     return json.dumps(clean_text(text, TITLE_MAX), ensure_ascii=False)
-
-
-def priority(item: Item) -> tuple[bool, bool, bool, bool, str, str]:
-    """Sort key within a section: see `selection.rank_key` (shortlisted, note, summary, publication date)."""
-    return rank_key(item)
 
 
 # -- the plan ------------------------------------------------------------------------------------
@@ -186,7 +181,7 @@ def plan_draft(
             group.append(candidates[current])
             todo.extend(neighbours.get(current, ()))
         if len(group) > 1:
-            keeper, *rest = sorted(group, key=priority)
+            keeper, *rest = sorted(group, key=rank_key)
             also[keeper.id] = rest
             for m in rest:
                 del candidates[m.id]
@@ -200,13 +195,13 @@ def plan_draft(
         grouped[rule.title].append(item)
     chosen: list[tuple[SectionRule, Item]] = []
     for rule in rules:
-        members = sorted(grouped[rule.title], key=priority)
+        members = sorted(grouped[rule.title], key=rank_key)
         for item in members[rule.max :]:
             left_out.append(f"left out {_label(item)}: section {rule.title!r} is full (max {rule.max})")
             reasons.append("full")
         chosen.extend((rule, item) for item in members[: rule.max])
     if max_total is not None and len(chosen) > max_total:
-        ranked = sorted(chosen, key=lambda p: priority(p[1]))
+        ranked = sorted(chosen, key=lambda p: rank_key(p[1]))
         for _rule, item in ranked[max_total:]:
             left_out.append(f"left out {_label(item)}: the issue is full (--max {max_total})")
             reasons.append("issue-full")
@@ -228,7 +223,7 @@ def plan_draft(
         sections.append(PlannedSection(rule, entries))
     tag_counts = Counter(t for r, item in chosen for t in item.tags for _ in range(2 if r.style == "feature" else 1))
     tags = [t for t, _ in sorted(tag_counts.items(), key=lambda p: (-p[1], p[0]))[:4]]
-    return DraftPlan(sections, left_out, tags, considered, reasons, sum(len(v) for v in also.values()))
+    return DraftPlan(sections, left_out, tags, considered, reasons, folded_count(also))
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -241,11 +236,6 @@ class IssueMeta:
     date: str
     newsletter: str = ""
     signoff: str = "Until next week — the editors."
-
-
-def default_title(number: int, tags: Sequence[str] = ()) -> str:
-    """`Issue #5`: neutral (see `naming`); a theme made from tags read as the curator's and became a URL."""
-    return naming.default_title(number)
 
 
 def short_authors(authors: Sequence[str]) -> str:
