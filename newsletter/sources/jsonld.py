@@ -71,17 +71,6 @@ class JsonLd:
     def title(self) -> str:
         return first_str(self.get("headline")) or first_str(self.get("name"))
 
-    def authors(self) -> list[str]:
-        value = self.get("author")
-        names: list[str] = []
-        for entry in value if isinstance(value, list) else [value]:
-            entry = self.resolve(entry)
-            name = entry.get("name") if isinstance(entry, dict) else entry
-            name = first_str(name)
-            if name and not looks_like_url(name):
-                names.append(name)
-        return names
-
     def entity(self) -> dict[str, Any] | None:
         """The main node's ``mainEntity`` (a QAPage's Question, a WebPage's Article), if it is a node."""
         value = self.get("mainEntity")
@@ -126,17 +115,6 @@ class JsonLd:
             url = entry.get("url") or entry.get("contentUrl") if isinstance(entry, dict) else entry
             if isinstance(url, str) and url.strip():
                 return url
-        return ""
-
-    def site(self) -> str:
-        publisher = self.get("publisher")
-        if isinstance(publisher, list) and publisher:
-            publisher = self.resolve(publisher[0])
-        if isinstance(publisher, dict) and first_str(publisher.get("name")):
-            return first_str(publisher.get("name"))
-        for node in self.nodes:
-            if "website" in _types(node) and first_str(node.get("name")):
-                return first_str(node.get("name"))
         return ""
 
 
