@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ..text import replace_surrogates
+
 # Whole escape sequences go, not just their ESC: the payload of an OSC 8 link ("8;;http://evil")
 # would otherwise be printed as text. An unterminated string sequence runs to the end, as a terminal
 # would swallow it.
@@ -30,7 +32,6 @@ _SEQUENCES = re.compile(
 # invisible characters that reorder text (bidi embeddings, overrides, isolates, marks).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SEPARATORS = re.compile("[\u2028\u2029\u0085]")
-_SURROGATES = re.compile("[\ud800-\udfff]")  # non-UTF-8 argv (surrogateescape) cannot be encoded
 
 
 def safe(text: object) -> str:
@@ -43,7 +44,7 @@ def safe(text: object) -> str:
     value = _SEQUENCES.sub("", value)
     value = _SEPARATORS.sub("\n", value)
     value = _CONTROLS.sub("", value)
-    return _SURROGATES.sub("\ufffd", value)
+    return replace_surrogates(value)  # non-UTF-8 argv (surrogateescape) cannot be encoded
 
 
 def one_line(text: object) -> str:
