@@ -135,3 +135,15 @@ def one_line(text: str, max_len: int | None = None) -> str:
         cut = text[: max_len - 1]
         text = (cut.rsplit(" ", 1)[0] if " " in cut[max_len // 2 :] else cut).rstrip(" ,;:") + "…"
     return text
+
+
+# json.dumps escapes C0 controls, but with ensure_ascii=False it writes DEL, C1 controls (0x9b is
+# CSI on some terminals), bidi controls and line/paragraph separators raw. They can only occur
+# inside JSON strings, so re-escaping them keeps the document identical for a parser, one line for
+# readers that split on every Unicode line break, and harmless in a terminal.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_unsafe_json(text: str) -> str:
+    """JSON text with the characters above written as \\uXXXX escapes (the same value when parsed)."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -18,7 +18,6 @@ Within schema 1 fields are only ever added, never renamed, removed or given anot
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +25,6 @@ if TYPE_CHECKING:  # the models load with the first command that needs them, not
     from ..models import Item
 
 SCHEMA = 1
-
-# json.dumps escapes C0 controls, but with ensure_ascii=False it writes DEL, C1 controls (0x9b is
-# CSI on some terminals), bidi overrides and line/paragraph separators raw. They can only occur
-# inside JSON strings, so re-escaping them keeps the document identical for a parser and harmless
-# in a terminal (`newsletter list --json | less`).
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def document(command: str, **fields: Any) -> dict[str, Any]:
@@ -84,5 +77,7 @@ def dumps(data: Any) -> str:
     """The document as text: UTF-8 JSON, indented, with terminal-unsafe characters escaped."""
     import json  # only commands that print JSON pay for it
 
+    from ..text import escape_unsafe_json
+
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return escape_unsafe_json(text)

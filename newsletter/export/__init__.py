@@ -29,15 +29,11 @@ from typing import Any
 from ..feeds.subscriptions import Subscription
 from ..mail.subscribers import neutralize_cell
 from ..models import CORE_FIELDS, KIND_FIELDS, Item
+from ..text import escape_unsafe_json
 
 FORMATS = ("json", "csv", "bibtex", "opml")
 
 # --------------------------------------------------------------------------- JSON Lines
-
-# json.dumps escapes C0 controls; with ensure_ascii=False it writes DEL, C1 controls, bidi controls
-# and line separators raw. Escaped, a line is the same object for a parser, stays one line for
-# readers that split on every Unicode line break (str.splitlines), and is harmless in a terminal.
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def item_record(item: Item) -> dict[str, Any]:
@@ -50,7 +46,7 @@ def to_jsonl(items: Iterable[Item]) -> str:
     lines = []
     for item in items:
         text = json.dumps(item_record(item), ensure_ascii=False, default=str)
-        lines.append(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+        lines.append(escape_unsafe_json(text) + "\n")
     return "".join(lines)
 
 
