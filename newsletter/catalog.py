@@ -413,13 +413,9 @@ class Catalog:
 
         issue = issue_files.find_issue(self.settings.issues_dir, number)
         items = self.snapshot().items
-        index = identity.identity_index(items.values())
-        found: dict[str, Item] = {}
-        for link in issue_files.extract_links(issue.body):
-            item_id = identity.find_existing(index, link.url)
-            if item_id and item_id in items:
-                found.setdefault(item_id, items[item_id])
-        return builtins.list(found.values())
+        links = issue_files.extract_links(issue.body)
+        ids = identity.resolve_urls(items.values(), [link.url for link in links])
+        return [items[i] for i in dict.fromkeys(ids) if i and i in items]
 
     def export_items(
         self, *, kind: str | None = None, tag: str | None = None, issue: int | None = None

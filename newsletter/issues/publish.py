@@ -56,8 +56,7 @@ class PublishResult:
 
 
 def _resolve(links: list[issues.Link], items: dict[str, Item]) -> list[tuple[issues.Link, str | None]]:
-    index = identity.identity_index(items.values())
-    return [(link, identity.find_existing(index, link.url)) for link in links]
+    return list(zip(links, identity.resolve_urls(items.values(), [link.url for link in links]), strict=True))
 
 
 def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:

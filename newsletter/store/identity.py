@@ -7,7 +7,7 @@ parameters, arXiv versions, x.com/twitter.com and the like never make a second i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..models import Item
 from ..web import urls
@@ -46,3 +46,9 @@ def find_existing(index: Mapping[str, str], *candidate_urls: str) -> str | None:
         if key in index:
             return index[key]
     return None
+
+
+def resolve_urls(items: Iterable[Item], candidate_urls: Sequence[str]) -> list[str | None]:
+    """For each URL, the id of the item it identifies among `items` (None where none): one index built."""
+    index = identity_index(items)
+    return [find_existing(index, url) for url in candidate_urls]
