@@ -29,9 +29,8 @@ from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
-from .subscribers import SubscriberError, normalize_email
+from .subscribers import STATUS_RANK, SubscriberError, normalize_email
 
-RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 _STATUS = re.compile(r"^\s*([245])\.\d{1,3}\.\d{1,3}")
 
 
@@ -191,7 +190,7 @@ def scan_messages(messages: Iterable[Message], verp_local: str = "") -> Scan:
         for finding in found:
             key = finding.email.lower() or f"tag:{finding.tag}"
             seen = best.get(key)
-            if seen is None or RANK[finding.status] > RANK[seen.status]:
+            if seen is None or STATUS_RANK[finding.status] > STATUS_RANK[seen.status]:
                 best[key] = finding
     scan.findings = list(best.values())
     return scan

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .subscribers import (
     MAX_FILE_BYTES,
+    STATUS_RANK,
     LoadResult,
     Subscriber,
     SubscriberError,
@@ -35,8 +36,6 @@ from .subscribers import (
 )
 
 FORMATS = ("auto", "csv", "mailchimp", "substack", "buttondown", "ghost", "listmonk", "beehiiv", "kit")
-# How strongly a status keeps mail away; a duplicate row never weakens it.
-RANK = {"active": 0, "unconfirmed": 1, "unsubscribed": 2, "bounced": 3, "complained": 4}
 
 Row = dict[str, str]
 
@@ -253,7 +252,7 @@ def _dedupe(result: LoadResult, source: str = "") -> LoadResult:
         if seen is None:
             by_key[sub.key] = sub
             order.append(sub.key)
-        elif RANK.get(sub.status, 0) > RANK.get(seen.status, 0):
+        elif STATUS_RANK.get(sub.status, 0) > STATUS_RANK.get(seen.status, 0):
             by_key[sub.key] = dataclasses.replace(sub, name=sub.name or seen.name)
     # Not a problem line: Mailchimp lists a person in several files as a matter of course.
     return LoadResult([by_key[k] for k in order], list(result.problems))

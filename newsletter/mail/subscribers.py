@@ -29,6 +29,8 @@ FIELDS = ("email", "name", "status", "subscribed_at")
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
 # Never mailed, and never made active again by an import (only by the person signing up again).
 SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained"})
+# How strong a status is: a suppression only ever moves up this order (imports, bounces, complaints).
+STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
 FILE_NAME = "subscribers.csv"
 
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -271,19 +273,6 @@ class SubscriberList:
         loaded = self.load()
         return [s for s in loaded.subscribers if s.active], loaded.problems
 
-    def import_csv(self, source: Path) -> ImportReport:
-        """Add the new addresses of another CSV. Existing rows are never changed by an import.
-
-        In particular an address that unsubscribed or bounced stays so: a re-imported old export
-        must not resubscribe people who left (that is reported instead).
-        """
-        if not str(source).strip():
-            raise SubscriberError("the CSV path is empty; give the file to import, e.g. `subscribers import new.csv`")
-        if not source.is_file():
-            kind = "a folder" if source.is_dir() else "no such file" if not source.exists() else "not a regular file"
-            raise SubscriberError(f"{source}: {kind}; give a CSV file to import")
-        return self.import_rows(load_file(source))
-
     def import_rows(self, incoming: LoadResult) -> ImportReport:
         """Merge parsed rows (any export format) into the list, under the writer lock.
 
@@ -338,7 +327,6 @@ class SubscriberList:
         True when it changed, False when an equal or stronger status was there, None when the
         address is not on the list.
         """
-        rank = {"unsubscribed": 1, "bounced": 2, "complained": 3}
         try:
             key = email_key(normalize_email(address))
         except ValueError:
@@ -347,7 +335,7 @@ class SubscriberList:
             current = self.load()
             for sub in current.subscribers:
                 if sub.key == key:
-                    if rank.get(sub.status, 0) < rank[status]:
+                    if STATUS_RANK.get(sub.status, 0) < STATUS_RANK[status]:
                         sub.status = status
                         atomic_write(self.path, dump_csv(current.subscribers))
                         return True
