@@ -128,8 +128,7 @@ def email(
                 bar.append(stack.enter_context(progress_bar("sending" if smtp else "writing", enabled=not as_json)))
             bar[0](done, total)
 
-        report = campaign.run(settings, options, progress=progress, checker=_checker(ctx),
-                              confirm=None if assume_yes or not list_send else _ask)
+        report = ctx.catalog.email(options, progress=progress, confirm=None if assume_yes or not list_send else _ask)
     for stream, line in campaign.describe(report):
         if stream == "err":
             echo(line, err=True)
@@ -139,15 +138,6 @@ def email(
         emit_json(campaign.summary_json(report))
     if not report.ok:
         sys.exit(1)
-
-
-def _checker(ctx: Any) -> Any:
-    """`newsletter check N` without the near-duplicate pass (no model load just to send)."""
-
-    def problems(number: int) -> list[str]:
-        return [f"line {p.line}: {p.message}" for p in ctx.catalog.check(number, near_duplicates=False)]
-
-    return problems
 
 
 @click.group("subscribers")
