@@ -600,9 +600,8 @@ class Fetcher:
         except (TimeoutError, httpx.HTTPError):
             pass  # the connection is dropped on close; the answer itself is already known
 
-    async def _read_capped(self, resp: httpx.Response, url: str, call: _Call | None = None) -> bytes:
+    async def _read_capped(self, resp: httpx.Response, url: str, call: _Call) -> bytes:
         """Read the (decompressed) body, refusing to hold more than ``max_bytes``."""
-        call = call or _Call()
         cap = call.max_bytes if call.max_bytes is not None else self.settings.max_bytes
         too_big = FetchError(f"response from {url} is larger than {_size(cap)}; skip it or raise "
                              "max_bytes in the fetch settings", url=url, status=resp.status_code)
