@@ -37,6 +37,7 @@ from ..models import Item
 from .files import atomic_write, dump_item, parse_item
 
 STATUS_PRECEDENCE = ("skipped", "inbox", "shortlisted", "published")  # lowest first
+_RANK = {status: i for i, status in enumerate(STATUS_PRECEDENCE)}
 SET_FIELDS = ("tags", "aliases")
 NOTE_SEPARATOR = "\n\n---\n\n"
 
@@ -63,12 +64,9 @@ def merge_sets(base: Sequence[str] | None, ours: Sequence[str], theirs: Sequence
 
 def merge_status(base: str | None, ours: str, theirs: str) -> str:
     """One side's change wins over no change; two changes are settled by precedence."""
-    if ours == theirs or theirs == base:
-        return ours
-    if ours == base:
-        return theirs
-    rank = {status: i for i, status in enumerate(STATUS_PRECEDENCE)}
-    return ours if rank.get(ours, -1) >= rank.get(theirs, -1) else theirs
+    if base in (ours, theirs) or ours == theirs:  # at most one side changed it
+        return merge_value(base, ours, theirs)
+    return ours if _RANK.get(ours, -1) >= _RANK.get(theirs, -1) else theirs
 
 
 def merge_value(base: Any, ours: Any, theirs: Any) -> Any:
@@ -142,7 +140,6 @@ def reconcile(items: Sequence[Item]) -> Item:
     """
     first, *others = items
     data = first.to_dict(include_note=False)
-    rank = {status: i for i, status in enumerate(STATUS_PRECEDENCE)}
     notes = [first.note.strip()] if first.note.strip() else []
     for other in others:
         theirs = other.to_dict(include_note=False)
@@ -151,7 +148,7 @@ def reconcile(items: Sequence[Item]) -> Item:
         for key, value in theirs.items():
             if key not in SET_FIELDS and key not in ("status", "issue") and data.get(key) in (None, "", [], {}):
                 data[key] = value
-        if rank.get(other.status, -1) > rank.get(str(data.get("status")), -1):
+        if _RANK.get(other.status, -1) > _RANK.get(str(data.get("status")), -1):
             data["status"] = other.status
             if other.status == "published":
                 data["issue"] = other.issue
