@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,7 @@ class Catalog:
         self.store.text_key, self.store.text_version = item_text_hash, TEXT_VERSION
         self._snapshot: Snapshot | None = None
         self._semantic: SemanticEngine | None = None
+        self._problems: builtins.list[str] | None = None  # from the last `list` by query
 
     @classmethod
     def open(cls, start: Path | str | None = None) -> Catalog:
@@ -95,9 +96,20 @@ class Catalog:
             self._snapshot = self.store.load()
         return self._snapshot
 
-    def items(self) -> builtins.list[Item]:
-        """Every item, oldest addition first."""
-        return sorted(self.snapshot().items.values(), key=lambda i: (i.added, i.id))
+    def items(self, *, statuses: Sequence[str] | None = None) -> builtins.list[Item]:
+        """Every item (or those of these statuses), oldest addition first.
+
+        With `statuses` and no snapshot loaded, only the matching cache rows are decoded (the same
+        stat sweep as a full load): `draft` needs the candidates and the published items, not the
+        skipped half of a large catalog.
+        """
+        if statuses is None or self._snapshot is not None:
+            found: Iterable[Item] = self.snapshot().items.values()
+            if statuses is not None:
+                found = [it for it in found if it.status in statuses]
+        else:
+            found = self.store.select(statuses=list(statuses)).items.values()
+        return sorted(found, key=lambda i: (i.added, i.id))
 
     def list(
         self, *, kind: str | None = None, status: str | None = None, tag: str | None = None
@@ -110,14 +122,28 @@ class Catalog:
         wanted_tag = normalize_tag(tag) if tag else None
         if tag and not wanted_tag:
             raise NewsletterError(f"{tag!r} is not a tag (tags are letters, digits, '-', '+', '#', '.')")
+        # Without a loaded snapshot, decode only the rows the filters can match (the same stat sweep).
+        if self._snapshot is None and (kind or status):
+            source = self.store.select(kinds=[kind] if kind else None, statuses=[status] if status else None)
+            self._problems = source.problems
+        else:
+            source = self.snapshot()
         found = [
             item
-            for item in self.snapshot().items.values()
+            for item in source.items.values()
             if (not kind or item.kind == kind)
             and (not status or item.status == status)
             and (not wanted_tag or wanted_tag in item.tags)
         ]
         return sorted(found, key=lambda i: (i.added, i.id), reverse=True)
+
+    def problems(self) -> builtins.list[str]:
+        """One line per item file that could not be read (as of the last full read, else read now)."""
+        if self._snapshot is not None:
+            return self._snapshot.problems
+        if self._problems is None:
+            self._problems = [e.error or f"{e.path}: unreadable" for e in self.store.unreadable()]
+        return self._problems
 
     def get(self, ref: str) -> Item:
         """An item by id, unique id prefix (4+ characters) or any URL it is known by.

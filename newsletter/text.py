@@ -125,11 +125,13 @@ _WS = re.compile(r"\s+")
 
 def one_line(text: str, max_len: int | None = None) -> str:
     """One line of plain text: control, format and bidi characters removed, whitespace collapsed, capped."""
-    text = "".join(
-        " " if ch in "\r\n\t\u2028\u2029\x85" else ch
-        for ch in str(text or "")
-        if ch in "\r\n\t\u2028\u2029\x85" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
+    text = str(text or "")
+    if not (text.isascii() and text.isprintable()):  # the common case needs no per-character pass
+        text = "".join(
+            " " if ch in "\r\n\t\u2028\u2029\x85" else ch
+            for ch in text
+            if ch in "\r\n\t\u2028\u2029\x85" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+        )
     text = _WS.sub(" ", text).strip()
     if max_len is not None and len(text) > max_len:
         cut = text[: max_len - 1]

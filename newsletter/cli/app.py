@@ -199,7 +199,7 @@ def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, a
     usable_tag(tag)
     catalog = ctx.catalog
     items = catalog.list(kind=kind, status=status, tag=tag)
-    for problem in catalog.snapshot().problems:
+    for problem in catalog.problems():
         echo(f"warning: {problem}", err=True)
     if as_json:
         emit_json({"items": [envelope.item_json(item) for item in items], "count": len(items)})

@@ -74,10 +74,14 @@ def error_document(command: str, message: str) -> dict[str, Any]:
 
 
 def dumps(data: Any) -> str:
-    """The document as text: UTF-8 JSON, indented, with terminal-unsafe characters escaped."""
+    """The document as text: UTF-8 JSON with terminal-unsafe characters escaped; indented for a
+    person at a terminal, one compact line for a pipe (json's C encoder handles only the compact
+    form: indenting 17k items took 1.8 s of a 4.7 s `list --json` at 100k)."""
     import json  # only commands that print JSON pay for it
+    import sys
 
     from ..text import escape_unsafe_json
 
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    indent = 2 if sys.stdout.isatty() else None
+    text = json.dumps(data, ensure_ascii=False, indent=indent, default=str)
     return escape_unsafe_json(text)

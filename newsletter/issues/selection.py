@@ -52,7 +52,7 @@ def rank_key(item: Item) -> tuple[bool, bool, bool, bool, str, str]:
 def same_work_pairs(
     engine: Any, items: Sequence[Item], *, threshold: float | None, cosine_floor: float,
     among: set[str] | None, cross_threshold: float = CROSS_KIND_THRESHOLD,
-    cross_cosine: float = CROSS_KIND_COSINE,
+    cross_cosine: float = CROSS_KIND_COSINE, ask: set[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Pairs of items that are the same work, for the draft to fold and `check` to report.
 
@@ -60,16 +60,19 @@ def same_work_pairs(
     (a paper and its repo, a talk and its slides), which land in *different sections* and so were
     never compared: a stricter score, ≥ max(threshold, `cross_threshold`), with its own cosine floor,
     and only between two items of `among` (both in this issue): one published earlier stays a backlink.
+    `ask` (default: `among`) are the ids whose pairs are looked up: the draft asks only for the
+    items that can land in the issue, while `among` stays the whole candidate pool.
     Uses `SemanticEngine.duplicate_pairs` as it is; the engine must be synced.
     """
     kinds = {it.id: it.kind for it in items}
+    ask = among if ask is None else ask
     out = [
-        (a, b) for a, b, _ in engine.duplicate_pairs(items, among=among, threshold=threshold, min_cosine=cosine_floor)
+        (a, b) for a, b, _ in engine.duplicate_pairs(items, among=ask, threshold=threshold, min_cosine=cosine_floor)
         if kinds.get(a) == kinds.get(b)
     ]
     strict = max(threshold if threshold is not None else 0.0, cross_threshold)
     out.extend(
-        (a, b) for a, b, _ in engine.duplicate_pairs(items, among=among, threshold=strict, min_cosine=cross_cosine)
+        (a, b) for a, b, _ in engine.duplicate_pairs(items, among=ask, threshold=strict, min_cosine=cross_cosine)
         # both in this issue: a repo whose paper ran earlier keeps its entry (with a "Previously" backlink)
         if kinds.get(a) != kinds.get(b) and (among is None or (a in among and b in among))
     )

@@ -354,9 +354,10 @@ class SemanticEngine:
 
         Only pairs that involve an id of `among` (every item when None): each such item's index
         neighbours among the live items (``duplicate_of`` unset) with cosine ≥ `min_cosine`
-        (default dupes.CANDIDATE_FLOOR) are scored by `dupes.pair_features` signals, the IDF taken
-        over the items involved. Asking for a few ids costs a fraction of a second at any catalog
-        size; the whole catalog ~1 ms per item. The engine must be synced with `items`.
+        (default dupes.CANDIDATE_FLOOR) are scored by `dupes.pair_features` signals, the IDF from
+        the stored document frequencies once `sync_store` has run (else over the items involved).
+        Asking for a few ids costs a fraction of a second at any catalog size; the whole catalog
+        ~1 ms per item. The engine must be synced with `items`.
         """
         threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
         floor = dupes.CANDIDATE_FLOOR if min_cosine is None else min_cosine
@@ -366,16 +367,25 @@ class SemanticEngine:
         if not ids or len(live) < 2:
             return []
         rows = self.index.query(self.index.vectors(ids), DUPE_CANDIDATES, allowed=set(live), exclude=ids)
-        involved = set(ids) | {b for row in rows for b, _ in row}
-        idf = self._idf(live[i] for i in involved)
-        pairs: dict[tuple[str, str], float] = {}
+        # The cosine floor first: only the items of the pairs above it need their signals.
+        close: dict[tuple[str, str], float] = {}
         for a, row in zip(ids, rows, strict=True):
             for b, cosine in row:
-                key = (a, b) if a < b else (b, a)
-                if cosine < floor or key in pairs:
-                    continue
-                features = dupes.pair_features(self._item_signals(live[a]), self._item_signals(live[b]), cosine, idf)
-                pairs[key] = round(dupes.combine(features), 4)
+                if cosine >= floor:
+                    close.setdefault((a, b) if a < b else (b, a), cosine)
+        if self.docfreq is not None:
+            # By query, as in `similar_many`: the catalog's document frequencies of these pairs' terms.
+            scored = {i for pair in close for i in pair}
+            terms = set().union(*(docfreq.item_terms(self._item_signals(live[i])) for i in scored))
+            extra = [self._item_signals(live[i]) for i in scored if not self._in_docfreq(live[i])]
+            idf = self.docfreq.idf(terms, extra)
+        else:
+            idf = self._idf(live[i] for i in set(ids) | {b for row in rows for b, _ in row})
+        pairs = {
+            (a, b): round(dupes.combine(dupes.pair_features(
+                self._item_signals(live[a]), self._item_signals(live[b]), cosine, idf)), 4)
+            for (a, b), cosine in close.items()
+        }
         found = [(a, b, s) for (a, b), s in pairs.items() if s >= threshold]
         return sorted(found, key=lambda p: (-p[2], p[0], p[1]))
 

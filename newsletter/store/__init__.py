@@ -87,6 +87,24 @@ class Store:
         staleness.freshen(self.catalog_dir, self.cache, full=True)
         return _snapshot(self.cache.entries())
 
+    def select(self, *, kinds: Sequence[str] | None = None, statuses: Sequence[str] | None = None) -> Snapshot:
+        """The part of the catalog of these kinds and statuses, as `load` would give it: the same
+        full stat sweep (an in-place edit is seen), but only the matching rows are decoded, so a
+        command that needs a sixth of a 100k catalog pays for a sixth. `problems` lists every
+        unreadable file; `shadowed` the duplicated ids among the rows returned."""
+        def work() -> Snapshot:
+            staleness.freshen(self.catalog_dir, self.cache, full=True)
+            snap = _snapshot([*self.cache.entries_where(kinds=kinds, statuses=statuses), *self.cache.unreadable()])
+            keep = {i for i, it in snap.items.items()
+                    if (kinds is None or it.kind in kinds) and (statuses is None or it.status in statuses)}
+            return Snapshot({i: snap.items[i] for i in keep}, {i: snap.paths[i] for i in keep}, snap.problems,
+                            {i: p for i, p in snap.shadowed.items() if i in keep})
+        return self._healing(work)
+
+    def unreadable(self) -> list[CachedEntry]:
+        """The cached rows of files that are not readable items (after the cheap folder check)."""
+        return self._healing(lambda: (staleness.freshen(self.catalog_dir, self.cache), self.cache.unreadable())[1])
+
     # -- reading by query (no whole-catalog work) --------------------------------------------------
     def _healing(self, work: Callable[[], _T]) -> _T:
         """Run a cache read; on damage delete the cache, say so once, rebuild from the files, retry."""

@@ -226,6 +226,30 @@ class CatalogCache:
         ):
             yield CachedEntry(path, mtime_ns, size, item_from_blob(data) if data else None, error, ino)
 
+    def entries_where(
+        self, *, kinds: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
+    ) -> Iterator[CachedEntry]:
+        """The readable rows of these kinds and statuses (None: any), decoded; plus every row of an id
+        that more than one file holds, so the caller picks the same winner a full load would."""
+        clauses, params = [], []
+        for column, values in (("kind", kinds), ("status", statuses)):
+            if values is not None:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        where = " AND ".join(clauses) or "1"
+        rows = self._query(
+            "SELECT path, mtime_ns, size, ino, data, error FROM entries WHERE data IS NOT NULL AND "
+            f"(({where}) OR id IN (SELECT id FROM entries WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1))",
+            params,
+        )
+        for path, mtime_ns, size, ino, data, error in rows:
+            yield CachedEntry(path, mtime_ns, size, item_from_blob(data), error, ino)
+
+    def unreadable(self) -> list[CachedEntry]:
+        """The rows of files that could not be read as items (their error kept)."""
+        rows = self._query("SELECT path, mtime_ns, size, ino, error FROM entries WHERE data IS NULL")
+        return [CachedEntry(p, m, s, None, e, i) for p, m, s, i, e in rows]
+
     def count(self) -> int:
         """How many files are cached (readable or not)."""
         return int(self._query("SELECT count(*) FROM entries")[0][0])
