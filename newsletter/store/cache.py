@@ -231,7 +231,8 @@ class CatalogCache:
     ) -> Iterator[CachedEntry]:
         """The readable rows of these kinds and statuses (None: any), decoded; plus every row of an id
         that more than one file holds, so the caller picks the same winner a full load would."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str] = []
         for column, values in (("kind", kinds), ("status", statuses)):
             if values is not None:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
