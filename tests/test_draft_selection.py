@@ -129,3 +129,29 @@ def test_left_out_summary_counts_reasons() -> None:
     line = left_out_summary(["full", "published", "full", "no-section"])
     assert line.startswith("left out 4 items: 2 section full, 1 already published or drafted, 1 no section takes them")
     assert left_out_summary(["full"]).startswith("left out 1 item: ")
+
+
+def test_settled_plan_matches_the_plan_over_every_pair_while_asking_only_for_what_lands() -> None:
+    from newsletter.issues.sections import SectionRule
+
+    rules = [SectionRule("Further reading", kinds=("link",), max=3)]
+    # Ranked by publication date: p9 first. p9 repeats an earlier issue's item, p8 and p7 are one
+    # work (p7 folds under p8), so the plan has to reach down to p5 for its third entry.
+    items = [link(f"p{n:011d}", f"Post {n}", published=f"2025-03-{n + 10:02d}") for n in range(10)]
+    old = link("o" * 12, "Published earlier", status="published", issue=1, published="2025-01-01")
+    items.append(old)
+    every_pair = [(items[9].id, old.id), (items[7].id, items[8].id), (items[1].id, items[2].id)]
+    asked: list[set[str]] = []
+
+    def find_pairs(ask: set[str] | None) -> list[tuple[str, str]]:
+        asked.append(set() if ask is None else set(ask))
+        return [p for p in every_pair if ask is None or p[0] in ask or p[1] in ask]
+
+    settled = draft.settled_plan(items, rules, find_pairs=find_pairs)
+    full = draft.plan_draft(items, rules, dupe_pairs=every_pair)
+    assert [e.item.id for e in settled.entries] == [e.item.id for e in full.entries]
+    assert [[o.id for o in e.also] for e in settled.entries] == [[o.id for o in e.also] for e in full.entries]
+    assert [e.item.title for e in settled.entries] == ["Post 8", "Post 6", "Post 5"]
+    looked_up = set().union(*asked)
+    assert items[1].id not in looked_up and items[2].id not in looked_up  # far below the cut: never asked
+    assert len(settled.left_out) == len(settled.reasons)  # the final plan explains every item it left out

@@ -284,3 +284,31 @@ def test_save_many_then_load_across_folders_and_chunks(store: Store, monkeypatch
     finally:
         fresh.close()
     assert again.items == snap.items and again.paths == snap.paths
+
+
+def test_select_decodes_only_matching_rows_and_still_sees_in_place_edits(store: Store) -> None:
+    paper, link, skipped = make_item(20, kind="paper"), make_item(21), make_item(22, kind="paper", status="skipped")
+    with store.locked():
+        rel = store.save(paper)
+        store.save(link)
+        store.save(skipped)
+    (store.catalog_dir / "2025" / "03" / "broken.md").write_text("---\nnot: [valid\n", encoding="utf-8")
+    assert set(store.select(kinds=["paper"], statuses=["inbox"]).items) == {paper.id}
+    time.sleep(0.01)
+    path = store.catalog_dir / rel
+    path.write_text(path.read_text().replace("kind: paper", "kind: link"))  # in place: the folder is unchanged
+    snap = store.select(kinds=["paper"])
+    assert set(snap.items) == {skipped.id}
+    assert set(store.select(kinds=["link"]).items) == {paper.id, link.id}
+    assert any("broken.md" in p for p in snap.problems)
+
+
+def test_select_picks_the_same_winner_of_a_shared_id_as_a_full_load(store: Store) -> None:
+    early = make_item(30, added="2025-01-01T00:00:00Z", title="early", kind="paper")
+    late = make_item(30, added="2025-02-01T00:00:00Z", title="late", kind="link")
+    with store.locked():
+        store.save(early)
+        store.save(late)
+    assert store.select(kinds=["link"]).items == {}  # the link file loses to the earlier paper file
+    snap = store.select(kinds=["paper"])
+    assert snap.items[early.id].title == "early" and len(snap.shadowed[early.id]) == 1
