@@ -17,6 +17,8 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[test]'
+	# The ONNX export of the embedding model, once per machine, so no project's first command loads torch.
+	HF_HUB_OFFLINE=1 $(PY) -m newsletter.semantic.onnxcache
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +16,13 @@ try:
 except ImportError:  # pytest run without the project root on sys.path: tests/ itself is on it
     from httpserver import LoopbackServer  # type: ignore[no-redef]
     from smtpserver import Collector, running_smtp  # type: ignore[no-redef]
+
+# One machine cache (the shared ONNX export) per test session, never the user's: tests stay
+# hermetic, and the export is made at most once per run instead of once per test project.
+if "NEWSLETTER_CACHE_DIR" not in os.environ:
+    _machine_cache = tempfile.mkdtemp(prefix="newsletter-test-cache-")
+    os.environ["NEWSLETTER_CACHE_DIR"] = _machine_cache
+    atexit.register(shutil.rmtree, _machine_cache, ignore_errors=True)
 
 
 @pytest.fixture

@@ -96,10 +96,11 @@ def test_a_truncated_vector_segment_is_dropped_and_recomputed_without_a_key_erro
     assert [s for _, s in fresh.related(f"{3:012x}", k=5)] == [s for _, s in truth]
 
 
-def test_a_truncated_onnx_export_is_removed_with_one_clear_error(tmp_path: Path) -> None:
+def test_a_truncated_onnx_export_is_removed_with_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("onnxruntime")
     from newsletter.semantic.embedders import OnnxEmbedder
 
+    monkeypatch.setenv("NEWSLETTER_CACHE_DIR", str(tmp_path / "empty-machine-cache"))  # no whole copy anywhere
     onnx = OnnxEmbedder(derived_dir=tmp_path, export=False)
     onnx.path.parent.mkdir(parents=True)
     onnx.path.write_bytes(b"\x08\x07\x12\x04trunc")  # the first bytes of a protobuf, then nothing

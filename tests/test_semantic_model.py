@@ -298,3 +298,30 @@ def test_similar_to_many_works_on_a_catalog_that_has_not_synced(sample: Catalog)
     assert len(batch) == 2
     for item_id, row in zip(ids, batch, strict=True):
         assert {s["id"] for s in row} == {s["id"] for s in sample.similar_to(items[item_id], k=10)}
+
+
+@pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime is optional")
+def test_a_new_project_takes_the_machines_onnx_export_without_torch(tmp_path: Path) -> None:
+    from newsletter.semantic import onnxcache
+
+    first = OnnxEmbedder("default", derived_dir=tmp_path / "one" / ".newsletter")
+    vectors = first.encode(["speculative decoding latency"])  # exported here, or taken from this run's cache
+    assert onnxcache.shared_path(first.name, first.model_dir).is_file()
+    # A second project in a fresh process: its first query needs no export, so no torch at all.
+    script = (
+        "import sys, numpy as np\n"
+        "from newsletter.semantic.embedders import OnnxEmbedder\n"
+        f"e = OnnxEmbedder('default', derived_dir={str(tmp_path / 'two' / '.newsletter')!r}, export=False)\n"
+        "v = e.encode(['speculative decoding latency'])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "np.save(sys.argv[1], v)\n"
+    )
+    out = tmp_path / "two.npy"
+    subprocess.run([sys.executable, "-c", script, str(out)], check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert float(np.sum(np.load(out) * vectors)) >= 0.999999
+    second = OnnxEmbedder("default", derived_dir=tmp_path / "two" / ".newsletter", export=False)
+    assert second.path.is_file() and second.path != onnxcache.shared_path(second.name, second.model_dir)
+    # A damaged project copy heals from the machine's copy, still without exporting.
+    second.path.write_bytes(b"\x08\x07\x12\x04trunc")
+    healed = OnnxEmbedder("default", derived_dir=tmp_path / "two" / ".newsletter", export=False)
+    assert float(np.sum(healed.encode(["speculative decoding latency"]) * vectors)) >= 0.999999

@@ -348,16 +348,25 @@ class OnnxEmbedder:
             self.max_length = 256
 
     def ready(self) -> bool:
-        """True when the exported model exists (no export, hence no torch, needed)."""
-        return self.path.exists()
+        """True when the exported model exists here or on this machine (no torch needed)."""
+        from . import onnxcache
+
+        return self.path.exists() or onnxcache.copy_into(onnxcache.shared_path(self.name, self.model_dir), self.path)
+
+    def _provide(self) -> None:
+        """Make the export exist: the machine's copy, else export it (torch, once per machine)."""
+        from . import onnxcache
+
+        if self.ready():
+            return
+        if not self.export:
+            raise ProjectError(f"no ONNX export at {self.path}: run a sync with the onnx backend")
+        onnxcache.provide(self.name, self.model_dir, self.path, export_onnx)
 
     def _load(self) -> None:
         if self._session is not None:
             return
-        if not self.path.exists():
-            if not self.export:
-                raise ProjectError(f"no ONNX export at {self.path}: run a sync with the onnx backend")
-            export_onnx(self.model_dir, self.path)
+        self._provide()
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -366,21 +375,30 @@ class OnnxEmbedder:
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        def session() -> Any:
+            return onnxruntime.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
         try:
-            self._session = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = session()
         except Exception as exc:  # InvalidProtobuf, Fail ...: a damaged derived file, never a traceback
+            from . import onnxcache
+
             self.path.unlink(missing_ok=True)
             logging.getLogger("newsletter").warning(
                 "the ONNX export %s was damaged (%s); removed it, it is rebuilt on next need",
                 self.path, str(exc).splitlines()[0][:120])
-            if not self.export:
-                raise ProjectError(f"the ONNX export at {self.path} was damaged and has been removed") from None
-            export_onnx(self.model_dir, self.path)
-            self._session = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            try:
+                if not self.ready():  # a fresh copy of the machine's export, when there is one
+                    raise FileNotFoundError(self.path)
+                self._session = session()
+            except Exception:
+                # The machine's copy is missing or was what was damaged: drop it, make a whole one.
+                self.path.unlink(missing_ok=True)
+                onnxcache.forget(self.name, self.model_dir)
+                if not self.export:
+                    raise ProjectError(f"the ONNX export at {self.path} was damaged and has been removed") from None
+                self._provide()
+                self._session = session()
         self._tokenizer = tokenizer
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
