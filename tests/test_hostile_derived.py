@@ -96,7 +96,9 @@ def test_a_truncated_vector_segment_is_dropped_and_recomputed_without_a_key_erro
     assert [s for _, s in fresh.related(f"{3:012x}", k=5)] == [s for _, s in truth]
 
 
-def test_a_truncated_onnx_export_is_removed_with_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_truncated_onnx_export_is_removed_with_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("onnxruntime")
     from newsletter.semantic.embedders import OnnxEmbedder
 

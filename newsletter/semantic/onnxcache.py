@@ -5,7 +5,8 @@ Exporting the model needs torch (12 s warm, ~40 s on a cold disk), so a project'
 is kept once per machine (``$NEWSLETTER_CACHE_DIR``, else ``$XDG_CACHE_HOME/newsletter``, else
 ``~/.cache/newsletter``), keyed by a fingerprint of the model folder, and each project takes a
 copy into its derived folder, which stays self-contained and disposable (a copy, not a hard link:
-whatever damages a project's file in place must not damage every project's). `make install` fills the machine copy (`python -m newsletter.semantic.onnxcache`).
+whatever damages a project's file in place must not damage every project's).
+`make install` fills the machine copy (`python -m newsletter.semantic.onnxcache`).
 """
 
 from __future__ import annotations
