@@ -223,6 +223,12 @@ def test_connection_refused_is_a_fetch_error() -> None:
                         "(gave up after 1 retry; check the URL or try again later)")
 
 
+def test_a_host_the_resolver_does_not_know_fails_at_once_without_retries() -> None:
+    # `.invalid` never resolves (RFC 6761): the resolver's answer is final, so asking again is waste.
+    err = fetch_error("http://no-such-host.invalid/page", settings(retries=3, backoff=5.0))
+    assert str(err) == "could not connect to no-such-host.invalid: host not found (check the URL)"
+
+
 def test_endless_body_stops_at_the_size_cap_with_bounded_memory(http_server: LoopbackServer) -> None:
     http_server.add("/endless", behaviour="endless")
     tracemalloc.start()
