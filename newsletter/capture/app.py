@@ -47,6 +47,10 @@ class Forbidden(Exception):
     """A request without a valid token (or from another site): answered 403, nothing done."""
 
 
+class TooLarge(Exception):
+    """A form bigger than any the capture page sends: answered 413, nothing done."""
+
+
 def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, base_url: str, name: str,
                allowed_hosts: list[str] | None = None) -> Starlette:
     """The capture app over the catalog `open_catalog` returns (opened once, on the worker thread).
@@ -72,6 +76,9 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
             await on_worker(held[0].close)
         worker.shutdown(wait=True)
 
+    def too_large() -> Response:
+        return page("Too large", "<p>The form was larger than a capture needs.</p>", name=name, status=413)
+
     def denied() -> Response:
         return page("Not allowed", "<p>The token is missing or not valid. Open the inbox from your own "
                     "bookmarklet, or sign in at <a href=\"/\">the start page</a>.</p>", name=name, status=403)
@@ -79,7 +86,7 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
     async def read_form(request: Request) -> dict[str, str]:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
-            return {}
+            raise TooLarge
         form = await request.form()
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
@@ -105,6 +112,8 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
     async def index(request: Request) -> Response:
         try:
             editor, _ = await editor_of(request, post=request.method == "POST")
+        except TooLarge:
+            return too_large()
         except Forbidden:
             if request.method == "POST" or request.query_params.get("token"):
                 return denied()
@@ -126,6 +135,8 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
     async def add(request: Request) -> Response:
         try:
             editor, fields = await editor_of(request, post=True)
+        except TooLarge:
+            return too_large()
         except Forbidden:
             return denied()
         url = fields.get("url", "").strip()
@@ -168,6 +179,8 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
     async def inbox(request: Request) -> Response:
         try:
             editor, _ = await editor_of(request, post=request.method == "POST")
+        except TooLarge:
+            return too_large()
         except Forbidden:
             if request.method == "POST" or request.query_params.get("token"):
                 return denied()
@@ -178,6 +191,8 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
     async def set_status(request: Request) -> Response:
         try:
             editor, fields = await editor_of(request, post=True)
+        except TooLarge:
+            return too_large()
         except Forbidden:
             return denied()
         status = TRIAGE.get(fields.get("status", ""))
