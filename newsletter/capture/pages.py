@@ -29,6 +29,7 @@ textarea{width:100%;box-sizing:border-box;min-height:8rem;padding:.55rem .7rem;f
 background:transparent;border:1px solid var(--border);border-radius:.4rem}
 input[type=url],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem .7rem;font:inherit;
 color:inherit;background:transparent;border:1px solid var(--border);border-radius:.4rem}
+main a{color:var(--accent)}
 ul.items{list-style:none;padding:0}
 ul.items li{border-top:1px solid var(--border);padding:.7rem 0}
 .meta{font-size:.85rem;color:var(--muted)}
@@ -117,7 +118,7 @@ def inbox_list(items: Sequence[Item], token: str, *, older: int, notice: str = "
             for status, label, css in (("shortlisted", "Shortlist", ""), ("skipped", "Skip", " class=\"secondary\""))
         )
         parts.append(f"<li id=\"item-{esc(item.id)}\">{item_summary(item, token)}"
-                     + (f"<p class=\"note\">{esc(note)}</p>" if note else "") + buttons + "</li>")
+                     + (f"<p class=\"note\">{esc(note)}</p>" if note else "") + f"<div>{buttons}</div></li>")
     parts.append("</ul>")
     return "".join(parts)
 
