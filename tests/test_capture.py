@@ -7,7 +7,11 @@ files under catalog/ (the truth), never from the app's answers alone.
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +28,7 @@ from newsletter.project import init_project
 from newsletter.text import TITLE_MAX
 from tests.capture_support import ANN, BOB, catalog_files, running_capture
 from tests.httpserver import LoopbackServer
+from tests.test_server_support import free_port
 
 PAGE = (b"<html><head><title>Fetched: Vector search at scale</title>"
         b"<meta name='description' content='How to shard an index.'></head><body><p>text</p></body></html>")
@@ -253,3 +258,34 @@ def test_inbox_serve_refuses_to_start_without_a_usable_token(project: Path, monk
     result = runner.invoke(main, ["-C", str(project), "inbox", "serve"])
     assert result.exit_code == 2 and "token 1 must be" in result.output
     assert "ann:short" not in result.output  # the value is a secret: never echoed
+
+
+def test_inbox_serve_prints_the_bookmarklets_and_serves_them(project: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "NEWSLETTER_INBOX_TOKEN": f"ann:{ANN},bob:{BOB}",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = (tmp_path / "out.txt").open("w+")
+    process = subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "inbox", "serve",
+                                "--port", str(port)], stdout=out, stderr=subprocess.PIPE, env=env, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        lines = Path(out.name).read_text().splitlines()
+        assert lines == [f"bookmarklet for {name}: {bookmarklet(base, token)}" for name, token in
+                         (("ann", ANN), ("bob", BOB))]
+        start = httpx.get(f"{base}/", params={"token": BOB})
+        shown = re.search(r'class="bookmarklet" href="([^"]+)"', start.text)
+        assert shown and html.unescape(shown.group(1)) == bookmarklet(base, BOB)
+        assert httpx.get(f"{base}/", headers={"Host": "rebound.example"}).status_code == 400
+        assert httpx.get(f"http://localhost:{port}/healthz").status_code == 200
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+        out.close()
+    assert ANN not in err and BOB not in err  # uvicorn's access log is off: tokens ride in URLs
