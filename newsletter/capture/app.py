@@ -151,7 +151,11 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
             options = AddOptions(note=note, fallback_title=title, added_by=editor.name)
             return catalog().add([url], options)[0]
 
-        result = await on_worker(work)
+        try:
+            result = await on_worker(work)
+        except NewsletterError as exc:  # the project itself (a lock held too long, a damaged file)
+            log.error("capture of a link by %s failed: %s", editor.name, exc)
+            return page("Not added", f"<p>{esc(exc)}</p>", name=name, status=500)
         token = editor.token
         if result.status == "failed" or result.item is None:
             return page("Not added", f"<p>{esc(result.error or 'failed')}</p>", name=name, status=422)
