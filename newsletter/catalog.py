@@ -515,6 +515,8 @@ class Catalog:
         done: int,
         total: int,
     ) -> builtins.list[Metadata | Exception]:
+        if not pending:  # every input was already there: no HTTP client (and its TLS context) to build
+            return []
         if not options.fetch:
             return [Metadata(kind=options.kind or p.info.kind) for _, p in pending]
         from .ingest import route as ingest
