@@ -52,6 +52,7 @@ class AddResult:
     item: Item | None = None
     error: str | None = None
     similar: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    unfetched: str | None = None  # why the page could not be fetched, when the given title was used instead
 
     def to_json(self) -> dict[str, Any]:
         # "result", not "status": an item has a status field of its own (inbox, published ...)
@@ -254,7 +255,12 @@ class Catalog:
             progress(done, len(inputs))
         metas = self._resolve_all(pending, options, progress, done, len(inputs))
         built: builtins.list[tuple[int, Item]] = []
+        unfetched: dict[int, str] = {}
         for (i, prepared), meta in zip(pending, metas, strict=True):
+            if isinstance(meta, Exception) and options.fallback_title:
+                # The caller sent what it saw (a browser capture): keep the link with that title.
+                unfetched[i] = str(meta)
+                meta = Metadata(kind=options.kind or prepared.info.kind)
             if isinstance(meta, Exception):
                 results[i] = AddResult(prepared.input, "failed", error=str(meta))
                 continue
@@ -277,7 +283,8 @@ class Catalog:
                 batch[item.id], position[item.id] = item, i
 
             def saved(item: Item) -> None:
-                result = results[position[item.id]] = AddResult(inputs[position[item.id]], "added", item=item)
+                i = position[item.id]
+                result = results[i] = AddResult(inputs[i], "added", item=item, unfetched=unfetched.get(i))
                 if on_result:
                     on_result(result)
 
@@ -534,6 +541,8 @@ class Catalog:
         done: int,
         total: int,
     ) -> builtins.list[Metadata | Exception]:
+        if not pending:  # every input was already there: no HTTP client (and its TLS context) to build
+            return []
         if not options.fetch:
             return [Metadata(kind=options.kind or p.info.kind) for _, p in pending]
         from .ingest import route as ingest

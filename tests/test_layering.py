@@ -29,6 +29,7 @@ STAGES: list[set[str]] = [
     {"platforms"},
     {"server"},
     {"catalog"},
+    {"capture"},
     {"cli", "__main__"},
 ]
 

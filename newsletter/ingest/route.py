@@ -53,6 +53,10 @@ class AddOptions:
     title: str = ""
     summary: str = ""
     fetch: bool = True
+    # The title the caller saw (a browser's document.title): used only when the page gives none or
+    # cannot be fetched (X, paywalls, offline), never over what the page says.
+    fallback_title: str = ""
+    added_by: str = ""  # who captured it (an editor's name from `inbox serve`), kept as `added_by`
 
     def __post_init__(self) -> None:
         # The curator's tags are checked here, before anything is fetched: a too-long one is one
@@ -200,6 +204,8 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
     # Sources clean what they parse; this is the last line of defence for every way in (add, import,
     # feeds): no lone surrogate reaches a file, and no URL field keeps a user:password@.
     extra = {k: _capped_extra(_without_userinfo(v)) for k, v in replace_surrogates(extra).items()}
+    if options.added_by:
+        extra["added_by"] = _capped(options.added_by, NAME_MAX, "added_by", prepared.url)
     url = prepared.url
     image = _without_userinfo(replace_surrogates(meta.image))
     return Item(
@@ -207,7 +213,7 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
         kind=kind,
         url=link,
         canonical_url=canonical,
-        title=_capped(options.title or meta.title, TITLE_MAX, "title", url),
+        title=_capped(options.title or meta.title or options.fallback_title, TITLE_MAX, "title", url),
         summary=_capped(options.summary or meta.summary, SUMMARY_MAX, "summary", url),
         authors=[_capped(a, NAME_MAX, "author", url) for a in _first(meta.authors, MAX_AUTHORS, "authors", url)],
         published=replace_surrogates(meta.published),
