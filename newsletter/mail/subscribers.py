@@ -24,6 +24,7 @@ from ..errors import NewsletterError
 from ..models import now_timestamp
 from ..store.files import atomic_write
 from ..store.lock import write_lock
+from ..text import csv_rows, unicode_encoding
 
 FIELDS = ("email", "name", "status", "subscribed_at")
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
@@ -141,7 +142,7 @@ def parse_csv(text: str, *, source: str = "subscribers.csv") -> LoadResult:
     # Excel's "Unicode Text" export is tab-separated UTF-16: take tabs when the header has no comma.
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     # newline=None: CR, LF and CRLF all end a row, as when the file is opened in text mode.
-    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=delimiter))
+    rows = csv_rows(text, delimiter=delimiter)
     columns = list(FIELDS)
     start = 0
     if rows and any(cell.strip().lower() in ("email", "e-mail", "email address") for cell in rows[0]):
@@ -379,13 +380,7 @@ def decode_csv_bytes(data: bytes, path: Path) -> str:
     Nothing else is guessed: a legacy 8-bit file (cp1252 ...) would decode to plausible garbage in
     names, so it is refused with what to do instead.
     """
-    encoding = "utf-8"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    elif len(data) >= 4 and data[1:4:2] == b"\x00\x00" and data[0:4:2] != b"\x00\x00":
-        encoding = "utf-16-le"
-    elif len(data) >= 4 and data[0:4:2] == b"\x00\x00" and data[1:4:2] != b"\x00\x00":
-        encoding = "utf-16-be"
+    encoding = unicode_encoding(data) or "utf-8"
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
