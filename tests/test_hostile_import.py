@@ -259,7 +259,9 @@ def test_a_legacy_8bit_subscriber_file_is_refused_with_what_to_do(mail_project: 
     assert not (mail_project / "subscribers.csv").exists()
 
 
-def test_an_oversized_subscriber_field_is_capped_and_the_rows_after_it_import(mail_project: Path, tmp_path: Path) -> None:
+def test_an_oversized_subscriber_field_is_capped_and_the_rows_after_it_import(
+    mail_project: Path, tmp_path: Path
+) -> None:
     path = tmp_path / "big-subscribers.csv"
     path.write_text("email,name\n" + "big@example.org," + "N" * 200_000 + "\n"
                     + "".join(f"r{i}@example.org,Reader {i}\n" for i in range(1000)), encoding="utf-8")
