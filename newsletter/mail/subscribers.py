@@ -17,7 +17,7 @@ import dataclasses
 import io
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import NewsletterError
@@ -328,20 +328,34 @@ class SubscriberList:
         True when it changed, False when an equal or stronger status was there, None when the
         address is not on the list.
         """
-        try:
-            key = email_key(normalize_email(address))
-        except ValueError:
-            return None
+        return self.suppress_many([(address, status)])[0]
+
+    def suppress_many(self, changes: Sequence[tuple[str, str]]) -> list[bool | None]:
+        """`suppress` for each (address, status) in turn, with one read and at most one write of the file.
+
+        `bounces pull` finds hundreds of addresses in one mailbox; rewriting the CSV once per
+        finding made that quadratic. Results are `suppress`'s, in order (a repeated address sees
+        the status an earlier change gave it).
+        """
+        results: list[bool | None] = []
         with write_lock(self.derived_dir):
             current = self.load()
-            for sub in current.subscribers:
-                if sub.key == key:
-                    if STATUS_RANK.get(sub.status, 0) < STATUS_RANK[status]:
-                        sub.status = status
-                        atomic_write(self.path, dump_csv(current.subscribers))
-                        return True
-                    return False
-        return None
+            by_key = {sub.key: sub for sub in current.subscribers}
+            for address, status in changes:
+                try:
+                    sub = by_key.get(email_key(normalize_email(address)))
+                except ValueError:
+                    sub = None
+                if sub is None:
+                    results.append(None)
+                elif STATUS_RANK.get(sub.status, 0) < STATUS_RANK[status]:
+                    sub.status = status
+                    results.append(True)
+                else:
+                    results.append(False)
+            if any(results):
+                atomic_write(self.path, dump_csv(current.subscribers))
+        return results
 
     def counts(self) -> dict[str, int]:
         """How many subscribers have each status, plus `total`."""
