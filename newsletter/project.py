@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import PROJECT_FILE
 from .errors import ProjectError
+from .text import TITLE_MAX, clean_external
 
 # Files of the scaffold whose text is formatted with the project's name.
 _FORMATTED = {"newsletter.toml", "mkdocs.yml", "index.md"}
@@ -28,7 +29,8 @@ def init_project(root: Path, *, name: str | None = None) -> Path:
     if root.exists() and any(p for p in root.iterdir() if p.name not in (".git",)):
         raise ProjectError(f"{root} is not empty; choose a new or empty folder")
     display = name or root.name.replace("-", " ").replace("_", " ").strip().title() or "My Newsletter"
-    safe_name = re.sub(r'["\\\n\r]', "", display)
+    # Controls (a \x01 is invalid TOML) and line breaks out, then the quote and backslash of TOML/YAML strings.
+    safe_name = re.sub(r'["\\]', "", clean_external(display, limit=TITLE_MAX)) or "My Newsletter"
     _copy_tree(resources.files("newsletter") / "scaffold", root, safe_name)
     (root / "catalog").mkdir(exist_ok=True)
     (root / "catalog" / ".gitkeep").touch()

@@ -12,8 +12,12 @@ number governs a field everywhere.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
@@ -34,8 +38,11 @@ __all__ = [
     "TITLE_MAX",
     "URL_MAX",
     "clean_external",
+    "csv_rows",
     "has_lone_surrogate",
     "replace_surrogates",
+    "unicode_encoding",
+    "wide_csv_fields",
 ]
 
 # -- named limits (characters, or entries for lists) ------------------------------------------------
@@ -118,6 +125,47 @@ def replace_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {replace_surrogates(k): replace_surrogates(v) for k, v in value.items()}
     return value
+
+
+@contextlib.contextmanager
+def wide_csv_fields(size: int) -> Iterator[None]:
+    """Let csv read fields of up to ``size`` characters inside the block (give the text's length).
+
+    csv's field limit (128 KB) turns one huge cell into an error that ends the whole file; our
+    readers cap every cell they keep, so they lift the limit while reading. It is process-wide
+    state, restored on leaving the block.
+    """
+    previous = csv.field_size_limit(max(csv.field_size_limit(), size + 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def csv_rows(text: str, **dialect: Any) -> list[list[str]]:
+    """Every row of CSV ``text`` (CR, LF and CRLF end a row), whatever the length of a field."""
+    with wide_csv_fields(len(text)):
+        return list(csv.reader(io.StringIO(text, newline=None), **dialect))
+
+
+def unicode_encoding(data: bytes) -> str | None:
+    """The Unicode encoding a file's bytes announce: a BOM, or UTF-16's NUL pattern of ASCII text.
+
+    "utf-8-sig", "utf-32", "utf-16", "utf-16-le", "utf-16-be", or None when nothing says so (then
+    the caller decides: UTF-8, or a legacy 8-bit guess). Spreadsheets save "Unicode text" as
+    UTF-16 LE, with a BOM or without one; decoding that as UTF-8 or cp1252 gives NULs and garbage.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if len(data) >= 4 and data[1:4:2] == b"\x00\x00" and data[0:4:2] != b"\x00\x00":
+        return "utf-16-le"
+    if len(data) >= 4 and data[0:4:2] == b"\x00\x00" and data[1:4:2] != b"\x00\x00":
+        return "utf-16-be"
+    return None
 
 
 _WS = re.compile(r"\s+")

@@ -224,3 +224,18 @@ def test_clicks_own_usage_errors_are_one_line_too(project: Path) -> None:
     assert code == 2 and "'blog' is not one of" in one_error_line(err)
     doc = json.loads(out)  # under --json, still one document on stdout
     assert doc["schema"] == 1 and doc["command"] == "list" and doc["ok"] is False
+
+
+def test_init_into_an_impossible_folder_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["init", "/proc/x"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "/proc/x" in one_error_line(result.stderr)
+
+
+def test_init_with_a_control_character_in_the_name_writes_valid_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "n"), "--name", "a\x01b"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    settings = tomllib.loads((tmp_path / "n" / "newsletter.toml").read_text(encoding="utf-8"))
+    assert settings["newsletter"]["name"] == "ab"

@@ -270,3 +270,17 @@ def test_build_item_caps_kind_specific_fields_and_authors() -> None:
     assert len(item.extra["license"]) == TEXT_MAX
     assert len(item.extra["links"]) == route.MAX_LIST
     assert item.tags == ["fine"] and item.image == ""
+
+
+def test_a_symlinked_month_folder_is_never_written_through(project: Path, tmp_path: Path) -> None:
+    import time
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    month = project / "catalog" / time.strftime("%Y/%m", time.gmtime())
+    month.parent.mkdir(parents=True, exist_ok=True)
+    month.symlink_to(outside)
+    code, _out, err = run(project, "add", "--no-fetch", "--no-similar", "--title", "T", "https://example.com/sym")
+    assert code != 0
+    assert "refusing to write through a symbolic link that leaves the catalog" in err
+    assert list(outside.iterdir()) == [], "nothing lands outside the project"

@@ -133,3 +133,12 @@ def test_a_server_answering_head_with_500_is_asked_again_with_get(tmp_path: Path
     write_issue(root, 1, [("a", site.url("/article"))])
     (result,) = Catalog.open(root).check_links(1)
     assert result.verdict == "ok" and result.method == "GET"
+
+
+def test_a_link_that_is_not_a_valid_url_is_dead_not_an_error(tmp_path: Path) -> None:
+    """The fetcher says "not a valid URL"; the dead-link markers are lower case (review finding)."""
+    root = make_project(tmp_path)
+    write_issue(root, 1, [("broken", "http://[::1/broken")])
+    (result,) = Catalog.open(root).check_links(1)
+    assert "not a valid URL" in result.reason
+    assert result.verdict == "dead"

@@ -384,3 +384,40 @@ def test_kill_during_the_rate_pause_sends_nothing_twice(project: Path, smtp: tup
     assert "sent again" not in result.stderr
     counts = server.recipients()
     assert set(counts) == expected_addresses() and set(counts.values()) == {1}
+
+
+def test_a_death_before_the_final_dot_leaves_the_message_pending_not_in_doubt(
+    project: Path, smtp: tuple[Any, str]
+) -> None:
+    """The ledger marks `sending` only once the body is written, right before the dot (issue 16, finding 8).
+
+    `before_end` failing stands in for the process dying there: no dot is sent, so the server
+    discards the message, and the row is `pending`; `--resume` then sends it without calling it
+    in doubt.
+    """
+    from newsletter.mail import deliver
+
+    collector, hostport = smtp
+    host, port = deliver.parse_hostport(hostport)
+    path = project / ".newsletter" / "sends" / "probe.sqlite"
+    with ledger.Ledger(path) as book:
+        sender = deliver.SmtpSender(deliver.SmtpConfig(host, port))
+        sender.connect()
+        book.begin("a@example.org", "a@example.org", "<m@x>")
+        states: list[str] = []
+
+        def dies() -> None:
+            states.append(book.entries()["a@example.org"].state)
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            sender.send("news@example.org", "a@example.org", b"Subject: x\r\n\r\nbody\r\n", before_end=dies)
+        assert states == [ledger.PENDING], "until the dot, the row says: not accepted"
+        assert not sender.maybe_accepted
+        outcome = sender.send("news@example.org", "a@example.org", b"Subject: y\r\n\r\nbody\r\n",
+                              before_end=lambda: book.in_doubt("a@example.org"))
+        assert outcome.state == ledger.SENT
+        assert book.entries()["a@example.org"].state == ledger.SENDING, "fsynced in doubt right before the dot"
+        sender.close()
+    assert [b"Subject: y" in data for _from, _to, data in collector.messages] == [True], \
+        "the message without its dot was discarded"

@@ -122,3 +122,24 @@ def test_reports_show_addresses_masked() -> None:
     assert masked("reader07@example.org") == "r…7@example.org"
     assert masked("ab@example.org") == "a…@example.org"  # too short to show its last letter too
     assert masked("not-an-address") == "…"
+
+
+def test_suppress_many_applies_each_change_in_turn_with_one_write(tmp_path: Path) -> None:
+    """`bounces pull` hands over all its findings at once (review finding: it rewrote the CSV per finding)."""
+    from newsletter.mail.subscribers import SubscriberList
+
+    path = tmp_path / "subscribers.csv"
+    path.write_text("email,name,status,subscribed_at\nann@example.org,Ann,active,\nbob@example.org,Bob,active,\n"
+                    "cy@example.org,Cy,complained,\n", encoding="utf-8")
+    book = SubscriberList(path, tmp_path / ".newsletter")
+    before = path.stat().st_ino
+    results = book.suppress_many([("Ann@Example.org", "bounced"), ("ann@example.org", "unsubscribed"),
+                                  ("bob@example.org", "complained"), ("cy@example.org", "bounced"),
+                                  ("nobody@example.org", "bounced"), ("not an address", "bounced")])
+    assert results == [True, False, True, False, None, None]
+    assert {s.email: s.status for s in book.load().subscribers} == {
+        "ann@example.org": "bounced", "bob@example.org": "complained", "cy@example.org": "complained"}
+    assert path.stat().st_ino != before, "written (atomically: a new file)"
+    unchanged = path.stat().st_ino
+    assert book.suppress_many([("cy@example.org", "bounced")]) == [False]
+    assert path.stat().st_ino == unchanged, "nothing changed, nothing written"

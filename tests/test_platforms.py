@@ -111,6 +111,18 @@ def test_listmonk_errors_are_one_clear_line(project: Path, listmonk: Listmonk,
     assert code == 1 and "set NEWSLETTER_LISTMONK_USER" in err
 
 
+def test_not_found_is_told_by_the_status_not_by_the_wording(project: Path, listmonk: Listmonk) -> None:
+    """Review finding: adapters looked for "HTTP 404" in the message, which any error text can hold."""
+    code, _out, err = run(project, "publish", "3", "--to", "listmonk", "--draft")
+    assert code == 0, err
+    listmonk.fail_next = [(400, {"message": "the template lookup gave HTTP 404"})]
+    code, _out, err = run(project, "publish", "3", "--to", "listmonk", "--draft")
+    assert code == 1 and "listmonk rejected the post (HTTP 400" in err and "has no campaign" not in err
+    del listmonk.campaigns[1]  # deleted there: a real 404
+    code, _out, err = run(project, "publish", "3", "--to", "listmonk", "--draft")
+    assert code == 1 and "listmonk has no campaign 1 (deleted there?)" in err
+
+
 def test_a_failed_start_still_keeps_the_created_id(project: Path, listmonk: Listmonk) -> None:
     listmonk.fail_next = [(200, None)]  # the create answers with no document: nothing to keep
     code, _out, err = run(project, "publish", "3", "--to", "listmonk", "--draft")

@@ -315,23 +315,27 @@ def bounces_pull(ctx: Any, mbox_path: Path | None, imap_host: str | None, imap_u
         else:
             assert local is not None
             tags = {verp_tag(s, mail.list_id): s.email for s in local.load().subscribers}
+    findings = []
     for finding in scan.findings:
         if finding.tag and not finding.email:
             if finding.tag not in tags:
                 unknown += 1
                 continue
             finding = dataclasses.replace(finding, email=tags[finding.tag])
-        changed: bool | None
-        if client is not None:
+        findings.append(finding)
+    outcomes: list[bool | None] = []
+    if client is not None:
+        for finding in findings:
             try:
-                changed = bool(client.set_status(finding.email, finding.status, finding.reason).get("changed"))
+                outcomes.append(bool(client.set_status(finding.email, finding.status, finding.reason).get("changed")))
             except ListServerError as exc:
                 if exc.status != 404:
                     raise
-                changed = None
-        else:
-            assert local is not None
-            changed = local.suppress(finding.email, finding.status)
+                outcomes.append(None)
+    else:
+        assert local is not None
+        outcomes = local.suppress_many([(f.email, f.status) for f in findings])  # one write of the CSV
+    for finding, changed in zip(findings, outcomes, strict=True):
         if changed is None:
             unknown += 1
         elif changed:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from newsletter.models import usable_tag
 from newsletter.sources.text import clean_text
+from newsletter.text import MAX_TAGS, wide_csv_fields
 
 FORMATS = ("opml", "bookmarks", "csv", "markdown", "urls")
 TITLE_MAX = 500
@@ -132,12 +133,20 @@ def _url_problem(url: str) -> str:
 
 
 def _tags(values: list[str]) -> list[str]:
+    """At most MAX_TAGS usable tags: a file nesting 100,000 folders must not make 100,000 tags."""
     tags: list[str] = []
     for value in values:
         tag = usable_tag(clean_text(value, 200))
         if tag and tag not in tags:
             tags.append(tag)
+            if len(tags) >= MAX_TAGS:
+                break
     return tags
+
+
+def _outer(folders: list[str | None]) -> list[str]:
+    """The outermost folder names that can become tags; O(MAX_TAGS), however deep the nesting."""
+    return [f for f in folders[: MAX_TAGS * 4] if f]
 
 
 def _split_tags(value: str | None) -> list[str]:
@@ -206,7 +215,7 @@ class _OpmlReader(HTMLParser):
         if not feed_url and not link:
             return label or None  # a folder
         categories = [part for cat in _split_tags(attrs.get("category")) for part in cat.split("/")]
-        folders = [f for f in self._stack if f]
+        folders = _outer(self._stack)
         line = self.getpos()[0]
         _row_or_problem(
             self.rows, self.problems, line, feed_url or link, label or feed_url or link,
@@ -299,7 +308,7 @@ class _BookmarkReader(HTMLParser):
             return
         title = clean_text("".join(parts), TITLE_MAX)
         title = "" if title == href else title  # Pocket writes the URL as the text of untitled items
-        folders = [f for f in self._folders if f]
+        folders = _outer(self._folders)
         added = attrs.get("add_date") or attrs.get("time_added") or ""
         before = len(self.rows)
         _row_or_problem(
@@ -345,6 +354,12 @@ def _split_header(line: str) -> list[str]:
 
 
 def _parse_csv(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
+    # One huge field is read (and capped by clean_text) instead of ending the file there.
+    with wide_csv_fields(len(text)):
+        return _parse_csv_rows(text)
+
+
+def _parse_csv_rows(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
     rows: list[ImportRow] = []
     problems: list[ImportProblem] = []
     reader = csv.reader(io.StringIO(text))
@@ -374,9 +389,10 @@ def _parse_csv(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
             record = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
+        except csv.Error as exc:  # that row alone fails: the reader goes on at the next line
             problems.append(ImportProblem(line=start, text="", reason=f"unreadable CSV row: {exc}"))
-            break
+            line = reader.line_num
+            continue
         line = reader.line_num
         if not any(c.strip() for c in record):
             continue

@@ -24,6 +24,7 @@ Decisions:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NewsletterError
 from ..models import Item, Metadata, Progress
 from ..store import SAVE_CHUNK, identity
+from ..text import unicode_encoding
 from ..web import urls
 
 if TYPE_CHECKING:
@@ -117,16 +119,35 @@ class _Plan:
     tags: list[str]
 
 
+MAX_IMPORT_BYTES = 50_000_000  # a browser's export of 100,000 bookmarks is ~30 MB
+
+
 def read_import_file(path: Path) -> str:
-    """The file's text: UTF-8 (with or without BOM), else windows-1252 (old browser exports)."""
+    """The file's text: its BOM's (or UTF-16's) encoding, else UTF-8, else windows-1252 (old exports).
+
+    At most MAX_IMPORT_BYTES are read (`import /dev/zero` ends with one line, not a MemoryError).
+    A UTF-8 file with a few bad bytes keeps its good non-ASCII text: only the bad bytes become U+FFFD;
+    a file with no valid UTF-8 sequence at all is taken as windows-1252.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_IMPORT_BYTES + 1)
     except OSError as exc:
         raise NewsletterError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_IMPORT_BYTES:
+        raise NewsletterError(
+            f"{path}: larger than {MAX_IMPORT_BYTES // 1_000_000} MB; nothing imported. Split it into smaller files"
+        )
+    encoding = unicode_encoding(data)
+    if encoding is not None:
+        return data.decode(encoding, errors="replace")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        text = data.decode("utf-8", errors="replace")
+    if re.search("[^\x00-\x7f\ufffd]", text):
+        return text  # UTF-8 with some bad bytes
+    return data.decode("cp1252", errors="replace")
 
 
 def import_file(

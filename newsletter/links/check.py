@@ -146,7 +146,7 @@ def _verdict_for_error(url: str, exc: NewsletterError, method: str) -> LinkResul
         result.verdict = "blocked"
     else:
         definitive = status is not None and 400 <= status < 500
-        gone = status is None and any(marker in message for marker in _GONE)
+        gone = status is None and any(marker in message.lower() for marker in _GONE)  # markers are lower case
         if definitive or gone:
             result.verdict = "dead"
     return result

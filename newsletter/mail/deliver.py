@@ -255,6 +255,7 @@ class SmtpSender:
             smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
         except (OSError, smtplib.SMTPException) as exc:
             raise ServerGone(f"cannot connect to SMTP server {cfg.host}:{cfg.port}: {_reason(exc)}") from None
+        _no_delay(smtp)
         try:
             smtp.ehlo()
             tls = False
@@ -336,15 +337,22 @@ class SmtpSender:
             self._smtp = None
 
     # sending
-    def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
-        """Deliver one message; raises ServerGone when the server cannot be reached any more."""
+    def send(
+        self, sender: str, recipient: str, data: bytes, *, before_end: Callable[[], None] | None = None
+    ) -> Outcome:
+        """Deliver one message; raises ServerGone when the server cannot be reached any more.
+
+        `before_end` runs once the whole body is on the wire, right before the final dot that lets
+        the server accept it (the ledger's `in_doubt` mark); if it raises, the connection is dropped
+        without the dot, so the server discards the message.
+        """
         temporary = 0
         reconnects = 0
         while True:
             try:
                 if self._smtp is None:
                     self.connect()
-                code, reply = self._transaction(sender, recipient, data)
+                code, reply = self._transaction(sender, recipient, data, before_end)
             except ServerGone as exc:
                 reconnects = self._wait_to_reconnect(reconnects, str(exc))
                 continue
@@ -376,7 +384,9 @@ class SmtpSender:
         self.sleep(self.reconnect_delays[reconnects])
         return reconnects + 1
 
-    def _transaction(self, sender: str, recipient: str, data: bytes) -> tuple[int, bytes]:
+    def _transaction(
+        self, sender: str, recipient: str, data: bytes, before_end: Callable[[], None] | None = None
+    ) -> tuple[int, bytes]:
         smtp = self._smtp
         assert smtp is not None
         self.phase = "envelope"
@@ -390,8 +400,17 @@ class SmtpSender:
                     payload = re.sub(rb"(?m)^\.", b"..", data)
                     if not payload.endswith(b"\r\n"):
                         payload += b"\r\n"
-                    smtp.send(payload + b".\r\n")
+                    # The body first, the dot after `before_end`: a death before the dot leaves the
+                    # server an unterminated DATA (discarded), and the server reads the body meanwhile.
+                    smtp.send(payload)
+                    if before_end is not None:
+                        try:
+                            before_end()
+                        except BaseException:
+                            self._drop()  # no QUIT: mid-DATA it would be body text, and wait for an answer
+                            raise
                     self.phase = "awaiting"
+                    smtp.send(b".\r\n")
                     code, reply = smtp.getreply()
                     self.phase = "answered"
                     if 200 <= code < 300:
@@ -412,6 +431,20 @@ def smtp_config_from_env(hostport: str, starttls: bool | None) -> SmtpConfig:
     if password and not user:
         raise DeliveryError(f"{PASSWORD_ENV} is set but {USER_ENV} is not; set both or neither")
     return SmtpConfig(host, port, starttls=starttls, user=user, password=password)
+
+
+def _no_delay(smtp: smtplib.SMTP) -> None:
+    """TCP_NODELAY: the final dot of DATA goes out the moment it is written.
+
+    The body and the dot are two writes (see `_transaction`); with Nagle's algorithm the 3-byte dot
+    waits for the server's (delayed, up to 40 ms) ACK of the body while we already wait for the
+    answer, which widens the in-doubt window by that much: a kill then still delivers the dot.
+    """
+    try:
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not TCP (a test double, a Unix socket): nothing to tune
 
 
 def _reason(exc: BaseException) -> str:

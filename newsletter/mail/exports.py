@@ -15,13 +15,12 @@ separators. Each bad row is one line naming the file and the line number.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..text import csv_rows
 from .subscribers import (
     MAX_FILE_BYTES,
     STATUS_RANK,
@@ -194,7 +193,7 @@ def parse_export(text: str, fmt: str = "auto", *, source: str = "export.csv",
     """Parse export text; the header decides the format when `fmt` is `auto`."""
     text = text.lstrip("\ufeff")
     body, delimiter, skipped = _dialect(text)
-    rows = list(csv.reader(io.StringIO(body, newline=None), delimiter=delimiter))
+    rows = csv_rows(body, delimiter=delimiter)
     if not rows:
         return LoadResult([], []), fmt if fmt != "auto" else "csv"
     columns = [cell.strip().lower() for cell in rows[0]]

@@ -1,24 +1,28 @@
 """The send ledger: `.newsletter/sends/issue-N.sqlite`, one row per subscriber of a real send.
 
-Every SMTP send is bracketed by two writes: `sending` before the transaction starts (fsynced:
-SQLite WAL mode, `synchronous=FULL`), its outcome the instant the server answers (written at once,
-fsynced by the next `sending`; see `Ledger.answered`), so after any crash the ledger tells, for
-every address:
+Every SMTP send is bracketed by three writes: the row (`pending`, the Message-ID) before MAIL FROM;
+`sending`, fsynced (SQLite WAL mode, `synchronous=FULL`), once the whole body is on the wire but
+before the final dot that makes the server accept it; and the outcome the instant the server
+answers (written at once, fsynced by the next `sending`; see `Ledger.answered`). So after any crash
+the ledger tells, for every address:
 
     sent       the server accepted the message (250 after DATA)         never sent again
     failed     the server refused it permanently (5xx)                  reported, not retried
     deferred   temporary failures (4xx) outlasted the retries            retried by --resume
-    pending    we know it was not accepted (e.g. the connection broke    retried by --resume
-               before the end of DATA)
-    sending    the process died, or the connection dropped while the server was answering DATA:
-               the server may or may not have accepted it ("in doubt")
+    pending    we know it was not accepted (the process or the          retried by --resume
+               connection died before the final dot of DATA)
+    sending    the final dot may have reached the server, whose answer  resent by --resume with
+               was never recorded: accepted or not, only the server's   the same Message-ID, and
+               log knows ("in doubt")                                   named in the report
 
 Only one message is in flight at a time, so one interruption leaves at most one row `sending`.
-The outcome is committed the moment the server has answered (`answered`), before the next message
-is rendered and before any `--rate` pause: the only window in which a kill leaves an accepted message
-marked `sending` (and so sent twice by `--resume`) is the server's answer plus that one commit.
-That costs two small commits per message instead of one, only one of them fsynced (the `begin`, which
-also makes the previous answer durable); see bench/bench_send_kill.py.
+Why `sending` comes after the body and right before the dot, not before MAIL FROM: a process killed
+before the dot leaves the server an unterminated DATA, which it discards, so that row is *known*
+not accepted and is retried quietly; and the server receives (and parses) the body while the
+`sending` mark is fsynced, so once the dot goes out it has little left to do before its 250. The
+window in which a kill leaves an accepted message in doubt (and so sent twice by `--resume`) is
+the server's work after the dot, its answer, and our one small commit of that answer; see
+bench/bench_send_kill.py.
 
 The derived folder is git-ignored like the rest of `.newsletter/` (the ledger holds addresses,
 which never go into git), but unlike the caches this file is not rebuildable: deleting it forgets
@@ -165,9 +169,18 @@ class Ledger:
     # -- writing (each call is one durable transaction) --------------------------------------------
 
     def begin(self, key: str, email: str, message_id: str) -> None:
-        """Record that a message is about to be handed to the server."""
+        """Record that a message is about to be handed to the server (`pending`: not accepted yet).
+
+        Not fsynced: until `in_doubt` nothing can have been accepted, so losing this row to a power
+        cut only forgets an attempt.
+        """
+        with self._transaction(durable=False):
+            self._attempt(key, email, message_id)
+
+    def in_doubt(self, key: str) -> None:
+        """Record (durably: fsync) that the final dot of DATA is about to go out: from here, in doubt."""
         with self._transaction():
-            self._sending(key, email, message_id)
+            self._outcome(key, SENDING, "")
 
     def finish(self, key: str, state: str, detail: str = "") -> None:
         """Record the outcome of the message in flight (durable: fsync)."""
@@ -178,14 +191,13 @@ class Ledger:
         """Record the server's answer at once, without waiting for the disk (see below).
 
         The commit is written to the WAL (so it survives the process being killed) but not fsynced:
-        that keeps the in-doubt window down to the write itself. The next `begin` (synchronous=FULL)
-        fsyncs the WAL, this frame included, before the next message goes out, and `sync` does it at
-        the end of a run; so after a power loss at most this one message is sent again, as before.
+        that keeps the in-doubt window down to the write itself. The next `in_doubt` (synchronous=FULL)
+        fsyncs the WAL, this frame included, before the next message can be accepted, and `sync` does
+        it at the end of a run; so after a power loss at most this one message is sent again, as before.
         """
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            with self._transaction():
-                self._outcome(key, state, detail)
+            self._outcome(key, state, detail)  # one statement: its own transaction (autocommit)
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 
@@ -193,12 +205,12 @@ class Ledger:
         """Make every commit durable (checkpoint: fsync of the WAL and the database)."""
         self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
-    def _sending(self, key: str, email: str, message_id: str) -> None:
+    def _attempt(self, key: str, email: str, message_id: str) -> None:
         self._db.execute(
             "INSERT INTO sends (key, email, state, message_id, attempts, updated) VALUES (?, ?, ?, ?, 1, ?) "
             "ON CONFLICT(key) DO UPDATE SET state = excluded.state, message_id = excluded.message_id, "
             "attempts = attempts + 1, updated = excluded.updated",
-            (key, email, SENDING, message_id, now_timestamp()),
+            (key, email, PENDING, message_id, now_timestamp()),
         )
 
     def _outcome(self, key: str, state: str, detail: str) -> None:
@@ -209,19 +221,28 @@ class Ledger:
             (state, detail[:500], now_timestamp(), key),
         )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self, *, durable: bool = True) -> _Transaction:
+        return _Transaction(self._db, durable)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """One transaction; `durable=False` commits to the WAL without the fsync (synchronous=NORMAL)."""
+
+    def __init__(self, db: sqlite3.Connection, durable: bool) -> None:
         self.db = db
+        self.durable = durable
 
     def __enter__(self) -> None:
+        if not self.durable:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            if not self.durable:
+                self.db.execute("PRAGMA synchronous=FULL")
 
 
 def damaged(path: Path, reason: str) -> LedgerError:

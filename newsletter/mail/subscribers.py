@@ -17,13 +17,14 @@ import dataclasses
 import io
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import NewsletterError
 from ..models import now_timestamp
 from ..store.files import atomic_write
 from ..store.lock import write_lock
+from ..text import csv_rows, unicode_encoding
 
 FIELDS = ("email", "name", "status", "subscribed_at")
 STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
@@ -141,7 +142,7 @@ def parse_csv(text: str, *, source: str = "subscribers.csv") -> LoadResult:
     # Excel's "Unicode Text" export is tab-separated UTF-16: take tabs when the header has no comma.
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     # newline=None: CR, LF and CRLF all end a row, as when the file is opened in text mode.
-    rows = list(csv.reader(io.StringIO(text, newline=None), delimiter=delimiter))
+    rows = csv_rows(text, delimiter=delimiter)
     columns = list(FIELDS)
     start = 0
     if rows and any(cell.strip().lower() in ("email", "e-mail", "email address") for cell in rows[0]):
@@ -327,20 +328,34 @@ class SubscriberList:
         True when it changed, False when an equal or stronger status was there, None when the
         address is not on the list.
         """
-        try:
-            key = email_key(normalize_email(address))
-        except ValueError:
-            return None
+        return self.suppress_many([(address, status)])[0]
+
+    def suppress_many(self, changes: Sequence[tuple[str, str]]) -> list[bool | None]:
+        """`suppress` for each (address, status) in turn, with one read and at most one write of the file.
+
+        `bounces pull` finds hundreds of addresses in one mailbox; rewriting the CSV once per
+        finding made that quadratic. Results are `suppress`'s, in order (a repeated address sees
+        the status an earlier change gave it).
+        """
+        results: list[bool | None] = []
         with write_lock(self.derived_dir):
             current = self.load()
-            for sub in current.subscribers:
-                if sub.key == key:
-                    if STATUS_RANK.get(sub.status, 0) < STATUS_RANK[status]:
-                        sub.status = status
-                        atomic_write(self.path, dump_csv(current.subscribers))
-                        return True
-                    return False
-        return None
+            by_key = {sub.key: sub for sub in current.subscribers}
+            for address, status in changes:
+                try:
+                    sub = by_key.get(email_key(normalize_email(address)))
+                except ValueError:
+                    sub = None
+                if sub is None:
+                    results.append(None)
+                elif STATUS_RANK.get(sub.status, 0) < STATUS_RANK[status]:
+                    sub.status = status
+                    results.append(True)
+                else:
+                    results.append(False)
+            if any(results):
+                atomic_write(self.path, dump_csv(current.subscribers))
+        return results
 
     def counts(self) -> dict[str, int]:
         """How many subscribers have each status, plus `total`."""
@@ -379,13 +394,7 @@ def decode_csv_bytes(data: bytes, path: Path) -> str:
     Nothing else is guessed: a legacy 8-bit file (cp1252 ...) would decode to plausible garbage in
     names, so it is refused with what to do instead.
     """
-    encoding = "utf-8"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    elif len(data) >= 4 and data[1:4:2] == b"\x00\x00" and data[0:4:2] != b"\x00\x00":
-        encoding = "utf-16-le"
-    elif len(data) >= 4 and data[0:4:2] == b"\x00\x00" and data[1:4:2] != b"\x00\x00":
-        encoding = "utf-16-be"
+    encoding = unicode_encoding(data) or "utf-8"
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:

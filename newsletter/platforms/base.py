@@ -18,11 +18,13 @@ ERROR_STATUSES = frozenset(range(400, 500)) - {408, 429}
 
 
 class PlatformError(NewsletterError):
-    """A platform refused or failed a request. ``remote_id`` is set when something was created first."""
+    """A platform refused or failed a request. ``remote_id`` is set when something was created first;
+    ``status`` is the HTTP status of the answer that failed (None when there was no answer)."""
 
-    def __init__(self, message: str, *, remote_id: str | None = None) -> None:
+    def __init__(self, message: str, *, remote_id: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.remote_id = remote_id
+        self.status = status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +120,7 @@ async def call_json(fetcher: Fetcher, platform: str, method: str, url: str, *, h
     except FetchError as exc:
         raise PlatformError(f"{platform}: {exc}") from None
     if response.status >= 400:
-        raise PlatformError(describe_error(platform, response.status, response.content, hint))
+        raise PlatformError(describe_error(platform, response.status, response.content, hint), status=response.status)
     if not response.content:
         return response.status, None
     try:

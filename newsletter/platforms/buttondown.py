@@ -36,7 +36,7 @@ async def push(fetcher: Fetcher, post: Post, remote_id: str | None, config: dict
             _status, doc = await call_json(fetcher, NAME, "PATCH", f"{base}/{remote_id}", headers=headers,
                                            body=body, hint=hint)
     except PlatformError as exc:
-        if not created and "HTTP 404" in str(exc):
+        if not created and exc.status == 404:
             raise PlatformError(f"buttondown has no email {remote_id} (deleted there?); remove buttondown_id from "
                                 "the issue's front matter to create a new one") from None
         raise

@@ -58,7 +58,7 @@ async def push(fetcher: Fetcher, post: Post, remote_id: str | None, config: dict
             _s, current = await call_json(fetcher, NAME, "GET", f"{api}{quote(remote_id, safe='')}/",
                                           headers=_headers(key), hint=HINT)
         except PlatformError as exc:
-            if "HTTP 404" in str(exc):
+            if exc.status == 404:
                 raise PlatformError(f"ghost has no post {remote_id} (deleted there?); remove ghost_id from the "
                                     "issue's front matter to create a new one") from None
             raise

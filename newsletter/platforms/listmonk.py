@@ -57,7 +57,7 @@ async def push(fetcher: Fetcher, post: Post, remote_id: str | None, config: dict
             _status, doc = await call_json(fetcher, NAME, "PUT", f"{api}/campaigns/{remote_id}", headers=headers,
                                            body=body, hint=HINT)
         except PlatformError as exc:
-            if "HTTP 404" in str(exc):
+            if exc.status == 404:
                 raise PlatformError(f"listmonk has no campaign {remote_id} (deleted there?); remove listmonk_id "
                                     "from the issue's front matter to create a new one") from None
             raise

@@ -219,10 +219,28 @@ class Store:
         """Ids of the items merged into `item_id`."""
         return self._healing(lambda: self.cache.merged_into(item_id))
 
+    def _target(self, rel: str) -> Path:
+        """catalog_dir / rel, refused (CatalogError) when a symlink on the way leads out of the catalog.
+
+        A month folder linked elsewhere (`catalog/2026/12 -> /tmp/x`) would put new items where
+        `list` never looks, so the next `add` adds them again (issue 16, finding 22).
+        """
+        target = self.catalog_dir / rel
+        root = self.catalog_dir.resolve()
+        folder = target.parent
+        while not folder.exists() and folder != self.catalog_dir:
+            folder = folder.parent  # a folder still to be created cannot be a link
+        if not folder.resolve().is_relative_to(root) or target.is_symlink():
+            raise CatalogError(
+                f"{target}: refusing to write through a symbolic link that leaves the catalog "
+                f"({self.catalog_dir}); replace the link with a real folder"
+            )
+        return target
+
     def save(self, item: Item, path: str | None = None) -> str:
         """Write one item atomically (call under `locked()`); returns its relative path."""
         rel = path or files.relative_path_for(item)
-        target = self.catalog_dir / rel
+        target = self._target(rel)
         files.atomic_write(target, files.dump_item(item))
         self._record([_written(rel, target, item)])
         return rel
@@ -253,7 +271,7 @@ class Store:
                 try:
                     for item, path in part:
                         rel = path or files.relative_path_for(item)
-                        target = self.catalog_dir / rel
+                        target = self._target(rel)
                         _ensure_dir(target.parent, known_dirs, dirty)
                         fd, tmp = tempfile.mkstemp(prefix=f"{files.TEMP_PREFIX}{os.getpid()}-", dir=target.parent)
                         pending.append((fd, tmp, target, rel))
@@ -289,7 +307,7 @@ class Store:
         seconds earlier would silently revert what they wrote. On a mismatch the change is applied
         again to the new contents.
         """
-        target = self.catalog_dir / path
+        target = self._target(path)
         for _ in range(attempts):
             before = _stamp(target)
             current = files.read_item(target)
