@@ -78,15 +78,15 @@ def test_tag_rm_and_unskip_take_many_ids(project: Path) -> None:
     a = add(project, "https://example.org/a", "A")
     b = add(project, "https://example.org/b", "B")
     c = add(project, "https://example.org/c", "C")
-    code, out, err = run(project, "tag", a, b, "--", "evals")
+    code, _, err = run(project, "tag", a, b, "--", "evals")
     assert code == 0, err
     catalog = Catalog.open(project)
     assert catalog.get(a).tags == ["evals"] and catalog.get(b).tags == ["evals"]
-    code, out, err = run(project, "tag", a, b, "--remove", "--", "evals")
+    code, _, err = run(project, "tag", a, b, "--remove", "--", "evals")
     assert code == 0, err
     assert Catalog.open(project).get(a).tags == []
     assert run(project, "skip", a, b)[0] == 0
-    code, out, err = run(project, "unskip", a, b)
+    code, _, err = run(project, "unskip", a, b)
     assert code == 0, err
     assert {Catalog.open(project).get(i).status for i in (a, b)} == {"inbox"}
     code, _out, err = run(project, "rm", a, c)
@@ -106,7 +106,7 @@ def test_tag_with_one_id_and_many_tags_still_works(project: Path) -> None:
 
 def test_tags_keep_their_letters_in_every_script(project: Path) -> None:
     a = add(project, "https://example.org/a", "A")
-    code, out, err = run(project, "tag", a, "données", "机器学习", "Naïve Bayes", "ＡＩ")
+    code, _, err = run(project, "tag", a, "données", "机器学习", "Naïve Bayes", "ＡＩ")
     assert code == 0, err
     assert Catalog.open(project).get(a).tags == ["données", "机器学习", "naïve-bayes", "ai"]
     code, out, _ = run(project, "list", "--json", "--tag", "DONNÉES")
