@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .media.figures import Figure
     from .platforms.base import Remote
     from .semantic import SemanticEngine
+    from .semantic.relevance import Scored
     from .web.fetch import FetchSettings
 
 SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
@@ -940,6 +941,25 @@ class Catalog:
         want = k + (len(merged) if allowed is None else 0)
         found = self.semantic.search(query, k=want, keyword_ids=keyword_ids, kind=kind, since=since, allowed=allowed)
         return _resolve(self._live_by_query(), found, merged, k)
+
+    def search_with_floor(
+        self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None,
+        floor: float | None = None,
+    ) -> tuple[builtins.list[tuple[Item, Scored]], int]:
+        """`search`, each result scored by its cosine with the query; weak ones dropped.
+
+        A result stays when the keyword index matched it or its cosine is at least `floor`
+        (default `relevance.DEFAULT_FLOOR`). Returns (results best first, how many were dropped).
+        """
+        from .semantic.relevance import DEFAULT_FLOOR, apply_floor, query_cosines
+
+        found = self.search(query, k=k, kind=kind, since=since)
+        ids = [item.id for item, _ in found]
+        keyword = set(self.store.keyword_ids(query, limit=max(50, 3 * k)))
+        kept, dropped = apply_floor(ids, query_cosines(self.semantic, query, ids), keyword,
+                                    DEFAULT_FLOOR if floor is None else floor)
+        items = {item.id: item for item, _ in found}
+        return [(items[s.id], s) for s in kept], dropped
 
 
 @dataclasses.dataclass

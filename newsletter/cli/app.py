@@ -419,11 +419,11 @@ def _confirm_published(item: Any) -> bool:
                          err=True)
 
 
-def _item_line(item: Any, score: float | None = None) -> str:
-    """One result line: id, score, kind, date, title, and the issue it appeared in."""
+def _item_line(item: Any, score: float | None = None, *, keyword: bool = False) -> str:
+    """One result line: id, score (and "kw" for a keyword match), kind, date, title, its issue."""
     date = item.published or item.added[:10] or "----------"
     issue = f"  (issue {item.issue})" if item.issue else ""
-    shown = f"{score:.3f} " if score is not None else ""
+    shown = (f"{score:.3f} " + ("kw " if keyword else "   ")) if score is not None else ""
     return f"{item.id}  {shown}{item.kind:<7} {one_line(date):<10}  {one_line(item.display_title())}{issue}"
 
 
@@ -434,25 +434,43 @@ def _matches_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
 
 @main.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="How many results.")
+@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="At most this many results.")
 @click.option("--kind", type=click.Choice(KIND_CHOICES))
 @click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only items published on or after this date.")
+@click.option("--min-score", "min_score", type=click.FloatRange(-1.0, 1.0), default=None,
+              help="Drop results whose meaning is further than this from the query (cosine; default 0.2; "
+                   "keyword matches always stay; 0 keeps all).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None, as_json: bool) -> None:
-    """Search the catalog by meaning and by exact words (names like "hnswlib" too)."""
+def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None, min_score: float | None,
+           as_json: bool) -> None:
+    """Search the catalog by meaning and by exact words (names like "hnswlib" too).
+
+    Each result shows its score: the cosine between the query and the item (1 is the same
+    meaning), and "kw" when the words themselves matched. Weak results are dropped, and the
+    command says how many.
+    """
     from ..models import parse_date
 
     query_text(query)
     if since and parse_date(since) is None:
         fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
-    found = ctx.catalog.search(query, k=k, kind=kind, since=parse_date(since) if since else None)
+    found, dropped = ctx.catalog.search_with_floor(query, k=k, kind=kind, since=parse_date(since) if since else None,
+                                                   floor=min_score)
     if as_json:
-        emit_json({"query": query, "matches": _matches_json(found)})
+        emit_json({"query": query, "dropped": dropped, "matches": [
+            {"score": scored.cosine, "keyword": scored.keyword, "item": envelope.item_json(item)}
+            for item, scored in found
+        ]})
         return
-    for item, _score in found:  # fused rank scores mean nothing to a reader: the order says it all
-        echo(_item_line(item))
+    for item, scored in found:
+        echo(_item_line(item, scored.cosine, keyword=scored.keyword))
+    if dropped:
+        from ..semantic.relevance import DEFAULT_FLOOR
+
+        floor = f"{DEFAULT_FLOOR if min_score is None else min_score:g}"
+        echo(f"{dropped} weaker result(s) below score {floor} left out (--min-score 0 shows them)", err=True)
     if not found:
         echo("no results", err=True)
 
