@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[test]'
 	# The ONNX export of the embedding model, once per machine, so no project's first command loads torch.
-	HF_HUB_OFFLINE=1 $(PY) -m newsletter.semantic.onnxcache
+	HF_HUB_OFFLINE=1 $(PY) -m newsletter.semantic.warm
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -36,10 +36,12 @@ if TYPE_CHECKING:
     from .media.figures import Figure
     from .platforms.base import Remote
     from .semantic import SemanticEngine
+    from .semantic.relevance import Scored
     from .web.fetch import FetchSettings
 
 SEMANTIC_LOCK = "sync.lock"  # serializes rewrites of the derived vectors and index, apart from the writer lock
 MERGED_POST_FILTER = 200  # up to this many merged items are filtered out of results rather than by an allowed set
+MIN_PREFIX = 4  # shorter id prefixes match too much to name one item
 log = logging.getLogger("newsletter")
 
 
@@ -162,13 +164,13 @@ class Catalog:
             found = identity.find_existing(identity.identity_index(snap.items.values()), ref)
             if found and found in snap.items:
                 return snap.items[found]
-        if len(ref) >= 4:
+        if len(ref) >= MIN_PREFIX:
             matches = [i for i in snap.items if i.startswith(ref.lower())]
             if len(matches) == 1:
                 return snap.items[matches[0]]
             if len(matches) > 1:
-                raise ItemNotFound(f"{ref!r} matches {len(matches)} items; type more of the id")
-        raise ItemNotFound(f"no item {ref!r} in the catalog; `newsletter list` shows the ids")
+                raise _ambiguous(ref, matches)
+        raise _not_found(ref)
 
     def path_of(self, item_id: str) -> Path:
         """The file that holds an item."""
@@ -185,13 +187,13 @@ class Catalog:
         if found is None and ("/" in ref or "." in ref):
             item_id = store.find_url(ref)
             found = store.entry(item_id) if item_id else None
-        if found is None and len(ref) >= 4:
+        if found is None and len(ref) >= MIN_PREFIX:
             matches = store.find_prefix(ref.lower(), limit=1000)
             if len(matches) > 1:
-                raise ItemNotFound(f"{ref!r} matches {len(matches)} items; type more of the id")
+                raise _ambiguous(ref, matches)
             found = store.entry(matches[0]) if matches else None
         if found is None:
-            raise ItemNotFound(f"no item {ref!r} in the catalog; `newsletter list` shows the ids")
+            raise _not_found(ref)
         return found
 
     def note_saved(self, item: Item, path: str) -> None:
@@ -698,7 +700,40 @@ class Catalog:
         edited = parse_item(text, source=f"edited item {item_id}")
         if edited.id != item_id:
             raise CatalogError(f"the id changed from {item_id} to {edited.id}; ids are fixed, change it back")
-        return self.update(edited, expected_sha256=expected_sha256)
+        with self.writing():
+            self.store.freshen()
+            found = self.store.entry(item_id)
+            if found is not None:
+                edited = self._recanonicalized(found[0], edited)
+            return self.update(edited, expected_sha256=expected_sha256)
+
+    def _recanonicalized(self, before: Item, edited: Item) -> Item:
+        """An edited item whose URL changed: canonical URL recomputed, the old URL kept as an alias.
+
+        Refuses a URL another item already stands for: saving it would shadow that item for `add`
+        and dedupe (two items claiming one URL).
+        """
+        from .web.urls import canonicalize
+
+        if edited.url == before.url and edited.canonical_url == before.canonical_url:
+            return edited
+        source = edited.url if edited.url != before.url else edited.canonical_url
+        try:
+            edited.canonical_url = canonicalize(source)
+        except ValueError as exc:
+            raise CatalogError(f"the edited URL {source!r} is not usable: {exc}") from None
+        for url in (edited.url, edited.canonical_url):
+            owner = self.store.find_url(url)
+            if owner is not None and owner != before.id:
+                raise CatalogError(
+                    f"{url} belongs to item {owner}; an item cannot take another's URL "
+                    f"(use `newsletter merge {owner} {before.id}` if they are the same work)"
+                )
+        # The old address keeps resolving to this item (published issues and feeds link it).
+        known = {edited.url, edited.canonical_url, *edited.aliases}
+        edited.aliases = [*edited.aliases, *(u for u in (before.url, before.canonical_url) if u and u not in known)]
+        edited.aliases = list(dict.fromkeys(edited.aliases))
+        return edited
 
     # -- meaning: near-duplicates, related items, search ---------------------------------------
 
@@ -942,6 +977,25 @@ class Catalog:
         found = self.semantic.search(query, k=want, keyword_ids=keyword_ids, kind=kind, since=since, allowed=allowed)
         return _resolve(self._live_by_query(), found, merged, k)
 
+    def search_with_floor(
+        self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None,
+        floor: float | None = None,
+    ) -> tuple[builtins.list[tuple[Item, Scored]], int]:
+        """`search`, each result scored by its cosine with the query; weak ones dropped.
+
+        A result stays when the keyword index matched it or its cosine is at least `floor`
+        (default `relevance.DEFAULT_FLOOR`). Returns (results best first, how many were dropped).
+        """
+        from .semantic.relevance import DEFAULT_FLOOR, apply_floor, query_cosines
+
+        found = self.search(query, k=k, kind=kind, since=since)
+        ids = [item.id for item, _ in found]
+        keyword = set(self.store.keyword_ids(query, limit=max(50, 3 * k)))
+        kept, dropped = apply_floor(ids, query_cosines(self.semantic, query, ids), keyword,
+                                    DEFAULT_FLOOR if floor is None else floor)
+        items = {item.id: item for item, _ in found}
+        return [(items[s.id], s) for s in kept], dropped
+
 
 @dataclasses.dataclass
 class DoctorReport:
@@ -997,6 +1051,21 @@ class _LiveItems(Mapping[str, Item]):
 
     def __len__(self) -> int:
         return len(self._all())
+
+
+def _not_found(ref: str) -> ItemNotFound:
+    """No item: and when the ref looks like a too-short id prefix, say how long one must be."""
+    if 0 < len(ref) < MIN_PREFIX and all(c in "0123456789abcdef" for c in ref.lower()):
+        return ItemNotFound(
+            f"no item {ref!r}: id prefixes need at least {MIN_PREFIX} characters; `newsletter list` shows the ids"
+        )
+    return ItemNotFound(f"no item {ref!r} in the catalog; `newsletter list` shows the ids")
+
+
+def _ambiguous(ref: str, matches: Sequence[str]) -> ItemNotFound:
+    """A prefix that several ids share: name them (the first ten), so the curator can pick one."""
+    shown = ", ".join(sorted(matches)[:10]) + (", …" if len(matches) > 10 else "")
+    return ItemNotFound(f"{ref!r} matches {len(matches)} items ({shown}); type more of the id")
 
 
 def _resolve(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -51,22 +52,32 @@ CORE_FIELDS = (
     "aliases",
 )
 
-_TAG_RE = re.compile(r"[^a-z0-9+#.-]+")
-_TAG_WORD = re.compile(r"[a-z0-9]")
+_TAG_PUNCT = frozenset("+#.-")
+_TAG_RUN = re.compile("\0+")
+
+
+def _tag_char(ch: str) -> bool:
+    """A letter or digit of any script (with its combining marks), or one of ``+ # . -``."""
+    return ch.isalnum() or ch in _TAG_PUNCT or unicodedata.category(ch).startswith("M")
 
 
 def normalize_tag(tag: str) -> str:
-    """Lower-case a tag and turn runs of other characters into single dashes ("Vector DB" -> "vector-db").
+    """NFKC, casefold, and runs of other characters to single dashes ("Vector DB" -> "vector-db").
 
-    A tag is ASCII letters, digits, ``+ # . -`` (so it is safe as a file name and a URL path segment on
-    the site) and holds at least one letter or digit; anything else gives "" (no tag). A tag longer
-    than `TAG_LIMIT` characters once normalized raises `TagError`: cutting it would make a different
-    tag, and an uncapped one breaks file names in the site build.
+    Tags keep their letters in every script: "Données" -> "données", "机器学习" stays as it is,
+    "Naïve Bayes" -> "naïve-bayes". A tag is letters, digits, ``+ # . -`` and holds at least one
+    letter or digit; anything else gives "" (no tag). Places that need ASCII (a file name, a URL
+    path segment on the site) transliterate separately (`store.files.slugify`, `site.pages.tag_slug`).
+    A tag longer than `TAG_LIMIT` characters once normalized raises `TagError`: cutting it would
+    make a different tag, and an uncapped one breaks file names in the site build.
     """
-    # Only a bounded prefix matters for the decision; never run the regex over megabytes.
-    text = str(tag)[: TAG_LIMIT * 8 + 64].strip().lower()
-    norm = _TAG_RE.sub("-", text).strip("-.")
-    if not _TAG_WORD.search(norm):
+    # Only a bounded prefix matters for the decision; never normalize megabytes.
+    text = unicodedata.normalize("NFKC", str(tag)[: TAG_LIMIT * 8 + 64]).casefold().strip()
+    # Each run of other characters becomes one dash (a NUL marks them: it can't survive NFKC input
+    # as a tag character, and the run collapses in one regex pass).
+    marked = "".join(ch if _tag_char(ch) else "\0" for ch in text)
+    norm = _TAG_RUN.sub("-", marked).strip("-.")
+    if not any(ch.isalnum() for ch in norm):
         return ""
     if len(norm) > TAG_LIMIT or len(str(tag)) > TAG_LIMIT * 8 + 64:
         shown = norm[:30] + "…"

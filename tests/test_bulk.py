@@ -52,16 +52,12 @@ def items_by_url(project: Path) -> dict[str, Item]:
 
 def test_bookmarks_no_fetch_uses_the_files_titles_tags_dates_and_reports_bad_lines(project: Path) -> None:
     code, doc, err = import_json(project, "--no-fetch", str(IMPORTS / "firefox_bookmarks.html"))
-    assert code == 1  # three bookmarks are not http(s) links
+    assert code == 1  # the data: URL is not a link; the bookmarklet and place: entry are skipped
     assert doc["format"] == "bookmarks"
     t = doc["totals"]
-    assert (t["added"], t["existing"] + t["repeated"], t["failed"]) == (4, 0, 3)
-    assert [(f["line"], f["error"]) for f in doc["errors"]] == [
-        (21, "not an http(s) URL (javascript:)"),
-        (24, "not an http(s) URL (place:)"),
-        (29, "not an http(s) URL (data:)"),
-    ]
-    assert "error: firefox_bookmarks.html: line 21: Bookmarklet: not an http(s) URL (javascript:)" in err
+    assert (t["added"], t["existing"] + t["repeated"], t["failed"], t["skipped"]) == (4, 0, 1, 2)
+    assert [(f["line"], f["error"]) for f in doc["errors"]] == [(29, "not an http(s) URL (data:)")]
+    assert "error: firefox_bookmarks.html: line 29: Data URL: not an http(s) URL (data:)" in err
     items = items_by_url(project)
     paper = items["https://arxiv.org/abs/1706.03762"]
     assert paper.kind == "paper" and paper.extra["arxiv_id"] == "1706.03762"
@@ -90,11 +86,13 @@ def test_running_the_same_import_twice_adds_nothing_the_second_time(project: Pat
 
 def test_formats_are_detected_and_each_lands_with_its_metadata(project: Path) -> None:
     doc = import_json(project, "--no-fetch", str(IMPORTS / "raindrop.csv"))[1]
-    assert doc["format"] == "csv" and doc["totals"]["added"] == 3 and doc["totals"]["failed"] == 2
+    assert doc["format"] == "csv" and doc["totals"]["added"] == 3 and doc["totals"]["failed"] == 1
+    assert doc["totals"]["skipped"] == 1  # its javascript: row
     doc = import_json(project, "--no-fetch", str(IMPORTS / "awesome.md"))[1]
     assert doc["format"] == "markdown" and doc["totals"]["added"] == 8
     doc = import_json(project, "--no-fetch", str(IMPORTS / "urls.txt"))[1]
-    assert doc["format"] == "urls" and doc["totals"]["added"] == 4 and doc["totals"]["failed"] == 4
+    assert doc["format"] == "urls" and doc["totals"]["added"] == 4
+    assert doc["totals"]["failed"] == 3 and doc["totals"]["skipped"] == 1
     items = items_by_url(project)
     evals = items["https://json.example.com/2024/06/01/evals.html"]
     assert evals.summary == "Why evaluation is hard." and evals.added == "2024-06-01T08:15:00Z"

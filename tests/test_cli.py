@@ -237,7 +237,7 @@ def test_init_scaffolds_a_working_project(tmp_path: Path) -> None:
 
 def test_the_same_url_twice_in_one_batch_is_added_once(project: Path) -> None:
     code, out, _ = run(
-        project, "add", "--json", "--no-fetch", "--no-similar", "--title", "Twice",
+        project, "add", "--json", "--no-fetch", "--no-similar", "--tag", "twice",
         "https://example.org/twice", "https://www.example.org/twice/?utm_source=x",
     )
     assert code == 0

@@ -134,3 +134,28 @@ def test_merge_keeps_one_and_resolves_the_other_url(sample: Path, tmp_path: Path
     # merged items leave related results
     code, out, _ = run(project, "related", "--json", "-k", "20", keep.id)
     assert dup.id not in [m["item"]["id"] for m in json.loads(out)["matches"]]
+
+
+def test_search_shows_scores_and_drops_weak_results(sample: Path) -> None:
+    code, out, _ = run(sample, "search", "--json", "-k", "5", "hnswlib")
+    doc = json.loads(out)
+    assert code == 0 and doc["matches"][0]["keyword"] is True
+    assert all(-1 <= m["score"] <= 1 for m in doc["matches"])
+    code, out, _ = run(sample, "search", "-k", "3", "hnswlib")
+    first = out.splitlines()[0].split()
+    assert float(first[1]) > 0 and first[2] == "kw"  # id, score, "kw": the words matched
+    # A query about nothing the catalog holds: weak neighbours are dropped and the command says so.
+    code, out, err = run(sample, "search", "--json", "-k", "10", "sourdough starter hydration for rye bread")
+    doc = json.loads(out)
+    assert code == 0 and doc["dropped"] > 0 and len(doc["matches"]) + doc["dropped"] <= 10
+    assert all(m["score"] >= 0.2 or m["keyword"] for m in doc["matches"])
+    code, out, err = run(sample, "search", "-k", "10", "sourdough starter hydration for rye bread")
+    assert "left out" in err and "--min-score 0" in err
+    code, out, _ = run(sample, "search", "--json", "-k", "10", "--min-score", "0",
+                       "sourdough starter hydration for rye bread")
+    assert len(json.loads(out)["matches"]) > len(doc["matches"])
+
+
+def test_search_k_caps_the_results(sample: Path) -> None:
+    code, out, _ = run(sample, "search", "--json", "-k", "2", "--min-score", "-1", "attention")
+    assert code == 0 and len(json.loads(out)["matches"]) == 2

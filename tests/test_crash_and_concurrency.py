@@ -46,7 +46,7 @@ def test_sigkill_at_random_moments_loses_nothing_reported(tmp_path: Path) -> Non
     for trial in range(trials):
         urls = [f"https://example.org/trial{trial}/post{n}" for n in range(200)]
         proc = subprocess.Popen(
-            newsletter(project, "add", "--no-fetch", "--no-similar", "--title", f"Trial {trial}", *urls),
+            newsletter(project, "add", "--no-fetch", "--no-similar", "--tag", f"trial-{trial}", *urls),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -90,7 +90,7 @@ def test_eight_writers_at_once_keep_every_item(tmp_path: Path) -> None:
         own = [f"https://example.org/writer{writer}/post{n}" for n in range(15)]
         procs.append(
             subprocess.Popen(
-                newsletter(project, "add", "--no-fetch", "--title", f"Writer {writer}", *own, *shared),
+                newsletter(project, "add", "--no-fetch", "--tag", f"writer-{writer}", *own, *shared),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -74,13 +74,14 @@ def project(tmp_path: Path) -> Path:
 
 def test_csv_payloads_are_neutralized_and_bad_rows_fail_alone(project: Path) -> None:
     code, report, err = import_json(project, DATA / "payloads.csv")
-    assert code == 1, "two rows failed"
+    assert code == 1, "the data: row failed"
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2
-    # line numbers are the file's: the quoted line break in row 3 makes the script link line 7
-    assert errors[0].startswith("error: payloads.csv: line 7: javascript:") and "not an http(s) URL" in errors[0]
-    assert errors[1].startswith("error: payloads.csv: line 8: data:") and "not an http(s) URL (data:)" in errors[1]
+    # line numbers are the file's: the quoted line break in row 3 makes the data: link line 8
+    assert len(errors) == 1
+    assert errors[0].startswith("error: payloads.csv: line 8: data:") and "not an http(s) URL (data:)" in errors[0]
+    # a javascript: row is a bookmarklet, as in a browser export: skipped and counted, never stored
     assert report["totals"]["rows"] == 8 and report["totals"]["added"] == 6
+    assert report["totals"]["skipped"] == 1 and report["totals"]["failed"] == 1
     items = catalog(project)
     assert_clean_items(items)
     assert_clean_output(err)
@@ -101,23 +102,25 @@ def test_csv_payloads_are_neutralized_and_bad_rows_fail_alone(project: Path) -> 
     assert rows["https://example.com/formula"]["summary"] == "'@SUM(1)"
 
 
-@pytest.mark.parametrize(("name", "failed", "urls"), [
-    ("bookmarks.html", ["javascript:", "javascript:", "data:"],
+@pytest.mark.parametrize(("name", "failed", "skipped", "urls"), [
+    ("bookmarks.html", ["data:"], 2,
      ["https://example.com/bm-cred", "https://example.com/bm-esc", "https://example.com/bm-after"]),
-    ("urls.txt", ["vbscript:"],
+    ("urls.txt", ["vbscript:"], 0,
      ["https://example.com/u-ok", "https://example.com/u-cred", "https://example.com/u-esc",
       "https://example.com/u-after"]),
-    ("awesome.md", ["javascript:", "data:"],
+    ("awesome.md", ["data:"], 1,
      ["https://example.com/md-ok", "https://example.com/md-esc", "https://example.com/md-cred",
       "https://example.com/md-after"]),
 ])
 def test_each_format_refuses_script_links_and_strips_credentials_and_escapes(
-    project: Path, name: str, failed: list[str], urls: list[str]
+    project: Path, name: str, failed: list[str], skipped: int, urls: list[str]
 ) -> None:
     code, report, err = import_json(project, DATA / name)
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith(f"error: {name}: line ")]
     assert [e.rsplit("(", 1)[-1].rstrip(")") for e in errors] == failed
+    # javascript: entries are bookmarklets: skipped and counted, never stored, not failures
+    assert report["totals"]["skipped"] == skipped
     items = catalog(project)
     assert sorted(items) == sorted(urls), "every good row imported, userinfo gone"
     assert not any(word in p.read_text() for p in (project / "catalog").rglob("*.md")

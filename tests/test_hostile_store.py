@@ -245,7 +245,7 @@ def test_an_overlong_url_fails_alone(project: Path) -> None:
     from newsletter.text import URL_MAX
 
     long_url = "https://example.com/" + "a" * URL_MAX
-    code, out, err = run(project, "add", "--json", "--no-fetch", "--no-similar", "--title", "ok", long_url,
+    code, out, err = run(project, "add", "--json", "--no-fetch", "--no-similar", "--tag", "ok", long_url,
                          "https://example.com/fine")
     assert code == 1
     doc = json.loads(out)

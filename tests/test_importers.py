@@ -94,10 +94,12 @@ def test_firefox_bookmarks() -> None:
                   added="2023-07-22T04:26:40Z"),
     ]
     assert [(p.line, p.text, p.reason) for p in problems] == [
-        (21, "Bookmarklet", "not an http(s) URL (javascript:)"),
-        (24, "Recent Tags", "not an http(s) URL (place:)"),
+        (21, "Bookmarklet", "browser-internal entry (javascript:), skipped"),
+        (24, "Recent Tags", "browser-internal entry (place:), skipped"),
         (29, "Data URL", "not an http(s) URL (data:)"),
     ]
+    # The browser's own entries are skipped, not failures: only the data: URL fails.
+    assert [p.skipped for p in problems] == [True, True, False]
 
 
 def test_pocket_export() -> None:
@@ -120,14 +122,14 @@ def test_csv_with_bom_extra_columns_and_aliases() -> None:
     assert rows == [
         ImportRow(line=2, url="https://json.example.com/2024/06/01/evals.html", title="Evals are hard",
                   summary="Why evaluation is hard.", tags=["research", "llm", "evaluation"],
-                  added="2024-06-01T08:15:00Z"),
+                  added="2024-06-01T08:15:00Z", note="My note, with a comma"),
         ImportRow(line=4, url="https://pipes.example.com/a", title="Pipe tags", summary="Excerpt only",
                   tags=["ml", "nlp", "data-eng"], added="2024-05-01T07:53:20Z"),
         ImportRow(line=7, url="https://dates.example.com/", title="Date only", added="2024-05-01T00:00:00Z"),
     ]
     assert [(p.line, p.reason) for p in problems] == [
         (3, "no URL"),
-        (5, "not an http(s) URL (javascript:)"),
+        (5, "browser-internal entry (javascript:), skipped"),
     ]
 
 
@@ -138,8 +140,9 @@ def test_csv_link_alias_and_description_priority() -> None:
     )
     rows, problems = parse_import(text, "csv")
     assert problems == []
+    # The note column is the curator's note, not a second-choice summary.
     assert rows == [ImportRow(line=2, url="https://a.example/x", title="A", summary="the desc",
-                              tags=["x", "y"], added="2023-11-14T22:13:20Z")]
+                              tags=["x", "y"], added="2023-11-14T22:13:20Z", note="the note")]
 
 
 def test_csv_without_url_column_is_one_problem() -> None:
@@ -177,7 +180,7 @@ def test_awesome_list_markdown() -> None:
         (27, "https://arxiv.org/abs/1603.09320", "", "Malkov & Yashunin.", [*base, "papers"]),
         (31, "https://github.com/google-research/scann", "ScaNN", "Google's library.", [*base, "papers"]),
     ]
-    assert [(p.line, p.reason) for p in problems] == [(22, "not an http(s) URL (javascript:)")]
+    assert [(p.line, p.reason) for p in problems] == [(22, "browser-internal entry (javascript:), skipped")]
     urls = {r.url for r in rows}
     # Paragraph links, badges, in-document anchors and fenced code are not entries.
     assert "https://intro.example.com/why-vectors" not in urls
@@ -204,7 +207,7 @@ def test_url_list_with_junk_lines() -> None:
     assert [(p.line, p.text, p.reason) for p in problems] == [
         (6, "this line is junk", "not a URL"),
         (7, "ftp://files.example.com/archive.zip", "not an http(s) URL (ftp:)"),
-        (10, "javascript:alert(1)", "not an http(s) URL (javascript:)"),
+        (10, "javascript:alert(1)", "browser-internal entry (javascript:), skipped"),
         (11, "https://", "malformed URL"),
     ]
 

@@ -142,7 +142,7 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
         seen.add(command)
         return doc
 
-    added = check("add", "--no-fetch", "--no-similar", "--title", "Contract", "https://example.org/contract",
+    added = check("add", "--no-fetch", "--no-similar", "--tag", "contract", "https://example.org/contract",
                   "not a url", code=1)
     assert added["ok"] is False and added["totals"] == {"inputs": 2, "added": 1, "existing": 0, "failed": 1}
     assert added["errors"] == [{"input": "not a url", "error": added["errors"][0]["error"]}]
@@ -171,6 +171,9 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
     assert all("explain" in pair for group in explained["groups"] for pair in group["pairs"])
     marked = check("shortlist", new_id, "zzzz-no-such-id", code=1)
     assert [r["result"] for r in marked["results"]] == ["changed"] and marked["errors"][0]["input"] == "zzzz-no-such-id"
+    check("skip", new_id)
+    unskipped = check("unskip", new_id)
+    assert unskipped["results"][0]["item"]["status"] == "inbox"
     check("skip", new_id)
 
     drafted = check("draft", "--date", "2025-03-07")

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "newsletter"
 
 # The pipeline, first stage first. A module may import its own stage and earlier ones only.
 STAGES: list[set[str]] = [
-    {"version", "errors", "models", "config", "project", "text", "markup", "signing"},  # the shared kernel
+    {"version", "errors", "models", "config", "project", "text", "markup", "signing", "listing"},  # the shared kernel
     {"web"},
     {"sources"},
     {"store"},

@@ -139,6 +139,11 @@ def add(
 
     for value in tags:
         usable_tag(value)
+    one_item_only = [name for name, value in (("--title", title), ("--summary", summary), ("--note", note)) if value]
+    if one_item_only and len(inputs) > 1:
+        # One title for several items is never what was meant (and silently gave them all one title).
+        fail(f"{', '.join(one_item_only)} describes one item, but {len(inputs)} inputs were given; "
+             "add them one at a time (tags with --tag apply to all)", 2)
     if no_fetch and not title and len(inputs) == 1:
         echo("note: --no-fetch without --title stores the URL as the title", err=True)
     options = AddOptions(kind=kind, tags=list(tags), note=note, title=title, summary=summary, fetch=not no_fetch)
@@ -191,14 +196,23 @@ def add(
 @click.option("--kind", type=click.Choice(KIND_CHOICES))
 @click.option("--status", type=click.Choice(STATUS_CHOICES))
 @click.option("--tag", default=None)
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only items added on or after this day.")
+@click.option("--until", default=None, metavar="YYYY-MM-DD", help="Only items added on or before this day.")
+@click.option("--sort", type=click.Choice(("added", "published", "title")), default="added", show_default=True,
+              help="Order: newest addition, newest publication (undated last), or title A-Z.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Show at most this many items.")
 @click.option("--json", "as_json", is_flag=True, help="Print the items as JSON.")
 @pass_ctx
 @handles_errors
-def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, as_json: bool) -> None:
-    """List catalog items, newest first."""
+def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, since: str | None,
+          until: str | None, sort: str, limit: int | None, as_json: bool) -> None:
+    """List catalog items, newest addition first (or --sort published|title)."""
+    from ..listing import narrow
+
     usable_tag(tag)
     catalog = ctx.catalog
-    items = catalog.list(kind=kind, status=status, tag=tag)
+    items = narrow(catalog.list(kind=kind, status=status, tag=tag), since=_day(since, "--since"),
+                   until=_day(until, "--until"), sort=sort, limit=limit)
     for problem in catalog.problems():
         echo(f"warning: {problem}", err=True)
     if as_json:
@@ -207,9 +221,22 @@ def list_(ctx: Context, kind: str | None, status: str | None, tag: str | None, a
     for item in items:
         issue = f"#{item.issue}" if item.issue else ""
         title = one_line(item.display_title())
-        echo(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {one_line(item.added[:10])}  {title}")
+        tags = f"  [{one_line(', '.join(item.tags))}]" if item.tags else ""
+        echo(f"{item.id}  {item.kind:<7} {item.status:<11} {issue:<5} {one_line(item.added[:10])}  {title}{tags}")
     if sys.stderr.isatty():
         echo(f"{len(items)} item(s)", err=True)
+
+
+def _day(value: str | None, option: str) -> str | None:
+    """A YYYY-MM-DD option value, or a usage error (exit 2) that names the option."""
+    from ..models import parse_date
+
+    if value is None:
+        return None
+    day = parse_date(value)
+    if day is None or not value.strip()[:4].isdigit():
+        fail(f"{option} must be a date like 2025-01-31, got {one_line(value)!r}", 2)
+    return day
 
 
 @main.command()
@@ -313,34 +340,90 @@ def _keep_edit(path: Path, text: str) -> Path:
 
 
 @main.command()
-@click.argument("ref")
-@click.argument("tags", nargs=-1, required=True)
+@click.argument("args", nargs=-1, required=True, metavar="ID... TAG...")
 @click.option("--remove", is_flag=True, help="Remove these tags instead of adding them.")
 @pass_ctx
 @handles_errors
-def tag(ctx: Context, ref: str, tags: tuple[str, ...], remove: bool) -> None:
-    """Add tags to an item (or --remove them)."""
+def tag(ctx: Context, args: tuple[str, ...], remove: bool) -> None:
+    """Add tags to items (or --remove them): `tag ID TAG...`, `tag ID ID ... TAG...`.
+
+    The first argument is an item (id, id prefix or URL); the arguments after it that are full
+    ids or URLs of items are items too, and the rest are tags. Each item succeeds or fails alone.
+    """
+    refs, tags = _split_refs(ctx, args)
+    if not tags:
+        fail("give at least one tag after the item id(s): newsletter tag ID [ID...] TAG...", 2)
     for value in tags:
         usable_tag(value, "TAG")
-    item = ctx.catalog.tag(ref, list(tags), remove=remove)
-    echo(f"{item.id}  tags: {', '.join(item.tags) or '(none)'}")
+    failed = False
+    for ref in refs:
+        try:
+            item = ctx.catalog.tag(ref, list(tags), remove=remove)
+        except NewsletterError as exc:
+            echo(f"error: {one_line(ref)}: {one_line(exc)}", err=True)
+            failed = True
+            continue
+        echo(f"{item.id}  tags: {one_line(', '.join(item.tags)) or '(none)'}")
+    if failed:
+        sys.exit(1)
+
+
+def _split_refs(ctx: Context, args: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(item refs, the rest): the first argument, then every following full id or item URL."""
+    from ..web.urls import item_id
+
+    refs = [args[0]]
+    for n, value in enumerate(args[1:], start=1):
+        is_full_id = len(value) == len(item_id("https://x.org/")) and all(c in "0123456789abcdef" for c in value)
+        if is_full_id or "://" in value:
+            refs.append(value)
+            continue
+        return refs, list(args[n:])
+    return refs, []
 
 
 @main.command()
-@click.argument("ref")
+@click.argument("refs", nargs=-1, required=True, metavar="ID...")
+@click.option("--force", is_flag=True, help="Remove items published in an issue without asking.")
 @pass_ctx
 @handles_errors
-def rm(ctx: Context, ref: str) -> None:
-    """Remove an item from the catalog (its file is deleted; git keeps the history)."""
-    item = ctx.catalog.remove(ref)
-    echo(f"removed {item.id}  {one_line(item.display_title())}")
+def rm(ctx: Context, refs: tuple[str, ...], force: bool) -> None:
+    """Remove items from the catalog (their files are deleted; git keeps the history).
+
+    An item published in an issue is what that issue links: removing it asks first (or needs --force).
+    """
+    failed = False
+    for ref in refs:
+        try:
+            item = ctx.catalog.get(ref)
+            if item.status == "published" and not force and not _confirm_published(item):
+                echo(f"error: {item.id} is published in issue {item.issue}; kept (use --force to remove it)",
+                     err=True)
+                failed = True
+                continue
+            item = ctx.catalog.remove(item.id)
+        except NewsletterError as exc:
+            echo(f"error: {one_line(ref)}: {one_line(exc)}", err=True)
+            failed = True
+            continue
+        echo(f"removed {item.id}  {one_line(item.display_title())}")
+    if failed:
+        sys.exit(1)
 
 
-def _item_line(item: Any, score: float | None = None) -> str:
-    """One result line: id, score, kind, date, title, and the issue it appeared in."""
+def _confirm_published(item: Any) -> bool:
+    """Ask before removing a published item; without a terminal to ask, the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(f"{item.id} is published in issue {item.issue}; remove it anyway?", default=False,
+                         err=True)
+
+
+def _item_line(item: Any, score: float | None = None, *, keyword: bool = False) -> str:
+    """One result line: id, score (and "kw" for a keyword match), kind, date, title, its issue."""
     date = item.published or item.added[:10] or "----------"
     issue = f"  (issue {item.issue})" if item.issue else ""
-    shown = f"{score:.3f} " if score is not None else ""
+    shown = (f"{score:.3f} " + ("kw " if keyword else "   ")) if score is not None else ""
     return f"{item.id}  {shown}{item.kind:<7} {one_line(date):<10}  {one_line(item.display_title())}{issue}"
 
 
@@ -351,25 +434,43 @@ def _matches_json(pairs: list[tuple[Any, float]]) -> list[dict[str, Any]]:
 
 @main.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="How many results.")
+@click.option("-k", "k", type=click.IntRange(1, 500), default=10, show_default=True, help="At most this many results.")
 @click.option("--kind", type=click.Choice(KIND_CHOICES))
 @click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only items published on or after this date.")
+@click.option("--min-score", "min_score", type=click.FloatRange(-1.0, 1.0), default=None,
+              help="Drop results whose meaning is further than this from the query (cosine; default 0.2; "
+                   "keyword matches always stay; 0 keeps all).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None, as_json: bool) -> None:
-    """Search the catalog by meaning and by exact words (names like "hnswlib" too)."""
+def search(ctx: Context, query: str, k: int, kind: str | None, since: str | None, min_score: float | None,
+           as_json: bool) -> None:
+    """Search the catalog by meaning and by exact words (names like "hnswlib" too).
+
+    Each result shows its score: the cosine between the query and the item (1 is the same
+    meaning), and "kw" when the words themselves matched. Weak results are dropped, and the
+    command says how many.
+    """
     from ..models import parse_date
 
     query_text(query)
     if since and parse_date(since) is None:
         fail(f"--since must be a date like 2025-01-31, got {since!r}", 2)
-    found = ctx.catalog.search(query, k=k, kind=kind, since=parse_date(since) if since else None)
+    found, dropped = ctx.catalog.search_with_floor(query, k=k, kind=kind, since=parse_date(since) if since else None,
+                                                   floor=min_score)
     if as_json:
-        emit_json({"query": query, "matches": _matches_json(found)})
+        emit_json({"query": query, "dropped": dropped, "matches": [
+            {"score": scored.cosine, "keyword": scored.keyword, "item": envelope.item_json(item)}
+            for item, scored in found
+        ]})
         return
-    for item, _score in found:  # fused rank scores mean nothing to a reader: the order says it all
-        echo(_item_line(item))
+    for item, scored in found:
+        echo(_item_line(item, scored.cosine, keyword=scored.keyword))
+    if dropped:
+        from ..semantic.relevance import DEFAULT_FLOOR
+
+        floor = f"{DEFAULT_FLOOR if min_score is None else min_score:g}"
+        echo(f"{dropped} weaker result(s) below score {floor} left out (--min-score 0 shows them)", err=True)
     if not found:
         echo("no results", err=True)
 
@@ -450,14 +551,21 @@ def merge(ctx: Context, keep: str, dup: str) -> None:
     echo(f"merged {merged.id} into {kept.id}  {one_line(kept.display_title())}")
 
 
-def _set_status_many(ctx: Context, refs: tuple[str, ...], status: str, as_json: bool) -> None:
-    """Set one status on many items; each id succeeds or fails alone (exit 1 if any failed)."""
+def _set_status_many(
+    ctx: Context, refs: tuple[str, ...], status: str, as_json: bool, *, keep_published: bool = False,
+) -> None:
+    """Set one status on many items; each id succeeds or fails alone (exit 1 if any failed).
+
+    `keep_published`: a published item fails instead (its issue number would be lost).
+    """
     catalog = ctx.catalog
     results: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for ref in refs:
         try:
             before = catalog.get(ref)
+            if keep_published and before.status == "published":
+                raise NewsletterError(f"{before.id} is published in issue {before.issue}; its status stays")
             item = catalog.set_status(ref, status)
         except NewsletterError as exc:
             errors.append(envelope.failure(ref, str(exc)))
@@ -496,6 +604,16 @@ def shortlist(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
 def skip(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
     """Mark items as skipped: they stay in the catalog but no draft offers them."""
     _set_status_many(ctx, refs, "skipped", as_json)
+
+
+@main.command()
+@click.argument("refs", nargs=-1, required=True, metavar="ID...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_ctx
+@handles_errors
+def unskip(ctx: Context, refs: tuple[str, ...], as_json: bool) -> None:
+    """Put skipped (or shortlisted) items back in the inbox, where the next draft can offer them."""
+    _set_status_many(ctx, refs, "inbox", as_json, keep_published=True)
 
 
 @main.command()

@@ -18,7 +18,9 @@ from .common import check_similar, echo, echo_similar, emit_batch, emit_json, fa
 from .terminal import one_line
 
 FEED_KIND_CHOICES = ("podcast", "link")
-FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls")
+FORMAT_CHOICES = ("opml", "bookmarks", "csv", "markdown", "urls",
+                  # other tools' exports (newsletter.ingest.tools)
+                  "pocket", "raindrop", "instapaper", "readwise", "pinboard", "karakeep", "hoarder", "linkwarden")
 
 
 def _feeds(ctx: Any) -> Any:
@@ -215,7 +217,12 @@ def feeds_pull(ctx: Any, urls: tuple[str, ...], backlog: int | None, no_similar:
 def import_(
     ctx: Any, file: Path, fmt: str | None, no_fetch: bool, tags: tuple[str, ...], no_similar: bool, as_json: bool
 ) -> None:
-    """Import bookmarks, a CSV, an awesome-list, a URL list or an OPML file of feeds.
+    """Import bookmarks, a CSV, an awesome-list, a URL list, an OPML file of feeds, or another tool's export.
+
+    Named formats read the exports of Pocket, Raindrop, Instapaper, Readwise Reader, Pinboard,
+    Karakeep (Hoarder) and Linkwarden; the JSON ones are detected by their shape. A note written
+    in the other tool stays the item's note. Browser-internal entries (place:, javascript:,
+    about:, chrome:) are skipped and counted, not failures.
 
     Running the same import twice adds nothing the second time. Lines that fail are listed on stderr
     (line number, text, reason) and the exit code is 1. The new items are checked against the catalog
@@ -242,6 +249,7 @@ def import_(
                 "added": len(report.new),
                 "existing": report.existing,
                 "repeated": report.repeated,
+                "skipped": report.skipped,
                 "subscribed": sum(r.status == "added" for r in report.feeds),
             },
             file=report.file,
@@ -258,6 +266,8 @@ def import_(
             f"{report.format}: {len(report.new)} new, {report.duplicates} duplicate(s) "
             f"({report.existing} already in the catalog, {report.repeated} repeated in the file), "
             f"{len(report.failed)} failed"
+            + (f", {report.skipped} browser-internal entr{'y' if report.skipped == 1 else 'ies'} skipped"
+               if report.skipped else "")
             + (f"; {sum(r.status == 'added' for r in report.feeds)} feed(s) subscribed" if report.feeds else "")
         )
     if report.failed:

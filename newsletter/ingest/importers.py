@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from newsletter.models import usable_tag
 from newsletter.sources.text import clean_text
 from newsletter.text import MAX_TAGS, wide_csv_fields
+from newsletter.web.urls import normalize_input
 
 FORMATS = ("opml", "bookmarks", "csv", "markdown", "urls")
 TITLE_MAX = 500
@@ -50,6 +51,7 @@ class ImportRow:
     tags: list[str] = field(default_factory=list)
     added: str | None = None
     is_feed: bool = False
+    note: str = ""  # the curator's own words from the other tool: kept as the item's note
 
 
 @dataclass
@@ -59,6 +61,7 @@ class ImportProblem:
     line: int
     text: str
     reason: str
+    skipped: bool = False  # a browser's own entry (place:, javascript:...): counted, not a failure
 
 
 def detect_format(path_name: str, head: str) -> str:
@@ -86,7 +89,7 @@ def detect_format(path_name: str, head: str) -> str:
     if _MD_LINK.search(sample):
         return "markdown"
     first = sample.split("\n", 1)[0].lower()
-    if "," in first and any(alias in _split_header(first) for alias in _CSV_ALIASES["url"]):
+    if any(d in first for d in ",;\t|") and any(alias in _split_header(first) for alias in _CSV_ALIASES["url"]):
         return "csv"
     return "urls"
 
@@ -110,6 +113,17 @@ def parse_import(text: str, fmt: str) -> tuple[list[ImportRow], list[ImportProbl
 # -- shared -----------------------------------------------------------------------------------------
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# What browsers keep in a bookmarks export that is not a page anyone could read: Firefox's smart
+# folders (place:), bookmarklets, the browsers' own pages and extensions. Skipped and counted.
+BROWSER_SCHEMES = frozenset({
+    "place", "javascript", "about", "chrome", "edge", "brave", "opera", "vivaldi", "view-source",
+    "chrome-extension", "moz-extension", "safari-extension",
+})
+
+
+def problem(line: int, text: str, reason: str) -> ImportProblem:
+    """An `ImportProblem`; a browser-internal entry is marked skipped (not a failure)."""
+    return ImportProblem(line=line, text=text, reason=reason, skipped=reason.startswith("browser-internal"))
 
 
 def _url_problem(url: str) -> str:
@@ -120,6 +134,8 @@ def _url_problem(url: str) -> str:
     if not match:
         return "not a URL"
     scheme = match.group(1).lower()
+    if scheme in BROWSER_SCHEMES:
+        return f"browser-internal entry ({scheme}:), skipped"
     if scheme not in ("http", "https"):
         return f"not an http(s) URL ({scheme}:)"
     try:
@@ -178,7 +194,7 @@ def _row_or_problem(
     url = url.strip()
     reason = _url_problem(url)
     if reason:
-        problems.append(ImportProblem(line=line, text=clean_text(text or url, 300), reason=reason))
+        problems.append(problem(line, clean_text(text or url, 300), reason))
     else:
         rows.append(ImportRow(line=line, url=url, **fields))  # type: ignore[arg-type]
 
@@ -341,16 +357,33 @@ def _parse_bookmarks(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
 _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "url": ("url", "link", "href", "uri", "given_url", "resolved_url"),
     "title": ("title", "name", "given_title", "resolved_title"),
-    "summary": ("summary", "description", "excerpt", "note", "notes"),
-    "tags": ("tags", "tag", "labels", "keywords", "categories"),
+    # A note column is the curator's own words: it stays the note, never the summary (and an
+    # export's excerpt, the page's own blurb, is the summary, so it cannot push the note out).
+    "summary": ("summary", "description", "excerpt", "selection"),
+    "note": ("note", "notes", "annotation", "comment", "comments"),
+    "tags": ("tags", "tag", "labels", "keywords", "categories", "document_tags"),
     "folder": ("folder", "collection"),
-    "added": ("added", "time_added", "created", "created_at", "date_added", "add_date", "date", "timestamp"),
+    "added": ("added", "time_added", "created", "created_at", "date_added", "add_date", "saved_date", "date",
+              "timestamp"),
 }
 _SYSTEM_FOLDERS = {"unread", "archive", "unsorted", "starred"}
 
 
+def sniff_delimiter(text: str) -> str:
+    """The CSV's delimiter: the one of `,` `;` tab `|` that splits its header into the most columns.
+
+    Spreadsheets in many locales write `;` (the comma is their decimal point), and "CSV" from some
+    tools is tab-separated. The header decides: quoted cells there are rare and never hold these.
+    """
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def _split_header(line: str) -> list[str]:
-    return [re.sub(r"[\s-]+", "_", h.strip().strip('"').lower()) for h in line.split(",")]
+    delimiter = sniff_delimiter(line)
+    return [re.sub(r"[\s-]+", "_", h.strip().strip('"').lower()) for h in line.split(delimiter)]
 
 
 def _parse_csv(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
@@ -362,7 +395,7 @@ def _parse_csv(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
 def _parse_csv_rows(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
     rows: list[ImportRow] = []
     problems: list[ImportProblem] = []
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=sniff_delimiter(text))
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
@@ -404,6 +437,7 @@ def _parse_csv_rows(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
             summary=clean_text(cell(record, "summary"), SUMMARY_MAX),
             tags=_tags(folder_tags + _split_tags(cell(record, "tags"))),
             added=_added(cell(record, "added")),
+            note=clean_text(cell(record, "note"), SUMMARY_MAX),
         )
     return rows, problems
 
@@ -495,10 +529,11 @@ def _parse_urls(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
             continue
         url, *title_parts = stripped.split(None, 1)
         title = title_parts[0] if title_parts else ""
-        url = url.strip("<>")
+        # Whatever `add` accepts: arXiv ids ("arXiv:2305.14314"), DOIs, scheme-less hosts.
+        url = normalize_input(url.strip("<>"))
         reason = _url_problem(url)
         if reason:
-            problems.append(ImportProblem(line=number, text=clean_text(stripped, 300), reason=reason))
+            problems.append(problem(number, clean_text(stripped, 300), reason))
         else:
             rows.append(ImportRow(line=number, url=url, title=clean_text(title, TITLE_MAX)))
     return rows, problems

@@ -78,6 +78,7 @@ class ImportReport:
     existing: int = 0
     repeated: int = 0
     failed: list[ImportFailure] = dataclasses.field(default_factory=list)
+    skipped: int = 0  # browser-internal entries (place:, javascript:, about:, chrome:): not failures
     feeds: list[SubscribeResult] = dataclasses.field(default_factory=list)
     # new item id -> probable duplicates already in the catalog [{id, score, title, issue}]
     similar: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
@@ -96,6 +97,7 @@ class ImportReport:
             "existing": self.existing,
             "repeated": self.repeated,
             "failed": len(self.failed),
+            "skipped": self.skipped,
             "failures": [dataclasses.asdict(f) for f in sorted(self.failed, key=lambda f: f.line)],
             "feeds": {
                 "added": sum(r.status == "added" for r in self.feeds),
@@ -165,15 +167,17 @@ def import_file(
     stage's, which comes after ingest in the pipeline); without it feed rows are reported as failures.
     """
     from .importers import FORMATS, detect_format, parse_import
+    from .tools import TOOLS, detect_tool, parse_tool
 
     options = options or ImportOptions()
     text = read_import_file(path)
-    fmt = options.format or detect_format(path.name, text[:4096])
-    if fmt not in FORMATS:
-        raise NewsletterError(f"unknown import format {fmt!r}; use one of {', '.join(FORMATS)}")
-    rows, problems = parse_import(text, fmt)
+    fmt = options.format or detect_tool(text[:4096]) or detect_format(path.name, text[:4096])
+    if fmt not in FORMATS and fmt not in TOOLS:
+        raise NewsletterError(f"unknown import format {fmt!r}; use one of {', '.join((*FORMATS, *TOOLS))}")
+    rows, problems = parse_tool(text, fmt) if fmt in TOOLS else parse_import(text, fmt)
     report = ImportReport(file=str(path), format=fmt, rows=len(rows) + len(problems))
-    report.failed.extend(ImportFailure(p.line, p.text, p.reason) for p in problems)
+    report.failed.extend(ImportFailure(p.line, p.text, p.reason) for p in problems if not p.skipped)
+    report.skipped = sum(p.skipped for p in problems)
     feed_rows = [r for r in rows if r.is_feed]
     item_rows = [r for r in rows if not r.is_feed]
     if feed_rows and subscribe is None:
@@ -328,7 +332,7 @@ def _row_item(plan: _Plan, meta: Metadata) -> Item:
     from . import route as ingest
 
     row = plan.row
-    options = ingest.AddOptions(tags=plan.tags, title=row.title, summary=row.summary)
+    options = ingest.AddOptions(tags=plan.tags, title=row.title, summary=row.summary, note=row.note)
     item = ingest.build_item(plan.prepared, meta, options)
     if row.added:
         item.added = row.added

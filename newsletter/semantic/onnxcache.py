@@ -6,7 +6,7 @@ is kept once per machine (``$NEWSLETTER_CACHE_DIR``, else ``$XDG_CACHE_HOME/news
 ``~/.cache/newsletter``), keyed by a fingerprint of the model folder, and each project takes a
 copy into its derived folder, which stays self-contained and disposable (a copy, not a hard link:
 whatever damages a project's file in place must not damage every project's).
-`make install` fills the machine copy (`python -m newsletter.semantic.onnxcache`).
+`make install` fills the machine copy (`python -m newsletter.semantic.warm`).
 """
 
 from __future__ import annotations
@@ -99,17 +99,10 @@ def forget(name: str, model_dir: Path) -> None:
     shared_path(name, model_dir).unlink(missing_ok=True)
 
 
-def main() -> None:
-    """`python -m newsletter.semantic.onnxcache`: fill the machine cache for the default model."""
-    from .embedders import export_onnx, resolve_model
-
-    name, model_dir = resolve_model("default")
+def fill(name: str, model_dir: Path, export: Callable[[Path, Path], Path]) -> Path:
+    """Make the machine copy of `name` if it is missing (under the export lock); return its path."""
     shared = shared_path(name, model_dir)
     with _exclusive(shared):
         if not shared.is_file():
-            export_onnx(model_dir, shared)
-    print(f"ONNX export of {name} ready in {shared}")
-
-
-if __name__ == "__main__":
-    main()
+            export(model_dir, shared)
+    return shared

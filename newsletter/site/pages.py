@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import html
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -84,7 +85,10 @@ def tag_slug(tag: str) -> str:
     """A URL-safe, collision-free path segment for a tag ("c++" -> "c-c4d2a1", "llm" -> "llm")."""
     if _SAFE_TAG_SLUG.fullmatch(tag) and tag not in ("index", "page"):
         return tag
-    base = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-") or "tag"
+    # Tags keep their letters (models.normalize_tag); the path segment is transliterated here:
+    # "données" -> "donnees-…", and a script with no ASCII spelling ("机器学习") -> "tag-…".
+    ascii_text = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode("ascii")
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "tag"
     return f"{base}-{hashlib.sha1(tag.encode()).hexdigest()[:6]}"
 
 
