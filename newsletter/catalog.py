@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings, find_project, load_settings
 from .errors import ArgumentError, CatalogError, ItemChanged, ItemNotFound, NewsletterError, ProjectError
-from .models import KINDS, STATUSES, Item, Metadata, Progress, normalize_tag
+from .models import KINDS, STATUSES, Item, Metadata, Progress, mark_hand_tags, normalize_tag
 from .store import Snapshot, Store, identity
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .ingest.pipeline import ImportOptions, ImportReport
     from .issues.draft import DraftOptions, DraftResult
     from .issues.publish import Problem, PublishResult
-    from .issues.suggest import Suggestion
+    from .issues.suggest import Decision, Suggestion
     from .links.archive import ArchiveResult, Pacing
     from .links.check import LinkResult
     from .mail.campaign import EmailOptions, EmailReport
@@ -417,11 +417,22 @@ class Catalog:
         return suggest.apply(self, accepted)
 
     def reject_suggestions(self, rejected: Sequence[Suggestion]) -> None:
-        """Remember rejected suggestions so `suggestions` does not offer them again."""
+        """Remember rejected suggestions (in the items' files) so `suggestions` does not offer them again."""
         from .issues import suggest
 
-        if rejected:
-            suggest.Rejections(self.settings.derived_dir).add(rejected)
+        suggest.record(self, [suggest.Decision(s, []) for s in rejected])
+
+    def review(self, decisions: Sequence[Decision]) -> int:
+        """Record review decisions (values accepted, the rest rejected) in the item files; items changed."""
+        from .issues import suggest
+
+        return suggest.record(self, decisions)
+
+    def review_stats(self) -> dict[str, Any]:
+        """The share of suggestions accepted as offered, per ISO week and per tag (`review --stats`)."""
+        from .issues import suggest
+
+        return suggest.review_stats(self.items())
 
     def check(
         self, number: int, *, near_duplicates: bool = True, engine: SemanticEngine | None = None
@@ -655,6 +666,8 @@ class Catalog:
                 item.tags = [t for t in item.tags if t not in wanted]
             else:
                 item.tags = item.tags + [t for t in wanted if t not in item.tags]
+            # A tag given by hand is the curator's from now on, even if an import gave it first.
+            mark_hand_tags(item, wanted)
             return item
 
         return self.modify(ref, change)

@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import TagError
@@ -121,6 +121,11 @@ def parse_date(value: Any) -> str | None:
         return None
 
 
+# Front-matter keys the tool writes into `extra` (read through Item's methods).
+IMPORTED_TAGS = "imported_tags"  # the subset of tags an import file's folders or headings gave
+REVIEWS = "reviews"  # review decisions: [{on, field, offered, accepted}] (see issues/suggest.py)
+
+
 @dataclasses.dataclass
 class Item:
     """One resource in the catalog (a link, paper, podcast episode, tweet, repo or video)."""
@@ -205,6 +210,25 @@ class Item:
     def display_title(self) -> str:
         """The title, or the URL when the page gave none."""
         return self.title or self.url
+
+    def imported_tags(self) -> list[str]:
+        """The tags an import file's structure gave this item (folders, headings), not a curator."""
+        found = self.extra.get(IMPORTED_TAGS)
+        return [t for t in found if isinstance(t, str) and t in self.tags] if isinstance(found, list) else []
+
+    def hand_tags(self) -> list[str]:
+        """The tags a curator chose (by `tag`, `add --tag`, an edit, an accepted suggestion, another tool)."""
+        imported = set(self.imported_tags())
+        return [t for t in self.tags if t not in imported]
+
+
+def mark_hand_tags(item: Item, tags: Sequence[str]) -> None:
+    """Record that a curator chose `tags` on `item`: they leave its `imported_tags`."""
+    imported = [t for t in item.imported_tags() if t not in tags]
+    if imported:
+        item.extra[IMPORTED_TAGS] = imported
+    else:
+        item.extra.pop(IMPORTED_TAGS, None)
 
 
 def _text(value: Any) -> str:

@@ -275,6 +275,12 @@ def test_the_same_url_added_by_both_editors_is_one_item_after_doctor_fix(editors
     found = CliRunner().invoke(main, ["-C", str(b), "doctor"])
     assert found.exit_code == 1
     assert item_id in found.output and "doctor --fix" in found.output
+    issue = b / "content" / "issues" / "001-kv.md"
+    issue.parent.mkdir(parents=True, exist_ok=True)
+    issue.write_text(f"---\nnumber: 1\ntitle: KV\ndate: 2026-12-04\nstatus: draft\n---\n\n## Reads\n"
+                     f"- **[Paging the KV cache]({url})** — both editors found it.\n", encoding="utf-8")
+    checked = CliRunner().invoke(main, ["-C", str(b), "check", "1", "--no-semantic"])
+    assert checked.exit_code == 1 and "same-id" in checked.output and item_id in checked.output, checked.output
     fixed = CliRunner().invoke(main, ["-C", str(b), "doctor", "--fix"])
     assert fixed.exit_code == 0, fixed.output
     assert "reconciled" in fixed.output

@@ -55,11 +55,12 @@ def test_opml_nested_outlines() -> None:
     rows, problems = parse_import(read("subscriptions.opml"), "opml")
     assert rows == [
         ImportRow(line=10, url="https://radio.example.org/feed.xml", title="Latent Space Radio",
-                  tags=["tech", "machine-learning"], is_feed=True),
+                  tags=["tech", "machine-learning"], folder_tags=["tech", "machine-learning"], is_feed=True),
         ImportRow(line=11, url="https://blog.example.dev/atom.xml", title="Compilers & Coffee",
-                  tags=["tech", "machine-learning", "compilers", "deep-dives"], is_feed=True),
+                  tags=["tech", "machine-learning", "compilers", "deep-dives"],
+                  folder_tags=["tech", "machine-learning"], is_feed=True),  # categories are the author's
         ImportRow(line=13, url="https://json.example.com/feed.json", title="Tiny JSON Blog", tags=["tech"],
-                  is_feed=True),
+                  folder_tags=["tech"], is_feed=True),
         ImportRow(line=15, url="https://site.example.com/", title="A site, not a feed", is_feed=False),
         ImportRow(line=17, url="http://top.example.net/rss", title="Top level feed", is_feed=True),
     ]
@@ -86,9 +87,11 @@ def test_firefox_bookmarks() -> None:
                   added="2023-11-14T22:13:20Z"),
         ImportRow(line=15, url="https://arxiv.org/abs/1706.03762", title="Attention Is All You Need",
                   summary="The transformer paper & its famous title.",
-                  tags=["research", "transformers", "attention"], added="2024-03-09T16:00:00Z"),
+                  tags=["research", "transformers", "attention"], folder_tags=["research"],
+                  added="2024-03-09T16:00:00Z"),
         ImportRow(line=19, url="https://github.com/nmslib/hnswlib", title="hnswlib",
-                  tags=["research", "vector-search"], added="2024-03-09T16:08:20Z"),
+                  tags=["research", "vector-search"], folder_tags=["research", "vector-search"],  # two folders
+                  added="2024-03-09T16:08:20Z"),
         # The browser's toolbar root folder is not a tag.
         ImportRow(line=28, url="https://news.ycombinator.com/", title="Hacker News",
                   added="2023-07-22T04:26:40Z"),
@@ -121,7 +124,7 @@ def test_csv_with_bom_extra_columns_and_aliases() -> None:
     rows, problems = parse_import(text, "csv")
     assert rows == [
         ImportRow(line=2, url="https://json.example.com/2024/06/01/evals.html", title="Evals are hard",
-                  summary="Why evaluation is hard.", tags=["research", "llm", "evaluation"],
+                  summary="Why evaluation is hard.", tags=["research", "llm", "evaluation"], folder_tags=["research"],
                   added="2024-06-01T08:15:00Z", note="My note, with a comma"),
         ImportRow(line=4, url="https://pipes.example.com/a", title="Pipe tags", summary="Excerpt only",
                   tags=["ml", "nlp", "data-eng"], added="2024-05-01T07:53:20Z"),

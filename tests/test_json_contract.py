@@ -181,6 +181,8 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
                    "--alt", "Logo")
     assert figure["markdown"].startswith("![Logo](") and (figure["width"], figure["height"]) == (400, 300)
     check("review")
+    stats = check("review", "--stats")
+    assert stats["total"]["decided"] == 0 and stats["weeks"] == []
     check("check", str(drafted["issue"]), "--no-semantic", code=None)
     check("publish", "4")
     check("email", "4", "--out", str(tmp_path / "mail"))

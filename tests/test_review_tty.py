@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
 from newsletter.cli.app import main
-from newsletter.issues.suggest import Rejections
+from newsletter.issues.suggest import rejections
 from newsletter.project import init_project
 from newsletter.store.files import parse_item
 
@@ -179,8 +179,9 @@ def test_review_on_a_terminal_accepts_rejects_and_quits(project: Path, terminal_
     assert catalog.get(yes_id).tags == yes_tags
     assert parse_item(catalog.path_of(yes_id).read_text(encoding="utf-8")).tags == yes_tags  # in its file
     assert catalog.get(no_id).tags == [] and catalog.get(quit_id).tags == []
-    rejected = Rejections(catalog.settings.derived_dir).load()
+    rejected = rejections(catalog.items())
     assert rejected == {no_id: {"tags": no_tags}}  # the quit one was not decided: not remembered
+    assert "reviews:" in catalog.path_of(no_id).read_text(encoding="utf-8"), "kept in the item's file"
 
     # The next review offers neither the accepted item (it has tags now) nor the rejected tags again.
     code, out, err = newsletter(project, "review", "--json")
@@ -201,4 +202,4 @@ def test_ctrl_d_at_a_prompt_stops_and_keeps_the_answers_given(project: Path, ter
     catalog = Catalog.open(project)
     assert catalog.get(yes_id).tags == yes_tags
     assert catalog.get(stopped_id).tags == []
-    assert Rejections(catalog.settings.derived_dir).load() == {}
+    assert rejections(catalog.items()) == {}

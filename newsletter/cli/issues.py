@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..models import normalize_tag
 from .args import issue_number, unit_interval
 from .common import Context, echo, emit_json, fail, handles_errors, pass_ctx, progress_bar
 from .terminal import one_line
@@ -90,80 +91,112 @@ def draft(
 @click.command()
 @click.option("--accept", is_flag=True, help="Accept every suggestion (at or above --min-confidence).")
 @click.option("--reject", is_flag=True, help="Reject every suggestion (they are not offered again).")
+@click.option("--tag", "only_tags", multiple=True, metavar="TAG",
+              help="Only this suggested tag (repeatable): accept or reject single tags.")
+@click.option("--item", "only_items", multiple=True, metavar="ID", help="Only this item's suggestions (repeatable).")
 @click.option("--min-confidence", type=float, default=0.0, show_default=True)
+@click.option("--stats", is_flag=True, help="How often suggestions were accepted as offered, per week and per tag.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 @handles_errors
-def review(ctx: Context, accept: bool, reject: bool, min_confidence: float, as_json: bool) -> None:
+def review(ctx: Context, accept: bool, reject: bool, only_tags: tuple[str, ...], only_items: tuple[str, ...],
+           min_confidence: float, stats: bool, as_json: bool) -> None:
     """Review tag and section suggestions for unlabelled items (from their nearest labelled neighbours).
 
-    On a terminal: y accepts, n rejects, a accepts this and all the rest, q stops. Without a
-    terminal, `--accept` or `--reject` decide for all; with neither, the suggestions are listed.
+    On a terminal: y accepts, n rejects, p picks tag by tag, a accepts this and all the rest, q
+    stops. Without a terminal, `--accept` or `--reject` decide for all (narrowed by `--tag` and
+    `--item`); with neither, the suggestions are listed. Every decision is kept in the item's file,
+    so a rejected value is not offered again, to either editor.
     """
-    from ..issues import draft as drafting
     from ..issues import suggest
 
     if accept and reject:
         fail("--accept and --reject exclude each other", 2)
     unit_interval(min_confidence, "--min-confidence")
     catalog = ctx.catalog
-    items = catalog.items()
+    if stats:
+        _review_stats(catalog.review_stats(), as_json)
+        return
     engine = _engine(ctx, sync=True, show_progress=not as_json)
-    rejections = suggest.Rejections(catalog.settings.derived_dir)
-    found = suggest.suggest(
-        engine, items, issues_dir=catalog.settings.issues_dir,
-        rules=drafting.section_rules(catalog.settings.raw), rejected=rejections.load(),
-    )
-    found = [s for s in found if s.confidence >= min_confidence]
-    accepted: list[suggest.Suggestion] = []
-    rejected: list[suggest.Suggestion] = []
-    if accept:
-        accepted = found
-    elif reject:
-        rejected = found
+    found = catalog.suggestions(min_confidence=min_confidence, engine=engine)
+    found = suggest.narrow(found, tags=[normalize_tag(t) for t in only_tags], items=only_items)
+    decisions: list[suggest.Decision] = []
+    if accept or reject:
+        decisions = [suggest.Decision(s, list(s.values) if accept else []) for s in found]
     elif sys.stdin.isatty() and not as_json:
-        accepted, rejected = _prompt_loop(found)
-    changed = suggest.apply(catalog, accepted)
-    if rejected:
-        rejections.add(rejected)
+        decisions = _prompt_loop(found)
+    changed = catalog.review(decisions)
+    accepted = sum(1 for d in decisions if d.accepted)
+    rejected = len(decisions) - accepted
     if as_json:
-        emit_json({"suggestions": [s.to_json() for s in found], "accepted": len(accepted),
-                   "rejected": len(rejected), "changed": changed})
+        emit_json({"suggestions": [s.to_json() for s in found], "accepted": accepted,
+                   "rejected": rejected, "changed": changed})
         return
     if not accept and not reject and not sys.stdin.isatty():
         for s in found:
             echo(f"{s.item_id}  {s.field:<7} {', '.join(s.values):<40} {s.confidence:.2f}  {one_line(s.title)[:60]}")
-        echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide", err=True)
+        echo(f"{len(found)} suggestion(s); `newsletter review --accept` or `--reject` to decide "
+             "(`--tag T` / `--item ID` for single ones)", err=True)
         return
     if not found and not accept and not reject:
         echo("no suggestions: every item has tags and a section, or nothing labelled is near it")
         return
-    echo(f"accepted {len(accepted)}, rejected {len(rejected)}, {changed} item(s) changed")
+    echo(f"accepted {accepted}, rejected {rejected}, {changed} item(s) changed")
 
 
-def _prompt_loop(found: list[Any]) -> tuple[list[Any], list[Any]]:
+def _review_stats(stats: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(stats)
+        return
+    total = stats["total"]
+    if not total["decided"]:
+        echo("no review decisions yet: `newsletter review` records each one in the item's file")
+        return
+    echo(f"{total['decided']} suggestion(s) decided: {total['as_offered']} accepted as offered, "
+         f"{total['partly']} in part, {total['rejected']} rejected ({total['accepted_as_offered']:.0%} as offered)")
+    echo("")
+    echo(f"{'week':<10} {'decided':>7} {'as offered':>10} {'in part':>7} {'rejected':>8} {'share':>6}")
+    for w in stats["weeks"]:
+        echo(f"{w['week']:<10} {w['decided']:>7} {w['as_offered']:>10} {w['partly']:>7} {w['rejected']:>8} "
+             f"{w['accepted_as_offered']:>6.0%}")
+    if stats["tags"]:
+        echo("")
+        echo(f"{'tag':<30} {'offered':>7} {'accepted':>8} {'share':>6}")
+        for t in stats["tags"]:
+            echo(f"{one_line(t['tag'])[:30]:<30} {t['offered']:>7} {t['accepted']:>8} {t['acceptance']:>6.0%}")
+
+
+def _prompt_loop(found: list[Any]) -> list[Any]:
     """Ask about each suggestion; Ctrl-D or Ctrl-C stops like `q`, keeping the answers already given."""
-    accepted, rejected = [], []
-    for n, s in enumerate(found):
-        echo(f"\n{one_line(s.title)}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
-        try:
+    from ..issues.suggest import Decision
+
+    decisions: list[Decision] = []
+    try:
+        for n, s in enumerate(found):
+            echo(f"\n{one_line(s.title)}\n  {s.field}: {', '.join(s.values)}  (confidence {s.confidence:.2f})")
+            several = len(s.values) > 1
             answer = click.prompt(
-                "  accept? [y]es [n]o [a]ll [q]uit", type=click.Choice(list("ynaq")), show_choices=False
+                "  accept? [y]es [n]o " + ("[p]ick " if several else "") + "[a]ll [q]uit",
+                type=click.Choice(list("ynpaq" if several else "ynaq")), show_choices=False,
             )
-        except click.Abort:  # EOF or interrupt inside the prompt: a curator's earlier answers still count
-            echo("")
-            echo("stopped; keeping the answers given so far", err=True)
-            break
-        if answer == "y":
-            accepted.append(s)
-        elif answer == "n":
-            rejected.append(s)
-        elif answer == "a":
-            accepted.extend(found[n:])
-            break
-        else:
-            break
-    return accepted, rejected
+            if answer == "y":
+                decisions.append(Decision(s, list(s.values)))
+            elif answer == "n":
+                decisions.append(Decision(s, []))
+            elif answer == "p":
+                picked = [v for v in s.values
+                          if click.prompt(f"    {one_line(v)}? [y/n]", type=click.Choice(["y", "n"]),
+                                          show_choices=False) == "y"]
+                decisions.append(Decision(s, picked))
+            elif answer == "a":
+                decisions.extend(Decision(rest, list(rest.values)) for rest in found[n:])
+                break
+            else:
+                break
+    except click.Abort:  # EOF or interrupt inside the prompt: a curator's earlier answers still count
+        echo("")
+        echo("stopped; keeping the answers given so far", err=True)
+    return decisions
 
 
 @click.command()

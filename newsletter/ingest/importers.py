@@ -49,6 +49,9 @@ class ImportRow:
     title: str = ""
     summary: str = ""
     tags: list[str] = field(default_factory=list)
+    # The subset of `tags` the file's structure made (folders, headings, collections), not a person:
+    # kept as the item's `imported_tags`, so review does not suggest them (issue 13.7).
+    folder_tags: list[str] = field(default_factory=list)
     added: str | None = None
     is_feed: bool = False
     note: str = ""  # the curator's own words from the other tool: kept as the item's note
@@ -238,6 +241,7 @@ class _OpmlReader(HTMLParser):
             title=clean_text(label, TITLE_MAX),
             summary=clean_text(attrs.get("description"), SUMMARY_MAX),
             tags=_tags(folders + categories),
+            folder_tags=_tags(folders),
             added=_added(attrs.get("created")) if attrs.get("created", "").isdigit() else None,
             is_feed=bool(feed_url),
         )
@@ -331,6 +335,7 @@ class _BookmarkReader(HTMLParser):
             self.rows, self.problems, line, href, title or href,
             title=title,
             tags=_tags(folders + _split_tags(attrs.get("tags"))),
+            folder_tags=_tags(folders),
             added=_added(added),
         )
         self._last_row = self.rows[-1] if len(self.rows) > before else None
@@ -436,6 +441,7 @@ def _parse_csv_rows(text: str) -> tuple[list[ImportRow], list[ImportProblem]]:
             title=clean_text(cell(record, "title"), TITLE_MAX),
             summary=clean_text(cell(record, "summary"), SUMMARY_MAX),
             tags=_tags(folder_tags + _split_tags(cell(record, "tags"))),
+            folder_tags=_tags(folder_tags),
             added=_added(cell(record, "added")),
             note=clean_text(cell(record, "note"), SUMMARY_MAX),
         )
@@ -514,6 +520,7 @@ def _markdown_item(
         title=clean_text(_md_text(title), TITLE_MAX),
         summary=clean_text(_LEAD_SEPARATOR.sub("", _md_text(rest).replace("|", " ")), SUMMARY_MAX),
         tags=list(tags),
+        folder_tags=list(tags),  # an awesome list's headings: its author's sections, not the curator's tags
     )
 
 

@@ -119,6 +119,7 @@ class _Plan:
     row: ImportRow
     prepared: ingest.Prepared
     tags: list[str]
+    folder_tags: list[str]
 
 
 MAX_IMPORT_BYTES = 50_000_000  # a browser's export of 100,000 bookmarks is ~30 MB
@@ -319,9 +320,11 @@ def _plan(
         if earlier is not None:
             report.repeated += 1
             earlier.tags.extend(t for t in row.tags if t not in earlier.tags)
+            earlier.folder_tags.extend(t for t in row.folder_tags if t not in earlier.folder_tags)
             counter.step()
             continue
-        plan = _Plan(row, prepared, [*row.tags, *(t for t in options.tags if t not in row.tags)])
+        plan = _Plan(row, prepared, [*row.tags, *(t for t in options.tags if t not in row.tags)],
+                     [t for t in row.folder_tags if t not in options.tags])  # `--tag` is the curator's
         first[key] = plan
         plans.append(plan)
     return plans
@@ -332,7 +335,8 @@ def _row_item(plan: _Plan, meta: Metadata) -> Item:
     from . import route as ingest
 
     row = plan.row
-    options = ingest.AddOptions(tags=plan.tags, title=row.title, summary=row.summary, note=row.note)
+    options = ingest.AddOptions(tags=plan.tags, title=row.title, summary=row.summary, note=row.note,
+                                imported_tags=plan.folder_tags)
     item = ingest.build_item(plan.prepared, meta, options)
     if row.added:
         item.added = row.added

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import SourceError
-from ..models import KINDS, Item, Metadata, normalize_tag, now_timestamp, usable_tag
+from ..models import IMPORTED_TAGS, KINDS, Item, Metadata, normalize_tag, now_timestamp, usable_tag
 from ..sources import arxiv, crossref, feed, github, oembed, page
 from ..text import (
     MAX_AUTHORS,
@@ -57,11 +57,14 @@ class AddOptions:
     # cannot be fetched (X, paywalls, offline), never over what the page says.
     fallback_title: str = ""
     added_by: str = ""  # who captured it (an editor's name from `inbox serve`), kept as `added_by`
+    # Tags an import file's structure gave (folders, headings): kept as `imported_tags`, see review.
+    imported_tags: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         # The curator's tags are checked here, before anything is fetched: a too-long one is one
         # clear error (TagError), not the same failure repeated for every input.
         self.tags = [normalize_tag(tag) for tag in self.tags]
+        self.imported_tags = [normalize_tag(tag) for tag in self.imported_tags]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +209,9 @@ def build_item(prepared: Prepared, meta: Metadata, options: AddOptions) -> Item:
     extra = {k: _capped_extra(_without_userinfo(v)) for k, v in replace_surrogates(extra).items()}
     if options.added_by:
         extra["added_by"] = _capped(options.added_by, NAME_MAX, "added_by", prepared.url)
+    imported = [t for t in dict.fromkeys(options.imported_tags) if t in tags]
+    if imported:
+        extra[IMPORTED_TAGS] = imported
     url = prepared.url
     image = _without_userinfo(replace_surrogates(meta.image))
     return Item(

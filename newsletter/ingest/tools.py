@@ -156,6 +156,7 @@ def _linkwarden(data: Any) -> Parsed:
                 title=_text(link.get("name"), TITLE_MAX),
                 note=_text(link.get("description"), SUMMARY_MAX),  # what the curator typed in Linkwarden
                 tags=_tags(folder_tags + [t for t in names if isinstance(t, str)]),
+                folder_tags=_tags(folder_tags),
                 added=_added(link.get("createdAt") if isinstance(link.get("createdAt"), str) else None),
             )
     return rows, problems

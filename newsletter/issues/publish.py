@@ -25,7 +25,7 @@ class Problem:
     """One thing to fix before publishing."""
 
     # not-in-catalog | published-elsewhere | duplicate | empty-section | missing-title | placeholder
-    # | image-alt | image-missing | image-remote | image-size | bad-item-file
+    # | image-alt | image-missing | image-remote | image-size | bad-item-file | same-id
     kind: str
     line: int  # 1-based line in the body (0: the front matter / whole file)
     message: str
@@ -68,6 +68,10 @@ def check(catalog: Any, number: int, *, engine: Any = None) -> list[Problem]:
     snapshot = catalog.snapshot(refresh=True)
     items = snapshot.items
     problems: list[Problem] = [Problem("bad-item-file", 0, problem) for problem in snapshot.problems]
+    # Both editors added one URL: two files, one id. Which one's tags and note publish is chance.
+    problems += [Problem("same-id", 0, f"{len(others) + 1} files hold item {item_id} ({snapshot.paths[item_id]}, "
+                         f"{', '.join(others)}): `newsletter doctor --fix` makes them one")
+                 for item_id, others in sorted(snapshot.shadowed.items())]
     if not issue.title:
         problems.append(Problem("missing-title", 0, "the issue has no title in its front matter"))
     offset = issue.text.count("\n", 0, len(issue.text) - len(issue.body))  # body line -> file line

@@ -2,10 +2,13 @@
 
 An item without tags gets the tags its neighbours carry, weighted by similarity; an item no section
 rule places gets the section its neighbours appeared under in past issues. Suggestions only ever use
-labels that already exist (no tag sprawl), each with a confidence: the similarity-weighted share of
-neighbours that carry the label. `newsletter review` lets the curator accept or reject them in bulk;
-rejections are remembered in `.newsletter/suggestions.json` so they are not asked again (deleting
-the folder only means being asked again).
+labels that already exist and that a curator chose by hand (a tag only an import's folders or
+headings gave, `imported_tags`, is not offered: no tag sprawl), each with a confidence: the
+similarity-weighted share of neighbours that carry the label. `newsletter review` lets the curator
+accept or reject them, whole or tag by tag. Every decision is kept in the item's file (`reviews`:
+the day, the field, what was offered and what was accepted), so both editors see it through git,
+a rejected value is never offered again, and `review --stats` can say how often suggestions are
+accepted as offered. Rejections kept by older versions in `.newsletter/suggestions.json` still count.
 
 `backlink_scorer` and `draft_dupe_pairs` are the semantic answers `newsletter draft` needs
 ("Previously covered" links; near-duplicates to collapse or leave out).
@@ -14,6 +17,7 @@ the folder only means being asked again).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 from collections import Counter, defaultdict
@@ -21,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..models import Item
+from ..models import REVIEWS, Item, mark_hand_tags
 from .sections import CANDIDATE_STATUSES, assign_section
 
 K = 7  # neighbours that vote (leave-one-out on the sample: see bench/bench_draft.py)
@@ -31,6 +35,7 @@ DUPE_COSINE = 0.75  # see draft_dupe_pairs
 RELATED_CANDIDATES = 8  # published neighbours rescored per entry
 RARE_NAME_DF = 5  # see backlink_scorer
 RARE_NAME_BONUS = 0.25
+MAX_REVIEWS = 50  # decisions kept per item (the oldest go first)
 
 
 @dataclasses.dataclass
@@ -72,8 +77,54 @@ def pick(ranked: Sequence[tuple[str, float]], *, max_values: int, min_share: flo
     return [ranked[0][0], *[label for label, share in ranked[1:max_values] if share >= min_share]]
 
 
+@dataclasses.dataclass
+class Decision:
+    """A curator's answer to one suggestion: the values accepted (the rest of `offered` are rejected)."""
+
+    suggestion: Suggestion
+    accepted: list[str]
+
+    @property
+    def rejected(self) -> list[str]:
+        return [v for v in self.suggestion.values if v not in self.accepted]
+
+    def record(self, on: str) -> dict[str, Any]:
+        return {"on": on, "field": self.suggestion.field, "offered": list(self.suggestion.values),
+                "accepted": list(self.accepted)}
+
+
+def reviews_of(item: Item) -> list[dict[str, Any]]:
+    """The well-formed review records in an item's file (a hand-edited bad one is ignored)."""
+    found = item.extra.get(REVIEWS)
+    if not isinstance(found, list):
+        return []
+    out = []
+    for rec in found:
+        if (isinstance(rec, dict) and rec.get("field") in ("tags", "section")
+                and isinstance(rec.get("offered"), list) and isinstance(rec.get("accepted"), list)):
+            out.append({"on": str(rec.get("on") or ""), "field": rec["field"],
+                        "offered": [str(v) for v in rec["offered"]], "accepted": [str(v) for v in rec["accepted"]]})
+    return out
+
+
+def rejections(items: Sequence[Item], legacy: Mapping[str, Mapping[str, Sequence[str]]] | None = None
+               ) -> dict[str, dict[str, list[str]]]:
+    """item id -> field -> values rejected in any review (from the item files, plus the legacy file)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for item_id, fields in (legacy or {}).items():
+        for field, values in fields.items():
+            out.setdefault(item_id, {}).setdefault(field, []).extend(str(v) for v in values)
+    for item in items:
+        for rec in reviews_of(item):
+            turned_down = [v for v in rec["offered"] if v not in rec["accepted"]]
+            if turned_down:
+                known = out.setdefault(item.id, {}).setdefault(rec["field"], [])
+                known.extend(v for v in turned_down if v not in known)
+    return out
+
+
 class Rejections:
-    """Suggestions the curator turned down, per item and field (derived state)."""
+    """Rejections older versions kept in `.newsletter/suggestions.json` (read, never written now)."""
 
     def __init__(self, derived_dir: Path) -> None:
         self.path = derived_dir / "suggestions.json"
@@ -83,16 +134,8 @@ class Rejections:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return data.get("rejected", {}) if isinstance(data, dict) else {}
-
-    def add(self, suggestions: Sequence[Suggestion]) -> None:
-        from ..store.files import atomic_write
-
-        data = self.load()
-        for s in suggestions:
-            known = data.setdefault(s.item_id, {}).setdefault(s.field, [])
-            known.extend(v for v in s.values if v not in known)
-        atomic_write(self.path, json.dumps({"rejected": data}, indent=1, sort_keys=True) + "\n")
+        found = data.get("rejected", {}) if isinstance(data, dict) else {}
+        return found if isinstance(found, dict) else {}
 
 
 def section_labels(items: Sequence[Item], issues_dir: Path) -> dict[str, list[str]]:
@@ -124,17 +167,24 @@ def suggest(
     The engine must be synced with `items` (the CLI syncs first). Rejected values are never offered.
     """
 
-    rejected = rejected or {}
     live = [it for it in items if not it.duplicate_of]
+    rejected = rejections(live, rejected)
     out: list[Suggestion] = []
-    tag_labels = {it.id: it.tags for it in live if it.tags}
+    # Only tags a curator chose vote: a tag that exists because an import's folder gave it is not
+    # a label anyone decided on.
+    tag_labels = {it.id: hand for it in live if (hand := it.hand_tags())}
     if tag_labels:
         allowed = set(tag_labels)
         for item in live:
             if item.tags or item.status == "skipped":
                 continue
             neighbours = engine.related(item.id, k=k, allowed=allowed)
-            ranked = [p for p in vote(neighbours, tag_labels) if p[0] not in rejected.get(item.id, {}).get("tags", [])]
+            turned_down = rejected.get(item.id, {}).get("tags", [])
+            ranked = [p for p in vote(neighbours, tag_labels) if p[0] not in turned_down]
+            if turned_down:
+                # After a "no", only a label with a real share of the vote is worth asking about:
+                # otherwise each review offers the next-best tag at ever lower confidence.
+                ranked = [p for p in ranked if p[1] >= MIN_SHARE]
             values = pick(ranked, max_values=MAX_TAGS, min_share=MIN_SHARE)
             if values:
                 out.append(Suggestion(item.id, item.display_title(), "tags", values, ranked[0][1],
@@ -148,34 +198,119 @@ def suggest(
                 if item.status not in CANDIDATE_STATUSES or item.id in labels or assign_section(item, rules):
                     continue
                 neighbours = engine.related(item.id, k=k, allowed=set(labels))
-                ranked = [p for p in vote(neighbours, labels)
-                          if p[0] not in rejected.get(item.id, {}).get("section", [])]
+                turned_down = rejected.get(item.id, {}).get("section", [])
+                ranked = [p for p in vote(neighbours, labels) if p[0] not in turned_down]
+                if turned_down:
+                    ranked = [p for p in ranked if p[1] >= MIN_SHARE]
                 if ranked:
                     out.append(Suggestion(item.id, item.display_title(), "section", [ranked[0][0]], ranked[0][1],
                                           [i for i, _ in neighbours]))
     return sorted(out, key=lambda s: (-s.confidence, s.item_id, s.field))
 
 
-def apply(catalog: Any, accepted: Sequence[Suggestion]) -> int:
-    """Write accepted suggestions into the item files, under one lock; returns the items changed.
+def narrow(found: Sequence[Suggestion], *, tags: Sequence[str] = (), items: Sequence[str] = ()) -> list[Suggestion]:
+    """Only the suggestions of these items (ids or prefixes) and, with `tags`, only those tag values.
 
-    Lives here rather than on `Catalog` because it is one bulk write of two fields (tags, section).
+    With `tags`, a suggestion of three tags becomes one of the named ones (section suggestions drop
+    out): that is how a script accepts or rejects a single tag.
     """
-    if not accepted:
-        return 0
-    by_item: dict[str, list[Suggestion]] = {}
-    for s in accepted:
-        by_item.setdefault(s.item_id, []).append(s)
+    prefixes = [p.strip().lower() for p in items if p.strip()]
+    wanted = [t for t in tags if t]
+    out = []
+    for s in found:
+        if prefixes and not any(s.item_id.startswith(p) for p in prefixes):
+            continue
+        if wanted:
+            values = [v for v in s.values if v in wanted] if s.field == "tags" else []
+            if not values:
+                continue
+            s = dataclasses.replace(s, values=values)
+        out.append(s)
+    return out
 
-    def accept(item: Item) -> Item:
-        for s in by_item[item.id]:
-            if s.field == "tags":
-                item.tags = item.tags + [t for t in s.values if t not in item.tags]
-            else:
-                item.extra["section"] = s.values[0]
+
+def apply(catalog: Any, accepted: Sequence[Suggestion]) -> int:
+    """Accept suggestions whole (see `record`); returns the items changed."""
+    return record(catalog, [Decision(s, list(s.values)) for s in accepted])
+
+
+def record(catalog: Any, decisions: Sequence[Decision], *, on: str | None = None) -> int:
+    """Write decisions into the item files under one lock: accepted values, and a review record each.
+
+    Returns the items whose tags or section changed. Lives here rather than on `Catalog` because it
+    is one bulk write of three fields (tags, section, reviews).
+    """
+    if not decisions:
+        return 0
+    day = on or dt.date.today().isoformat()
+    by_item: dict[str, list[Decision]] = {}
+    for d in decisions:
+        by_item.setdefault(d.suggestion.item_id, []).append(d)
+    labelled: set[str] = set()
+
+    def decide(item: Item) -> Item:
+        history = [*reviews_of(item)]
+        for d in by_item[item.id]:
+            if d.suggestion.field == "tags" and d.accepted:
+                item.tags = item.tags + [t for t in d.accepted if t not in item.tags]
+                mark_hand_tags(item, d.accepted)
+                labelled.add(item.id)
+            elif d.suggestion.field == "section" and d.accepted:
+                item.extra["section"] = d.accepted[0]
+                labelled.add(item.id)
+            history.append(d.record(day))
+        item.extra[REVIEWS] = history[-MAX_REVIEWS:]
         return item
 
-    return len(catalog.modify_many(list(by_item), accept))
+    catalog.modify_many(list(by_item), decide)
+    return len(labelled)
+
+
+def review_stats(items: Sequence[Item]) -> dict[str, Any]:
+    """How suggestions fared: per ISO week and per tag, the share accepted exactly as offered.
+
+    A suggestion accepted as offered is work the curator did not have to do (the "workload
+    reduction" of human-in-the-loop labelling); a partly accepted one saved some of it.
+    """
+    weeks: dict[str, Counter[str]] = defaultdict(Counter)
+    tags: dict[str, Counter[str]] = defaultdict(Counter)
+    total: Counter[str] = Counter()
+    for item in items:
+        for rec in reviews_of(item):
+            offered, accepted = rec["offered"], rec["accepted"]
+            outcome = ("as_offered" if set(accepted) == set(offered)
+                       else "partly" if accepted else "rejected")
+            week = _iso_week(rec["on"])
+            for bucket in (weeks[week], total):
+                bucket["decided"] += 1
+                bucket[outcome] += 1
+            if rec["field"] == "tags":
+                for tag in offered:
+                    tags[tag]["offered"] += 1
+                    tags[tag]["accepted"] += tag in accepted
+
+    def share(part: int, whole: int) -> float:
+        return round(part / whole, 3) if whole else 0.0
+
+    def summary(c: Counter[str]) -> dict[str, Any]:
+        return {"decided": c["decided"], "as_offered": c["as_offered"], "partly": c["partly"],
+                "rejected": c["rejected"], "accepted_as_offered": share(c["as_offered"], c["decided"])}
+
+    return {
+        "total": summary(total),
+        "weeks": [{"week": w, **summary(c)} for w, c in sorted(weeks.items())],
+        "tags": [{"tag": t, "offered": c["offered"], "accepted": c["accepted"],
+                  "acceptance": share(c["accepted"], c["offered"])}
+                 for t, c in sorted(tags.items(), key=lambda p: (-p[1]["offered"], p[0]))],
+    }
+
+
+def _iso_week(day: str) -> str:
+    try:
+        year, week, _ = dt.date.fromisoformat(day[:10]).isocalendar()
+    except ValueError:
+        return "unknown"
+    return f"{year}-W{week:02d}"
 
 
 # -- measurement -----------------------------------------------------------------------------------

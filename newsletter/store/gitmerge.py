@@ -8,8 +8,9 @@ no catalog, no cache) and works whatever the project's settings say.
 
 How one item merges (`merge_items`, a pure function; `merge_files` is the I/O edge):
 
-- **tags** (and **aliases**): the union of both sides, minus any tag one side removed relative to
-  the base.
+- **tags** (and **aliases**, **imported_tags**): the union of both sides, minus any tag one side
+  removed relative to the base.
+- **reviews** (review decisions): the union of both sides' records, so both editors' "no" count.
 - **note** (the Markdown body): a three-way text merge (`git merge-file`); a true conflict leaves
   conflict markers inside the note only, the front matter stays valid YAML, and the driver exits 1
   so git reports the conflict.
@@ -25,6 +26,7 @@ A side that does not parse as an item file falls back to git's plain three-way t
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import tempfile
@@ -38,7 +40,8 @@ from .files import atomic_write, dump_item, parse_item
 
 STATUS_PRECEDENCE = ("skipped", "inbox", "shortlisted", "published")  # lowest first
 _RANK = {status: i for i, status in enumerate(STATUS_PRECEDENCE)}
-SET_FIELDS = ("tags", "aliases")
+SET_FIELDS = ("tags", "aliases", "imported_tags")
+RECORD_FIELDS = ("reviews",)  # lists of mappings, merged as sets of records
 NOTE_SEPARATOR = "\n\n---\n\n"
 
 # (base, ours, theirs) -> (merged text, has conflict)
@@ -60,6 +63,14 @@ def merge_sets(base: Sequence[str] | None, ours: Sequence[str], theirs: Sequence
         if value not in removed and value not in merged:
             merged.append(value)
     return merged
+
+
+def merge_records(base: Any, ours: Any, theirs: Any) -> list[Any]:
+    """`merge_sets` over records (mappings): each compared by its canonical JSON text."""
+    def texts(value: Any) -> list[str]:
+        return [json.dumps(v, sort_keys=True, default=str) for v in value] if isinstance(value, list) else []
+
+    return [json.loads(t) for t in merge_sets(None if base is None else texts(base), texts(ours), texts(theirs))]
 
 
 def merge_status(base: str | None, ours: str, theirs: str) -> str:
@@ -91,6 +102,8 @@ def merge_fields(base: dict[str, Any] | None, ours: dict[str, Any], theirs: dict
                 [] if o is missing else list(o or []),
                 [] if t is missing else list(t or []),
             )
+        elif key in RECORD_FIELDS:
+            value = merge_records(None if b is missing else b, [] if o is missing else o, [] if t is missing else t)
         elif key == "status":
             value = merge_status(
                 None if b is missing else b,
