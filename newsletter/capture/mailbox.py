@@ -226,3 +226,58 @@ def read_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
             yield str(key), box.get_bytes(key)
     finally:
         box.close()
+
+
+class ImapInbox:
+    """Unread messages of one IMAP folder: read with BODY.PEEK[] (nothing marked at fetch), marked
+    \\Seen one by one with `mark_seen` once the caller has saved that message's items.
+
+    The connection and login are bounces' `open_imap` (TLS on 993, STARTTLS otherwise, no clear-text
+    password to a host that is not loopback). Errors are SubscriberError with one line, never the
+    password.
+    """
+
+    def __init__(self, hostport: str, *, user: str, password: str, folder: str = "INBOX",
+                 timeout: float = 30.0) -> None:
+        from ..mail.bounces import open_imap, quote_folder
+        from ..mail.deliver import parse_hostport
+        from ..mail.subscribers import SubscriberError
+
+        host, port = parse_hostport(hostport)
+        if not re.search(r":\d+$", hostport.strip()):
+            port = 993
+        self.where = f"IMAP {host}:{port}"
+        self._error = SubscriberError
+        self.conn = open_imap(host, port, security="ssl" if port == 993 else "starttls", user=user,
+                              password=password, timeout=timeout)
+        status, _ = self.conn.select(quote_folder(folder))
+        if status != "OK":
+            self.close()
+            raise SubscriberError(f"{self.where}: no folder {folder!r}")
+
+    def unseen(self) -> Iterator[tuple[str, bytes]]:
+        """(uid, bytes) of each unread message, without marking it read."""
+        status, data = self.conn.uid("SEARCH", "UNSEEN")
+        if status != "OK":
+            raise self._error(f"{self.where}: SEARCH UNSEEN failed")
+        uids = (data[0] or b"").split() if data else []
+        for uid in uids:
+            status, parts = self.conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
+            if status != "OK":
+                raise self._error(f"{self.where}: cannot fetch message {uid.decode()}")
+            for part in parts:
+                if isinstance(part, tuple) and len(part) == 2:
+                    yield uid.decode(), part[1]
+                    break
+
+    def mark_seen(self, uid: str) -> None:
+        status, _ = self.conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+        if status != "OK":
+            raise self._error(f"{self.where}: cannot mark message {uid} read")
+
+    def close(self) -> None:
+        import contextlib
+        import imaplib
+
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            self.conn.logout()
