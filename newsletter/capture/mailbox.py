@@ -128,14 +128,12 @@ def is_boilerplate(url: str, *, sender_domain: str = "", unsubscribe: frozenset[
     if path.lower().endswith(IMAGE_EXT) or any(word in path.lower() for word in PIXEL_WORDS):
         return True
     base = ".".join(host.split(".")[-2:])
-    if base in SOCIAL_HOSTS or host in SOCIAL_HOSTS:
-        if any(path.startswith(share) for share in SOCIAL_SHARE) or path.count("/") <= 1 or path.rstrip("/") == "":
-            return True  # a share button or a bare profile (https://twitter.com/ournewsletter)
-    if sender_domain and path in ("", "/") and not parts.query:
-        sender_base = ".".join(sender_domain.split(".")[-2:])
-        if base == sender_base:
-            return True  # the newsletter's own homepage
-    return False
+    social = base in SOCIAL_HOSTS or host in SOCIAL_HOSTS
+    if social and (any(path.startswith(share) for share in SOCIAL_SHARE) or path.rstrip("/").count("/") <= 1):
+        return True  # a share button or a bare profile (https://twitter.com/ournewsletter)
+    # the newsletter's own homepage
+    return bool(sender_domain and path in ("", "/") and not parts.query
+                and base == ".".join(sender_domain.split(".")[-2:]))
 
 
 def _unsubscribe_urls(msg: EmailMessage) -> frozenset[str]:
@@ -151,7 +149,7 @@ def _texts(msg: EmailMessage) -> Iterator[tuple[str, str]]:
         if ctype not in ("text/plain", "text/html"):
             continue
         try:
-            content = part.get_content()  # type: ignore[attr-defined]
+            content = part.get_content()
         except (LookupError, ValueError, AssertionError):
             payload = part.get_payload(decode=True)
             content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
@@ -162,22 +160,19 @@ def _texts(msg: EmailMessage) -> Iterator[tuple[str, str]]:
 def raw_links(msg: EmailMessage) -> list[str]:
     """Every link in the message's text parts, HTML anchors first, in order (not yet filtered)."""
     found: list[str] = []
-    has_html = False
     for ctype, text in _texts(msg):
         if ctype == "text/html":
-            has_html = True
             parser = _Anchors()
             try:
                 parser.feed(text)
                 parser.close()
-            except Exception:  # noqa: BLE001 - html.parser on hostile markup: keep what it found
+            except Exception:  # html.parser on hostile markup: keep what it found
                 pass
             found.extend(parser.hrefs)
     for ctype, text in _texts(msg):
         if ctype == "text/plain":
             # A multipart/alternative's text part repeats the HTML's links: deduping drops the copies.
             found.extend(m.group(0).rstrip(TRAILING) for m in URL_RE.finditer(text))
-    del has_html
     return found
 
 
@@ -222,7 +217,7 @@ def read_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
     """(key, bytes) for each message of an mbox file."""
     box = stdlib_mailbox.mbox(str(path), create=False)
     try:
-        for key in box.keys():
+        for key in box.iterkeys():
             yield str(key), box.get_bytes(key)
     finally:
         box.close()
