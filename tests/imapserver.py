@@ -1,6 +1,8 @@
-"""A small IMAP4rev1 server on 127.0.0.1 for tests: LOGIN, SELECT/EXAMINE, (UID) SEARCH ALL,
-(UID) FETCH of whole messages, LOGOUT. Every command is recorded, so a test can check that a
-reader only ever looked (no STORE, COPY or EXPUNGE). Plain TCP: the client is on loopback.
+"""A small IMAP4rev1 server on 127.0.0.1 for tests: LOGIN, SELECT/EXAMINE, (UID) SEARCH ALL or
+UNSEEN, (UID) FETCH of whole messages (BODY[] marks a message \\Seen in a read-write folder,
+BODY.PEEK[] never does), (UID) STORE +FLAGS (\\Seen), LOGOUT. Every command is recorded, so a test
+can check that a reader only ever looked (no STORE, COPY or EXPUNGE). Plain TCP: the client is on
+loopback.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Mailbox:
     password: str
     folders: dict[str, list[bytes]]
     commands: list[str] = field(default_factory=list)
+    seen: dict[str, set[int]] = field(default_factory=dict)  # folder -> message numbers flagged \\Seen
 
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
@@ -40,6 +43,8 @@ class _Handler(socketserver.StreamRequestHandler):
         self.send("* OK IMAP4rev1 test server ready")
         logged_in = False
         selected: list[bytes] | None = None
+        seen: set[int] = set()
+        writable = False
         while True:
             raw = self.rfile.readline()
             if not raw:
@@ -70,20 +75,36 @@ class _Handler(socketserver.StreamRequestHandler):
                     self.send(f"{tag} NO no such mailbox")
                     continue
                 selected = box.folders[name]
+                seen = box.seen.setdefault(name, set())
+                writable = command == "SELECT"
                 self.send(f"* {len(selected)} EXISTS")
                 self.send("* 0 RECENT")
                 self.send("* OK [UIDVALIDITY 1] UIDs valid")
                 mode = "READ-ONLY" if command == "EXAMINE" else "READ-WRITE"
                 self.send(f"{tag} OK [{mode}] {command} completed")
             elif command == "SEARCH" and selected is not None:
-                self.send("* SEARCH " + " ".join(str(i) for i in range(1, len(selected) + 1)))
+                numbers = range(1, len(selected) + 1)
+                if "UNSEEN" in tail.upper():
+                    numbers = [n for n in numbers if n not in seen]  # type: ignore[assignment]
+                self.send("* SEARCH " + " ".join(str(i) for i in numbers))
                 self.send(f"{tag} OK SEARCH completed")
             elif command == "FETCH" and selected is not None:
                 number = int(tail.split(" ", 1)[0])
                 data = selected[number - 1]
                 prefix = f"UID {number} " if uid else ""
+                if "PEEK" not in tail.upper() and writable:
+                    seen.add(number)
                 self.send(f"* {number} FETCH ({prefix}BODY[] {{{len(data)}}}".encode() + b"\r\n" + data + b")\r\n")
                 self.send(f"{tag} OK FETCH completed")
+            elif command == "STORE" and selected is not None:
+                number_text, _, change = tail.partition(" ")
+                if not writable:
+                    self.send(f"{tag} NO folder is read-only")
+                    continue
+                if change.upper().startswith("+FLAGS") and "\\SEEN" in change.upper():
+                    seen.add(int(number_text))
+                self.send(f"* {int(number_text)} FETCH (FLAGS (\\Seen))")
+                self.send(f"{tag} OK STORE completed")
             elif command == "LOGOUT":
                 self.send("* BYE logging out")
                 self.send(f"{tag} OK LOGOUT completed")

@@ -189,6 +189,15 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
     check("subscribers list")
     check("subscribers count")
 
+    import mailbox as mailbox_module
+
+    forwarded = mailbox_module.mbox(str(tmp_path / "forwarded.mbox"))
+    for name in ("newsletter.eml", "nolinks.eml"):
+        forwarded.add((DATA / "mailbox" / name).read_bytes())
+    forwarded.close()
+    pulled_mail = check("inbox pull", "--mbox", str(tmp_path / "forwarded.mbox"), "--no-fetch")
+    assert pulled_mail["totals"]["messages"] == 2 and pulled_mail["totals"]["added"] == 10
+
     # links check / archive on a published issue whose links are on loopback (one alive, one dead)
     alive, dead = feed_server.url("/blog.xml"), feed_server.url("/dead.xml")
     (project / "content" / "issues" / "009-links.md").write_text(

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 
-from .common import echo, fail, handles_errors
+from . import envelope
+from .common import Context, echo, emit_batch, fail, handles_errors, pass_ctx
+from .terminal import one_line
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # bound to every interface: any Host header is ours
 DEFAULT_PORT = 8030
@@ -64,6 +69,86 @@ def serve(ctx: Any, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # access_log=False: GET /add and /inbox carry the token in the query string.
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
+
+
+@inbox.command("pull")
+@click.option("--imap", "imap_host", metavar="HOST[:PORT]", default=None,
+              help="Read unread mail over IMAP (TLS on 993 unless another port is given).")
+@click.option("--user", "imap_user", default=None, help="IMAP user (default: NEWSLETTER_IMAP_USER).")
+@click.option("--folder", default="INBOX", show_default=True, help="IMAP folder to read.")
+@click.option("--mbox", "mbox_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read a local mbox file instead (nothing is marked).")
+@click.option("--no-fetch", is_flag=True, help="Do not fetch the pages; store each URL as it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@pass_ctx
+@handles_errors
+def pull(ctx: Context, imap_host: str | None, imap_user: str | None, folder: str, mbox_path: Path | None,
+         no_fetch: bool, as_json: bool) -> None:
+    """Add every link of forwarded mail to the inbox (one item per link; the note says who sent it).
+
+    The IMAP password comes from NEWSLETTER_IMAP_PASSWORD. Only unread messages are read, and a
+    message is marked read once its links are saved (added or already there); a message with a
+    link that failed stays unread for the next pull.
+    """
+    from ..capture.mailbox import ImapInbox, links_of, parse_message, read_mbox
+    from ..config import secret
+    from ..ingest.route import AddOptions
+    from ..mail.bounces import IMAP_PASSWORD_ENV, IMAP_USER_ENV
+
+    if (mbox_path is None) == (imap_host is None):
+        raise click.UsageError("give exactly one of --mbox FILE or --imap HOST")
+    box: ImapInbox | None = None
+    if imap_host is not None:
+        user = imap_user or secret(IMAP_USER_ENV)
+        password = secret(IMAP_PASSWORD_ENV)
+        if not user or not password:
+            raise click.UsageError(f"--imap needs --user (or {IMAP_USER_ENV}) and {IMAP_PASSWORD_ENV} in the "
+                                   "environment")
+        box = ImapInbox(imap_host, user=user, password=password, folder=folder)
+        messages: Iterator[tuple[str, bytes]] = box.unseen()
+    else:
+        assert mbox_path is not None
+        messages = read_mbox(mbox_path)
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    counts = {"messages": 0, "links": 0, "added": 0, "existing": 0, "marked_read": 0}
+    try:
+        for key, data in messages:
+            counts["messages"] += 1
+            found = links_of(parse_message(data))
+            if not found.links:
+                if not as_json:
+                    echo(f"no links in message {key}: {one_line(found.subject)}", err=True)
+                if box is not None:
+                    box.mark_seen(key)
+                    counts["marked_read"] += 1
+                continue
+            options = AddOptions(note=found.note, added_by=f"mail: {found.sender}"[:80], fetch=not no_fetch)
+            outcome = ctx.catalog.add(found.links, options)
+            counts["links"] += len(outcome)
+            for r in outcome:
+                if r.status == "failed":
+                    echo(f"error: {one_line(r.input)}: {one_line(r.error or 'failed')}", err=True)
+                    errors.append(envelope.failure(r.input, r.error or "failed", message=key))
+                    continue
+                counts["added" if r.status == "added" else "existing"] += 1
+                results.append(envelope.entry(r.input, r.status, r.item, message=key, subject=found.subject))
+                if not as_json:
+                    word = "added " if r.status == "added" else "exists"
+                    echo(f"{word} {r.item.id}  {one_line(r.item.display_title())}")
+            if box is not None and all(r.status != "failed" for r in outcome):
+                box.mark_seen(key)  # only now: every item of this message is durable
+                counts["marked_read"] += 1
+    finally:
+        if box is not None:
+            box.close()
+    if as_json:
+        emit_batch(results, errors, counts)
+    else:
+        echo(f"{counts['messages']} messages, {counts['added']} added, {counts['existing']} already there, "
+             f"{len(errors)} failed", err=True)
+    if errors:
+        sys.exit(1)
 
 
 def register(main: click.Group) -> None:

@@ -17,6 +17,7 @@ CLI applies the findings to the CSV or the list server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.policy
@@ -27,7 +28,10 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import imaplib
 
 from .subscribers import STATUS_RANK, SubscriberError, normalize_email
 
@@ -222,34 +226,17 @@ def fetch_imap(hostport: str, *, user: str, password: str, folder: str = "INBOX"
     SubscriberError with one line for every failure (the password is never part of it).
     """
     import imaplib
-    import ssl
 
-    from .deliver import is_loopback, parse_hostport
+    from .deliver import parse_hostport
 
     host, port = parse_hostport(hostport)
     if not re.search(r":\d+$", hostport.strip()):
         port = 993  # IMAP over TLS unless a port is given
     where = f"IMAP {host}:{port}"
+    conn = open_imap(host, port, security="ssl" if port == 993 else "starttls", user=user, password=password,
+                     timeout=timeout)
     try:
-        if port == 993:
-            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(),
-                                                   timeout=timeout)
-        else:
-            conn = imaplib.IMAP4(host, port, timeout=timeout)
-            if "STARTTLS" in conn.capabilities:
-                conn.starttls(ssl.create_default_context())
-            elif not is_loopback(host):
-                conn.shutdown()
-                raise SubscriberError(f"refusing to send the IMAP password in clear text to {host}: it offers no "
-                                      "STARTTLS; use port 993")
-    except (OSError, imaplib.IMAP4.error) as exc:
-        raise SubscriberError(f"{where}: cannot connect ({type(exc).__name__}: {exc})") from None
-    try:
-        try:
-            conn.login(user, password)
-        except imaplib.IMAP4.error:
-            raise SubscriberError(f"{where}: login refused for {user!r} (check {IMAP_PASSWORD_ENV})") from None
-        status, _ = conn.select(_quote_folder(folder), readonly=True)
+        status, _ = conn.select(quote_folder(folder), readonly=True)
         if status != "OK":
             raise SubscriberError(f"{where}: no folder {folder!r}")
         status, data = conn.uid("SEARCH", "ALL")
@@ -274,7 +261,43 @@ def fetch_imap(hostport: str, *, user: str, password: str, folder: str = "INBOX"
             pass
 
 
-def _quote_folder(folder: str) -> str:
+def open_imap(host: str, port: int, *, security: str, user: str, password: str,
+              timeout: float = 30.0) -> imaplib.IMAP4:
+    """A logged-in IMAP connection. `security` is "ssl" (IMAP over TLS, port 993) or "starttls" (plain
+    IMAP that upgrades when the server offers STARTTLS; the password goes in clear text only to a
+    loopback address). SubscriberError with one line for every failure (never the password).
+    """
+    import imaplib
+    import ssl
+
+    from .deliver import is_loopback
+
+    where = f"IMAP {host}:{port}"
+    try:
+        if security == "ssl":
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(),
+                                                   timeout=timeout)
+        else:
+            conn = imaplib.IMAP4(host, port, timeout=timeout)
+            if "STARTTLS" in conn.capabilities:
+                conn.starttls(ssl.create_default_context())
+            elif not is_loopback(host):
+                conn.shutdown()
+                raise SubscriberError(f"refusing to send the IMAP password in clear text to {host}: it offers no "
+                                      "STARTTLS; use port 993")
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise SubscriberError(f"{where}: cannot connect ({type(exc).__name__}: {exc})") from None
+    try:
+        conn.login(user, password)
+    except (OSError, imaplib.IMAP4.error):
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            conn.logout()
+        raise SubscriberError(f"{where}: login refused for {user!r} (check {IMAP_PASSWORD_ENV})") from None
+    return conn
+
+
+def quote_folder(folder: str) -> str:
+    """An IMAP folder name as a quoted string (SubscriberError for a line break or NUL in it)."""
     if any(c in folder for c in '\r\n\x00'):
         raise SubscriberError("the IMAP folder name contains a line break or NUL")
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
