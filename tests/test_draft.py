@@ -291,3 +291,13 @@ def test_backlinks_real_model(tmp_path: Path) -> None:
         assert any(line.startswith("left out 8200829f1640") and "issue 4" in line for line in result.left_out)
     else:
         assert 'Karpathy sketches the "LLM OS"' in tweet and "(issue #4" in tweet
+
+
+def test_the_intro_counts_read_as_english_for_one_entry() -> None:
+    assert draft.count_phrase(8, "Papers") == "8 papers"
+    assert draft.count_phrase(1, "Papers") == "1 paper"
+    assert draft.count_phrase(1, "Feature stories") == "1 feature story"
+    assert draft.count_phrase(1, "New tools and repos") == "1 new tool and repo"
+    assert draft.count_phrase(1, "From social media") == "1 from social media"
+    assert draft.count_phrase(1, "Further reading") == "1 further reading"
+    assert draft.count_phrase(1, "News") == "1 news"

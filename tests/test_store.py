@@ -312,3 +312,19 @@ def test_select_picks_the_same_winner_of_a_shared_id_as_a_full_load(store: Store
     assert store.select(kinds=["link"]).items == {}  # the link file loses to the earlier paper file
     snap = store.select(kinds=["paper"])
     assert snap.items[early.id].title == "early" and len(snap.shadowed[early.id]) == 1
+
+
+def test_a_cache_opened_by_several_processes_at_once_always_has_its_write_counter(tmp_path: Path) -> None:
+    """Eight `add`s on a new project once found an epoch without its seq (two commits): no seq to bump."""
+    from newsletter.store.cache import CatalogCache
+
+    path = tmp_path / "catalog.sqlite"
+    first = CatalogCache(path)
+    first.conn.execute("DELETE FROM meta WHERE key='seq'")  # the state a racing opener could see
+    second = CatalogCache(path)  # opening again completes the pair
+    assert second.epoch_seq()[1] == 0 and second.epoch_seq()[0] == first.epoch_seq()[0]
+    second.conn.execute("DELETE FROM meta WHERE key='seq'")
+    second.apply([], [])  # and a writer that finds none starts the count instead of crashing
+    assert second.epoch_seq()[1] == 1
+    first.close()
+    second.close()

@@ -312,6 +312,25 @@ def entry_context(
     }
 
 
+_NOT_PLURAL = frozenset({"news", "series", "species", "analysis", "basis", "bus", "class", "focus", "lens", "thesis"})
+
+
+def count_phrase(n: int, title: str) -> str:
+    """'8 papers', and '1 paper' (not '1 papers'): section titles are plural phrases (pure)."""
+    phrase = title.lower()
+    if n != 1:
+        return f"{n} {phrase}"
+
+    def singular(word: str) -> str:
+        if word in _NOT_PLURAL or len(word) < 4 or word.endswith(("ss", "us", "is")):
+            return word
+        if word.endswith("ies"):
+            return word[:-3] + "y"
+        return word[:-1] if word.endswith("s") else word
+
+    return f"1 {' '.join(singular(w) for w in phrase.split(' '))}"
+
+
 def jinja_env(templates_dir: Path | None) -> Any:
     """Templates from the project's templates/ first, then the ones shipped with the package."""
     import jinja2
@@ -345,7 +364,7 @@ def render(
         {"title": s.rule.title, "style": s.rule.style, "entries": [entry_context(e, titles, images) for e in s.entries]}
         for s in plan.sections
     ]
-    counts = [f"{len(s['entries'])} {s['title'].lower()}" for s in sections if s["entries"]]
+    counts = [count_phrase(len(s["entries"]), s["title"]) for s in sections if s["entries"]]
     try:
         text = jinja_env(templates_dir).get_template(template).render(
             issue={"number": meta.number, "title": meta.title, "date": meta.date, "tags": plan.tags},

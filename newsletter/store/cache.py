@@ -161,9 +161,9 @@ class CatalogCache:
             on_reset=self._note_reset,
         )
         try:
-            if conn.execute("SELECT value FROM meta WHERE key='epoch'").fetchone() is None:
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (os.urandom(8).hex(),))
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', '0')")
+            # One statement, so one commit: processes opening a new cache at once must never see
+            # an epoch without its seq (a writer would then find no seq to bump).
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?), ('seq', '0')", (os.urandom(8).hex(),))
         except sqlite3.DatabaseError:
             conn.close()
             self.reset()
@@ -357,9 +357,9 @@ class CatalogCache:
         except sqlite3.DatabaseError as exc:
             raise CacheDamaged(str(exc)) from None
         try:
-            (seq_text,) = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
-            seq = int(seq_text) + 1
-            conn.execute("UPDATE meta SET value=? WHERE key='seq'", (str(seq),))
+            row = conn.execute("SELECT value FROM meta WHERE key='seq'").fetchone()
+            seq = int(row[0]) + 1 if row else 1
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
             for path in removed:
                 self._forget(path, seq)
             for folder in removed_dirs:
