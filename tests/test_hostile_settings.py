@@ -27,6 +27,11 @@ BAD_SETTINGS = [
     ("[fetch]\ntimeout = -5", ["[fetch] timeout", "from 0.1 to 600"]),
     ("[fetch]\nretries = 2.5", ["[fetch] retries", "whole number"]),
     ("[fetch]\nmax_bytes = 0", ["[fetch] max_bytes"]),
+    # the exact values of the report: AttributeError, a hang for ever, and "larger than -0.001 KB"
+    ("[fetch]\nconcurrency = 0", ["[fetch] concurrency", "from 1 to 256"]),
+    ("[fetch]\nper_host = 0", ["[fetch] per_host", "from 1 to 64"]),
+    ("[fetch]\nper_host = -1", ["[fetch] per_host", "from 1 to 64"]),
+    ("[fetch]\nmax_bytes = -1", ["[fetch] max_bytes"]),
     ('[semantic]\ndupe_threshold = "high"', ["[semantic] dupe_threshold", "from 0 to 1"]),
     ("[semantic]\ndupe_threshold = 7", ["[semantic] dupe_threshold"]),
     ("[semantic]\nmodel = [1, 2]", ["[semantic] model", "text in quotes"]),
