@@ -117,8 +117,9 @@ def review(ctx: Context, accept: bool, reject: bool, only_tags: tuple[str, ...],
     if stats:
         _review_stats(catalog.review_stats(), as_json)
         return
-    engine = _engine(ctx, sync=True, show_progress=not as_json)
-    found = catalog.suggestions(min_confidence=min_confidence, engine=engine)
+    # One sync, inside `suggestions` (under the semantic lock, not the writer lock).
+    with progress_bar("embedding", enabled=not as_json) as progress:
+        found = catalog.suggestions(min_confidence=min_confidence, engine=_engine(ctx), progress=progress)
     found = suggest.narrow(found, tags=[normalize_tag(t) for t in only_tags], items=only_items)
     decisions: list[suggest.Decision] = []
     if accept or reject:
