@@ -109,7 +109,11 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
             raise Forbidden
         return editor, fields
 
-    async def index(request: Request) -> Response:
+    async def signed_in(request: Request, title: str, login_body: str) -> Editor | Response:
+        """The editor of a page that GET (with the token) or the sign-in form's POST opens; else the answer.
+
+        A visitor without a token sees the sign-in form; a wrong token or a refused POST is denied.
+        """
         try:
             editor, _ = await editor_of(request, post=request.method == "POST")
         except TooLarge:
@@ -117,8 +121,14 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
         except Forbidden:
             if request.method == "POST" or request.query_params.get("token"):
                 return denied()
-            return page("Capture inbox", "<p>Sign in with your token to get your bookmarklet.</p>"
-                        + pages.login_form("/"), name=name)
+            return page(title, login_body, name=name)
+        return editor
+
+    async def index(request: Request) -> Response:
+        editor = await signed_in(request, "Capture inbox", "<p>Sign in with your token to get your bookmarklet.</p>"
+                                 + pages.login_form("/"))
+        if isinstance(editor, Response):
+            return editor
         return page("Capture inbox", pages.index_body(bookmarklet(base_url, editor.token), editor.token,
                                                       editor.name), name=name)
 
@@ -181,14 +191,9 @@ def create_app(open_catalog: Callable[[], Catalog], editors: list[Editor], *, ba
         return render
 
     async def inbox(request: Request) -> Response:
-        try:
-            editor, _ = await editor_of(request, post=request.method == "POST")
-        except TooLarge:
-            return too_large()
-        except Forbidden:
-            if request.method == "POST" or request.query_params.get("token"):
-                return denied()
-            return page("This week's inbox", pages.login_form("/inbox"), name=name)
+        editor = await signed_in(request, "This week's inbox", pages.login_form("/inbox"))
+        if isinstance(editor, Response):
+            return editor
         body = await on_worker(lambda: week()(editor.token))
         return page("This week's inbox", body, name=name)
 
