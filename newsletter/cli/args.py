@@ -114,3 +114,24 @@ def query_text(value: str, name: str = "QUERY") -> str:
     if not value.strip():
         raise ArgumentError(f"{name} is empty; say what to search for")
     return value
+
+
+def imap_login(mbox_path: Path | None, imap_host: str | None, imap_user: str | None) -> tuple[str, str] | None:
+    """For `--mbox FILE | --imap HOST` (exactly one): None for an mbox, else IMAP's (user, password).
+
+    The user comes from `--user` or NEWSLETTER_IMAP_USER, the password only from NEWSLETTER_IMAP_PASSWORD.
+    """
+    import click
+
+    from ..config import secret
+    from ..mail.bounces import IMAP_PASSWORD_ENV, IMAP_USER_ENV
+
+    if (mbox_path is None) == (imap_host is None):
+        raise click.UsageError("give exactly one of --mbox FILE or --imap HOST")
+    if imap_host is None:
+        return None
+    user = imap_user or secret(IMAP_USER_ENV)
+    password = secret(IMAP_PASSWORD_ENV)
+    if not user or not password:
+        raise click.UsageError(f"--imap needs --user (or {IMAP_USER_ENV}) and {IMAP_PASSWORD_ENV} in the environment")
+    return user, password

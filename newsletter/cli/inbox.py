@@ -91,19 +91,14 @@ def pull(ctx: Context, imap_host: str | None, imap_user: str | None, folder: str
     link that failed stays unread for the next pull.
     """
     from ..capture.mailbox import ImapInbox, links_of, parse_message, read_mbox
-    from ..config import secret
     from ..ingest.route import AddOptions
-    from ..mail.bounces import IMAP_PASSWORD_ENV, IMAP_USER_ENV
+    from .args import imap_login
 
-    if (mbox_path is None) == (imap_host is None):
-        raise click.UsageError("give exactly one of --mbox FILE or --imap HOST")
+    login = imap_login(mbox_path, imap_host, imap_user)
     box: ImapInbox | None = None
-    if imap_host is not None:
-        user = imap_user or secret(IMAP_USER_ENV)
-        password = secret(IMAP_PASSWORD_ENV)
-        if not user or not password:
-            raise click.UsageError(f"--imap needs --user (or {IMAP_USER_ENV}) and {IMAP_PASSWORD_ENV} in the "
-                                   "environment")
+    if login is not None:
+        assert imap_host is not None
+        user, password = login
         box = ImapInbox(imap_host, user=user, password=password, folder=folder)
         messages: Iterator[tuple[str, bytes]] = box.unseen()
     else:

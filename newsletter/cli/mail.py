@@ -285,21 +285,17 @@ def bounces_pull(ctx: Any, mbox_path: Path | None, imap_host: str | None, imap_u
     unsubscribed (on the list server when `[list] server` is set). Prints counts, never addresses.
     The IMAP password comes from NEWSLETTER_IMAP_PASSWORD.
     """
-    from ..config import secret
-    from ..mail.bounces import IMAP_PASSWORD_ENV, IMAP_USER_ENV, fetch_imap, scan_mbox, scan_messages
+    from ..mail.bounces import fetch_imap, scan_mbox, scan_messages
     from ..mail.campaign import MailSettings, verp_tag
     from ..mail.listserver import ListServerError
+    from .args import imap_login
 
     mail = MailSettings.from_settings(_settings(ctx))
-    if (mbox_path is None) == (imap_host is None):
-        raise click.UsageError("give exactly one of --mbox FILE or --imap HOST")
+    login = imap_login(mbox_path, imap_host, imap_user)
     verp_local = mail.bounce_address.partition("@")[0]
-    if imap_host is not None:
-        user = imap_user or secret(IMAP_USER_ENV)
-        password = secret(IMAP_PASSWORD_ENV)
-        if not user or not password:
-            raise click.UsageError(f"--imap needs --user (or {IMAP_USER_ENV}) and {IMAP_PASSWORD_ENV} in the "
-                                   "environment")
+    if login is not None:
+        assert imap_host is not None
+        user, password = login
         scan = scan_messages(fetch_imap(imap_host, user=user, password=password, folder=folder), verp_local)
     else:
         assert mbox_path is not None
