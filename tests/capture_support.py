@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import uvicorn
 
 from newsletter.capture.app import create_app
 from newsletter.capture.tokens import parse_tokens
@@ -17,6 +12,7 @@ from newsletter.catalog import Catalog
 from newsletter.config import find_project, load_settings
 from newsletter.models import Item
 from newsletter.store.files import parse_item
+from tests.test_server_support import loopback_socket, serving
 
 ANN = "ann-token-0123456789abcdef"
 BOB = "bob-token-fedcba9876543210"
@@ -27,23 +23,11 @@ TOKENS = f"ann:{ANN},bob:{BOB}"
 def running_capture(root: Path, tokens: str = TOKENS) -> Iterator[str]:
     """The capture app over the project at `root` on a free loopback port; yields its base URL."""
     settings = load_settings(find_project(root))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = loopback_socket()
     app = create_app(lambda: Catalog(settings), parse_tokens(tokens), base_url=base, name=settings.name,
                      allowed_hosts=["127.0.0.1", "localhost"])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
+    with serving(app, sock):
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def catalog_files(root: Path) -> dict[str, Item]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import socket
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from aiosmtpd.controller import Controller
@@ -54,19 +56,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_service(tmp: Path, *, rate_limit: int = 100, keyring: Keyring | None = None) -> Iterator[Service]:
-    """Start aiosmtpd and the app under uvicorn; yield; stop both."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
+def loopback_socket() -> tuple[socket.socket, str]:
+    """A socket bound to a free loopback port, and its base URL (known before the app is made)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    keyring = keyring or Keyring(SECRET)
-    settings = ServerSettings(host="127.0.0.1", port=port, db=tmp / "subscribers.sqlite3",
-                              smtp=f"127.0.0.1:{controller.port}", sender="list@example.org",
-                              list_name="Test <Weekly>", rate_limit=rate_limit)
-    app = create_app(settings, keyring, LIST_TOKEN)
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextlib.contextmanager
+def serving(app: Any, sock: socket.socket) -> Iterator[None]:
+    """Run an ASGI app under uvicorn on `sock` in a thread, until the block ends."""
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -74,9 +73,26 @@ def run_service(tmp: Path, *, rate_limit: int = 100, keyring: Keyring | None = N
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     try:
-        yield Service(f"http://127.0.0.1:{port}", inbox, keyring, settings.db, app)
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def run_service(tmp: Path, *, rate_limit: int = 100, keyring: Keyring | None = None) -> Iterator[Service]:
+    """Start aiosmtpd and the app under uvicorn; yield; stop both."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sock, base = loopback_socket()
+    keyring = keyring or Keyring(SECRET)
+    settings = ServerSettings(host="127.0.0.1", port=sock.getsockname()[1], db=tmp / "subscribers.sqlite3",
+                              smtp=f"127.0.0.1:{controller.port}", sender="list@example.org",
+                              list_name="Test <Weekly>", rate_limit=rate_limit)
+    app = create_app(settings, keyring, LIST_TOKEN)
+    try:
+        with serving(app, sock):
+            yield Service(base, inbox, keyring, settings.db, app)
+    finally:
         controller.stop()

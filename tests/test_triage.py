@@ -15,12 +15,7 @@ from click.testing import CliRunner
 from newsletter.catalog import Catalog
 from newsletter.cli.app import main
 from newsletter.project import init_project
-
-EDITOR_SCRIPT = (
-    "import sys, pathlib\n"
-    "p = pathlib.Path(sys.argv[1])\n"
-    "p.write_text(p.read_text().replace({old!r}, {new!r}))\n"
-)
+from tests.test_cli import EDITOR_SCRIPT
 
 
 @pytest.fixture
