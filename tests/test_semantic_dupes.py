@@ -91,6 +91,37 @@ def test_a_repost_in_one_feed_is_still_a_duplicate_when_its_content_says_so() ->
     assert dupes.combine(row) >= dupes.DEFAULT_THRESHOLD
 
 
+def named(item_id: str, title: str, kind: str = "link", authors: tuple[str, ...] = (), summary: str = "") -> Item:
+    url = f"https://n.example/{item_id}"
+    return Item(id=item_id, kind=kind, url=url, canonical_url=url, title=title, summary=summary,
+                authors=list(authors))
+
+
+def test_an_explainer_by_other_people_is_told_apart_from_the_paper_but_a_repo_is_not() -> None:
+    paper = named("p", "Efficient and robust approximate nearest neighbor search using HNSW graphs", "paper",
+                  ("Yu. A. Malkov", "D. A. Yashunin"))
+    explainer = named("e", "Hierarchical Navigable Small Worlds (HNSW)", "link", ("James Briggs",))
+    repo = named("r", "nmslib/hnswlib", "repo", ("nmslib",))
+    unknown = named("u", "HNSW explained")
+    items = [paper, explainer, repo, unknown]
+    assert features_of(paper, explainer, items, 0.7)["authors_apart"] == 1.0
+    assert features_of(paper, repo, items, 0.7)["authors_apart"] == 0.0  # a repo's owner is no author
+    assert features_of(paper, unknown, items, 0.7)["authors_apart"] == 0.0  # unknown authors say nothing
+    assert dupes.MODEL.weights[dupes.FEATURES.index("authors_apart")] < 0
+
+
+def test_a_name_with_its_vendor_descriptor_or_packaging_affix_is_the_same_name() -> None:
+    pairs = [("Apache MXNet", "mxnet"), ("Prefect Core", "Prefect"), ("pyjanitor", "janitor"),
+             ("InterpretML", "interpret"), ("scikit-mdr", "mdr")]
+    for left, right in pairs:
+        a, b = named("a", left), named("b", right)
+        assert features_of(a, b, [a, b], 0.5)["key"] == 1.0, (left, right)
+    # Each extends the name its own way: two products, and QLoRA is not LoRA.
+    for left, right in [("Prefect Core", "Prefect Cloud"), ("QLoRA", "LoRA")]:
+        a, b = named("a", left), named("b", right)
+        assert features_of(a, b, [a, b], 0.5)["key"] == 0.0, (left, right)
+
+
 def test_explanation_adds_up_to_the_score() -> None:
     rng = np.random.default_rng(3)
     for _ in range(20):

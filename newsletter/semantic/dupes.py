@@ -31,6 +31,9 @@ Signals (all in [0, 1]):
 - ``code_of``     a paper and a repo named after a name the paper carries ("faiss", "vllm")
 - ``title_sim``   word Jaccard of the titles
 - ``authors``     share of the smaller author list that the other shares (surnames / owners)
+- ``authors_apart`` both items name their authors, they share none, and neither is a repo (whose
+                  "author" is an owning organisation, not the paper's people): two pages on one topic
+                  by different people are two works (an explainer of a paper is not the paper)
 - ``near``/``far`` published within 30 days (times the best of key, authors, id_match: being published
                   together says nothing about two posts that share nothing else) / more than ~13 months apart
 - ``id_match``    both point at the same strong identifier (arXiv id, GitHub repo, URL, tweet links)
@@ -69,8 +72,8 @@ import numpy as np
 from newsletter.models import Item
 
 FEATURES = ("cos", "cos_hi", "tfidf", "key", "key_both", "key_miss", "code_of", "title_sim", "authors",
-            "near", "far", "id_match", "clash", "num_clash", "same_kind", "same_feed", "evidence", "cos_noev",
-            "tfidf_noev", "title_noev")
+            "authors_apart", "near", "far", "id_match", "clash", "num_clash", "same_kind", "same_feed", "evidence",
+            "cos_noev", "tfidf_noev", "title_noev")
 MODEL_PATH = Path(__file__).with_name("dupes_model.json")
 # Titles this similar (word Jaccard) and texts this similar (TF-IDF) say "the same piece, re-posted".
 SAME_TITLE = 0.9
@@ -149,6 +152,9 @@ _VERSIONED_RE = re.compile(r"\b([A-Z][A-Za-z]+)[ -](\d+(?:\.\d+)?[A-Za-z]?)\b")
 _TITLE_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z0-9'’]*(?:-[A-Za-z0-9]+)*|[^\sA-Za-z]+")
 # Affixes that make a repo name out of a work's name: "hnswlib", "pyserini", "llama.cpp".
 _REPO_AFFIXES = ("lib", "py", "python", "js", "rs", "go")
+# A package's name with its ecosystem's affix names the same thing: "pyjanitor" is janitor,
+# "InterpretML" is interpret, "scikit-mdr" is mdr (never shorter than 3 letters).
+_NAME_AFFIXES = (*_REPO_AFFIXES, "ml", "scikit", "sklearn")
 
 
 @dataclass(frozen=True)
@@ -248,8 +254,13 @@ def _repo_keys(repo: str) -> set[str]:
             out.update(p for p in parts if p not in generic)
         if len(parts) >= 3:
             out.add("".join(p[0] for p in parts))  # text-generation-inference -> tgi
-    stem = _norm_name(name)
-    for affix in _REPO_AFFIXES:
+    return out | _affix_stems(_norm_name(name))
+
+
+def _affix_stems(stem: str) -> set[str]:
+    """A name without one packaging affix ("hnswlib" -> "hnsw", "pyserini" -> "serini")."""
+    out = set()
+    for affix in _NAME_AFFIXES:
         if stem.endswith(affix) and len(stem) - len(affix) >= 3:
             out.add(stem[: -len(affix)])
         if stem.startswith(affix) and len(stem) - len(affix) >= 3:
@@ -390,7 +401,7 @@ def item_signals(item: Item) -> Signals:
     title_names = _names(about)
     literal, acronyms = _title_keys(about)
     literal |= _name_title_keys(about) if item.kind != "tweet" else set()
-    keys = literal | acronyms
+    keys = literal | acronyms | {s for k in literal for s in _affix_stems(k) if _is_key(s)}
     repo_names: set[str] = set()
     own_repo = f"repo:{item.title.strip().lower()}" if item.kind == "repo" else ""
     for ident in strong:
@@ -482,12 +493,24 @@ def shared_keys(a: Signals, b: Signals) -> set[str]:
     A shared name is shadowed when one item's identity is a more specific name containing it that
     the other item never mentions: "QLoRA" vs a LoRA post share "LoRA", but the paper is QLoRA;
     FlashAttention-2 vs FlashAttention share "FlashAttention", but v2 is another work.
+
+    A name that is the name plus another word of the title ("Apache MXNet", "Prefect Core", "MTEB
+    Leaderboard") does not shadow it when the other item's identity is the bare name ("mxnet",
+    "Prefect", "MTEB"): that is one thing named with or without a vendor or a descriptor. It still
+    does when the other item extends the name its own way ("Prefect Core" vs "Prefect Cloud").
     """
     shared = (a.keys & b.names) | (b.keys & a.names)
 
+    def shadows(k: str, name: str, x: Signals, y: Signals) -> bool:
+        if not _extends(k, name) or k in y.names:
+            return False
+        word = k.replace(name, "", 1)
+        if word in x.title_words and name in x.title_words:
+            return any(_extends(other, name) for other in y.literal_keys)
+        return True
+
     def shadowed(name: str) -> bool:
-        return any(_extends(k, name) and k not in y.names
-                   for x, y in ((a, b), (b, a)) for k in x.literal_keys)
+        return any(shadows(k, name, x, y) for x, y in ((a, b), (b, a)) for k in x.literal_keys)
 
     return {n for n in shared if not shadowed(n)}
 
@@ -499,7 +522,7 @@ def _extends(longer: str, name: str) -> bool:
         return False
     start = longer.index(name)
     extra = longer[:start] + longer[start + len(name):]
-    return extra not in _REPO_AFFIXES and extra not in _GENERIC_NAMES
+    return extra not in _NAME_AFFIXES and extra not in _GENERIC_NAMES
 
 
 def code_of(a: Signals, b: Signals, shared: set[str]) -> float:
@@ -553,6 +576,10 @@ def pair_features(a: Signals, b: Signals, cosine: float, idf: Idf) -> np.ndarray
     authors = 0.0
     if a.authors and b.authors and not same_feed:  # a show's hosts are on every episode: no evidence
         authors = len(a.authors & b.authors) / min(len(a.authors), len(b.authors))
+    # Known, disjoint authors say "someone else's work" (unknown authors say nothing: list entries).
+    apart = 0.0
+    if a.authors and b.authors and not a.authors & b.authors and "repo" not in (a.kind, b.kind):
+        apart = 1.0
     key, both, code, miss = key_strength(a, b, idf)
     num_clash = 1.0 if a.numbers and b.numbers and a.numbers != b.numbers else 0.0
     # Evidence of identity, not of topic: a shared id, a distinctive shared name, near-identical titles.
@@ -562,7 +589,7 @@ def pair_features(a: Signals, b: Signals, cosine: float, idf: Idf) -> np.ndarray
     tfidf = tfidf_cosine(a, b, idf)
     cos = max(min(float(cosine), 1.0), 0.0)
     cos_hi = max(cos - COS_HI_FROM, 0.0) / (1.0 - COS_HI_FROM)
-    return np.array([cos, cos_hi, tfidf, key, both, miss, code, title_sim, authors,
+    return np.array([cos, cos_hi, tfidf, key, both, miss, code, title_sim, authors, apart,
                      near, far, id_match, clash, num_clash, 1.0 if a.kind == b.kind else 0.0, same_feed,
                      evidence, cos * (1.0 - evidence), tfidf * (1.0 - evidence), title_sim * (1.0 - evidence)])
 
