@@ -31,15 +31,15 @@ import hashlib
 import json
 import marshal
 import os
-import struct
 import time
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
+from newsletter.semantic.graphfile import GraphFile, GraphFileError
 from newsletter.semantic.store import EmbeddingStore, atomic_write_bytes, model_slug
 
 FORMAT = 3
@@ -48,6 +48,9 @@ EXACT_BELOW = 5000  # live items; below this, exact search (see module docstring
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF = 100  # recall@10 ≥ 0.98 at 100k on real MiniLM vectors (perf doc 0.995; bench re-measures)
+# Queries x graph items answered by an exact scan of the mapped graph file instead of loading the
+# graph (~5 ms per query at 100k vs 0.13 s to load; graphfile module): a few hundred queries at 100k.
+FLAT_SCAN_BUDGET = 20_000_000
 REBUILD_DELETED_FRACTION = 0.25  # mark_deleted slots still cost search time; rebuild past this
 
 
@@ -104,7 +107,8 @@ class VectorIndex:
         self.mode = "exact"
         self.labels: list[str | None] = []  # label → item id (None: deleted)
         self.by_id: dict[str, int] = {}
-        self._hnsw: Any = None
+        self._hnsw: Any = None  # the hnswlib graph, loaded only when needed (`_graph_index`)
+        self._view: GraphFile | None = None  # HNSW mode: the saved graph's vectors, memory-mapped
         self._graph_file: str | None = None
         self._matrix: np.ndarray | None = None  # exact mode: vectors in label order
         self.loaded = False
@@ -112,7 +116,8 @@ class VectorIndex:
         self.rejected: str | None = None  # why the persisted index was not used (tests, stats)
         self._by_kind: dict[str, set[str]] | None = None
         self._entries: dict[str, Entry] | None = {}
-        self._columns: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self._columns: tuple[list[str], list[str], list[str]] | None = ([], [], [])
+        self._raw_columns: tuple[str, str, str] | None = None  # as loaded, until `_split_columns`
         self._labels_file: str | None = None
         self._graph_count, self._graph_dirty = 0, False
         self.pending: list[str] = []  # HNSW mode: ids with a label but not yet in the graph
@@ -155,10 +160,9 @@ class VectorIndex:
         body = marshal.loads(data)
         # Columns, one string each: 100k labels split in milliseconds (a dict of tuples took 0.2 s).
         labels: list[str | None] = [i or None for i in body["labels"].split("\n")] if body["labels"] else []
-        columns = (body["hash"].split("\n"), body["kind"].split("\n"), body["published"].split("\n"))
-        if not labels:
-            columns = ([], [], [])
-        if any(len(c) != len(labels) for c in columns):
+        raw = (body["hash"], body["kind"], body["published"])
+        # Split on first use (`related` and `search` never need these): count the rows now.
+        if labels and any(column.count("\n") + 1 != len(labels) for column in raw):
             self.rejected = "labels file columns disagree"
             return False
         pending: list[str] = body["pending"].split("\n") if body["pending"] else []
@@ -172,36 +176,32 @@ class VectorIndex:
                 self.rejected = "graph file does not match its stamp"
                 return False
             graph_count = int(graph["count"])
-            # hnswlib trusts the dim it is given; read the graph's own header to check it first.
-            with open(path, "rb") as handle:
-                head = struct.unpack("<6Q", handle.read(48))
-            _, _, count, _, label_offset, data_offset = head
-            if label_offset - data_offset != 4 * self.dim or count != graph_count or graph_count > len(labels):
+            if not str(graph["name"]).startswith(f"{model_slug(self.model_id)}-"):
+                # Graphs are named by the model whose vectors they hold (checked, as the store is
+                # not read: a crafted or copied stamp must not serve another model's graph).
+                self.rejected = "graph of another model"
+                return False
+            if graph_count > len(labels):
                 self.rejected = "graph of another dim or size"
                 return False
-            import hnswlib
-
-            index = hnswlib.Index(space="ip", dim=self.dim)
-            index.load_index(str(path), max_elements=max(graph_count, 1))
-            hashes = columns[0]
-            spot = {known: Entry(hashes[i]) for i in range(0, graph_count, max(graph_count // 8, 1))
-                    if (known := labels[i]) is not None}
-            if index.get_current_count() != graph_count or not self._vectors_agree(index, labels, spot):
-                self.rejected = "graph of another size, or its vectors do not match the store (another model?)"
+            try:
+                view = GraphFile(path, self.dim, graph_count)
+            except GraphFileError as exc:
+                self.rejected = str(exc)
                 return False
-            for label in range(graph_count):
-                if labels[label] is None:
-                    index.mark_deleted(label)
-            index.set_ef(self.ef)
-            self._hnsw, self._graph_file = index, graph["name"]
+            # The graph itself is loaded only when something needs it (`_graph_index`).
+            self._view, self._graph_file = view, graph["name"]
             self.m = int(stamp.get("m", self.m))
         elif mode != "exact":
             return False
         self.mode, self.labels, self._by_kind = mode, labels, None
-        self._columns = columns
+        self._columns = None
+        self._raw_columns = raw if labels else None
         self._entries = None
-        self.by_id = {item_id: label for label, item_id in enumerate(labels) if item_id is not None}
-        if len(self.by_id) != sum(1 for lab in labels if lab is not None):
+        by_label: dict[str | None, int] = dict(zip(labels, range(len(labels)), strict=True))  # C speed
+        by_label.pop(None, None)
+        self.by_id = cast(dict[str, int], by_label)
+        if len(self.by_id) != len(labels) - labels.count(None):
             self.rejected = "an id holds two labels"
             return False
         self._graph_count = graph_count
@@ -210,23 +210,32 @@ class VectorIndex:
         self._labels_file = meta["name"]
         return True
 
-    def _vectors_agree(self, index: Any, labels: list[str | None], entries: Mapping[str, Entry]) -> bool:
-        """Spot-check a few graph vectors against the store (per-row reads): same model, same data."""
-        count = self._graph_count_of(index)
-        sample = [(lab, labels[lab]) for lab in range(0, count, max(count // 8, 1))
-                  if labels[lab] is not None and labels[lab] in entries][:8]
-        hashes = [entries[i].hash for _, i in sample if i is not None]
-        present = set(hashes) - set(self.store.missing(hashes))
-        known = [(lab, entries[i].hash) for lab, i in sample if i is not None and entries[i].hash in present]
-        if not known:
-            return True
-        graph = np.asarray(index.get_items([lab for lab, _ in known]), dtype=np.float32)
-        stored = self.store.get([h for _, h in known])
-        return bool(np.allclose(graph, stored, atol=1e-5))
+    def _graph_index(self) -> Any:
+        """The hnswlib graph, loaded on first need (adding items, bulk queries); deleted labels marked."""
+        if self._hnsw is None:
+            import hnswlib
 
-    @staticmethod
-    def _graph_count_of(index: Any) -> int:
-        return int(index.get_current_count())
+            assert self._graph_file is not None, "HNSW mode without a graph file"
+            index = hnswlib.Index(space="ip", dim=self.dim)
+            # The file the view maps (still readable if a writer has replaced it since) else by name.
+            path = self._view.path_for_loading() if self._view is not None else str(self.dir / self._graph_file)
+            index.load_index(path, max_elements=max(self._graph_count, 1))
+            if index.get_current_count() != self._graph_count:
+                raise ValueError("the graph file changed under the index")
+            for label in range(self._graph_count):
+                if self.labels[label] is None:
+                    index.mark_deleted(label)
+            index.set_ef(self.ef)
+            self._hnsw = index
+        return self._hnsw
+
+    def _flat_view(self, rows: int) -> GraphFile | None:
+        """The mapped graph file when an exact scan of it answers `rows` queries cheaper than the graph."""
+        view = self._view
+        if (view is None or self._graph_dirty or view.count != self._graph_count
+                or rows * view.count > FLAT_SCAN_BUDGET):
+            return None
+        return view
 
     def save(self) -> None:
         """Write the graph (when it changed) and the labels (new file names), then the stamp; drop old files."""
@@ -248,6 +257,7 @@ class VectorIndex:
                     tmp.unlink(missing_ok=True)
                 self._graph_file = name
                 self._graph_dirty = False
+                self._view = None  # maps the old file; the graph in memory answers from now on
             st = (self.dir / self._graph_file).stat()
             graph_meta = {"name": self._graph_file, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                           "ino": st.st_ino, "count": self._graph_count}
@@ -306,7 +316,7 @@ class VectorIndex:
     def entries(self) -> dict[str, Entry]:
         """item id -> Entry, built on first use from the loaded columns (`related` never needs it)."""
         if self._entries is None:
-            hashes, kinds, dates = self._columns
+            hashes, kinds, dates = self._split_columns()
             self._entries = {i: Entry(hashes[lab], kinds[lab], dates[lab] or None)
                              for lab, i in enumerate(self.labels) if i is not None}
         return self._entries
@@ -319,13 +329,22 @@ class VectorIndex:
         """One item's text hash without building `entries` when it is not built yet."""
         if self._entries is not None:
             return self._entries[item_id].hash
-        return self._columns[0][self.by_id[item_id]]
+        return self._split_columns()[0][self.by_id[item_id]]
+
+    def _split_columns(self) -> tuple[list[str], list[str], list[str]]:
+        if self._columns is None:
+            raw = self._raw_columns
+            self._columns = ([], [], []) if raw is None else (
+                raw[0].split("\n"), raw[1].split("\n"), raw[2].split("\n"))
+            self._raw_columns = None
+        return self._columns
 
     def _reset(self) -> None:
         self.mode, self.labels, self.by_id = "exact", [], {}
         self._entries = {}
-        self._columns = ([], [], [])
+        self._columns, self._raw_columns = ([], [], []), None
         self._hnsw, self._matrix, self._by_kind = None, None, None
+        self._view = None
         self._graph_file, self._labels_file = None, None
         self._graph_count, self._graph_dirty = 0, False
         self.pending = []
@@ -357,7 +376,7 @@ class VectorIndex:
             gone = set()
             for item_id in stale:
                 label = self.by_id.pop(item_id)
-                if label < self._graph_count:
+                if label < self._graph_count and self._hnsw is not None:
                     self._hnsw.mark_deleted(label)  # in memory; re-marked from the labels on every load
                 gone.add(item_id)
                 self.labels[label] = None
@@ -386,12 +405,13 @@ class VectorIndex:
         todo = self.labels[first:]
         vectors = self.store.get([desired[i].hash if i is not None else self.entries_hash_any() for i in todo])
         need = len(self.labels)
-        if need > self._hnsw.get_max_elements():
-            self._hnsw.resize_index(max(need, int(self._hnsw.get_max_elements() * 1.5)))
-        self._hnsw.add_items(vectors, np.arange(first, need))
+        graph = self._graph_index()
+        if need > graph.get_max_elements():
+            graph.resize_index(max(need, int(graph.get_max_elements() * 1.5)))
+        graph.add_items(vectors, np.arange(first, need))
         for label in range(first, need):
             if self.labels[label] is None:
-                self._hnsw.mark_deleted(label)
+                graph.mark_deleted(label)
         self._graph_count, self._graph_dirty, self.pending = need, True, []
 
     def entries_hash_any(self) -> str:
@@ -449,12 +469,16 @@ class VectorIndex:
         if not labels:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.mode == "hnsw":
-            if all(lab < self._graph_count for lab in labels):
-                return np.asarray(self._hnsw.get_items(labels), dtype=np.float32)
             out = np.empty((len(labels), self.dim), dtype=np.float32)
-            for pos, (item_id, lab) in enumerate(zip(item_ids, labels, strict=True)):
-                out[pos] = (self._hnsw.get_items([lab])[0] if lab < self._graph_count
-                            else self.store.get([self._hash_of(item_id)])[0])
+            in_graph = [pos for pos, lab in enumerate(labels) if lab < self._graph_count]
+            if in_graph:
+                wanted = [labels[pos] for pos in in_graph]
+                view = self._flat_view(0)
+                out[in_graph] = (view.vectors(wanted) if view is not None
+                                 else np.asarray(self._graph_index().get_items(wanted), dtype=np.float32))
+            waiting = [pos for pos, lab in enumerate(labels) if lab >= self._graph_count]
+            if waiting:
+                out[waiting] = self.store.get([self._hash_of(item_ids[pos]) for pos in waiting])
             return out
         return self._exact_matrix()[labels]
 
@@ -476,6 +500,8 @@ class VectorIndex:
             scores = vectors @ matrix.T
             picks = top_k(scores, want)
             rows = [[(self.labels[j], float(scores[r, j])) for j in picks[r]] for r in range(len(vectors))]
+        elif (view := self._flat_view(len(vectors))) is not None:
+            rows = self._query_flat(view, vectors, want, allowed)
         else:
             # A filter is applied by over-fetching (hnswlib's per-candidate Python callback costs
             # ~40 ms at 100k), widening the search for rows that come up short.
@@ -484,9 +510,10 @@ class VectorIndex:
             rows = [[] for _ in range(len(vectors))]
             todo = list(range(len(vectors)))
             while todo:
-                self._hnsw.set_ef(max(self.ef, count))
+                graph = self._graph_index()
+                graph.set_ef(max(self.ef, count))
                 try:
-                    found, dists = self._hnsw.knn_query(
+                    found, dists = graph.knn_query(
                         vectors[todo], k=count, num_threads=1 if len(todo) == 1 else -1
                     )
                 except RuntimeError:
@@ -513,6 +540,22 @@ class VectorIndex:
                 rows = [sorted(dict([*row, *more]).items(), key=lambda p: -p[1])
                         for row, more in zip(rows, extra, strict=True)]
         return [[(i, s) for i, s in row if i is not None and i != exclude[r]][:k] for r, row in enumerate(rows)]
+
+    def _query_flat(
+        self, view: GraphFile, vectors: np.ndarray, want: int, allowed: set[str] | None,
+    ) -> list[list[tuple[str | None, float]]]:
+        """Exact top `want` of each row over the graph's live (and allowed) labels, by a scan of the file."""
+        scores = view.scores(vectors)
+        in_graph = self.labels[:view.count]
+        live = (np.ones(view.count, dtype=bool) if None not in in_graph
+                else np.fromiter((i is not None for i in in_graph), dtype=bool, count=view.count))
+        if allowed is not None:
+            keep = np.zeros(view.count, dtype=bool)
+            keep[[lab for i in allowed if (lab := self.by_id.get(i, view.count)) < view.count]] = True
+            live &= keep
+        scores[:, ~live] = -np.inf
+        picks = top_k(scores, min(want, int(live.sum())))
+        return [[(self.labels[j], float(scores[r, j])) for j in picks[r]] for r in range(len(vectors))]
 
     def _query_subset(
         self, vectors: np.ndarray, labels: list[int], k: int, exclude: list[str | None]
