@@ -980,15 +980,22 @@ class Catalog:
         self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None
     ) -> builtins.list[tuple[Item, float]]:
         """Hybrid search: keyword matches (SQLite FTS5, BM25) fused with semantic neighbours (RRF)."""
+        return self._search(query, k=k, kind=kind, since=since)[0]
+
+    def _search(
+        self, query: str, *, k: int, kind: str | None, since: str | None
+    ) -> tuple[builtins.list[tuple[Item, float]], builtins.list[str]]:
+        """`search`, and the keyword matches it fused (asked once: FTS ranking is most of its cost)."""
         if kind and kind not in KINDS:
             raise NewsletterError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
         self.sync_semantic()  # incremental: what changed since the last command (usually nothing)
         merged = self.store.merged_ids()
-        keyword_ids = [i for i in self.store.keyword_ids(query, limit=max(50, 3 * k)) if i not in merged]
+        keyword = self.store.keyword_ids(query, limit=max(50, 3 * k))
+        keyword_ids = [i for i in keyword if i not in merged]
         allowed = None if len(merged) <= MERGED_POST_FILTER else set(self.semantic.index.entries) - merged
         want = k + (len(merged) if allowed is None else 0)
         found = self.semantic.search(query, k=want, keyword_ids=keyword_ids, kind=kind, since=since, allowed=allowed)
-        return _resolve(self._live_by_query(), found, merged, k)
+        return _resolve(self._live_by_query(), found, merged, k), keyword
 
     def search_with_floor(
         self, query: str, *, k: int = 10, kind: str | None = None, since: str | None = None,
@@ -1001,9 +1008,9 @@ class Catalog:
         """
         from .semantic.relevance import DEFAULT_FLOOR, apply_floor, query_cosines
 
-        found = self.search(query, k=k, kind=kind, since=since)
+        found, keyword_ids = self._search(query, k=k, kind=kind, since=since)
         ids = [item.id for item, _ in found]
-        keyword = set(self.store.keyword_ids(query, limit=max(50, 3 * k)))
+        keyword = set(keyword_ids)
         kept, dropped = apply_floor(ids, query_cosines(self.semantic, query, ids), keyword,
                                     DEFAULT_FLOOR if floor is None else floor)
         items = {item.id: item for item, _ in found}
