@@ -18,7 +18,7 @@ import numpy as np
 
 from newsletter.errors import ItemNotFound, ProjectError
 from newsletter.models import Item
-from newsletter.semantic import docfreq, dupes, fusion
+from newsletter.semantic import docfreq, dupes, fusion, numpybert
 from newsletter.semantic.embedders import (
     Embedder,
     OnnxEmbedder,
@@ -90,30 +90,38 @@ class SemanticEngine:
         return self._embedder
 
     def query_embedder(self) -> Embedder:
-        """The embedder for search queries: the torch-free ONNX one when it is ready (0.3 s start)."""
+        """The embedder for search queries and a few texts: numpy's exact fp32 pass when the model allows.
+
+        Its fallback (batches too big for it) is the torch-free ONNX export when it is ready, else
+        the configured embedder.
+        """
         if self._query_embedder is None:
+            fallback: Embedder | None = None
             if self.query_backend == "auto" and self._backend != "ort-fp32" and onnxruntime_available():
                 onnx = OnnxEmbedder(self._model, derived_dir=self.root, export=False)
                 if onnx.ready() and onnx.base_model == self.base_model:
-                    self._query_embedder = onnx
-            if self._query_embedder is None:
-                self._query_embedder = self.embedder
+                    fallback = onnx
+            fallback = fallback or self.embedder
+            if self.query_backend == "auto" and numpybert.supported(resolve_model(self._model)[1]):
+                self._query_embedder = numpybert.NumpyEmbedder(self._model, fallback=fallback)
+            else:
+                self._query_embedder = fallback
         return self._query_embedder
 
     def document_encoder(self, count: int) -> Embedder:
-        """What embeds `count` catalog texts now: the configured embedder, or its torch-free ONNX export.
+        """What embeds `count` catalog texts now: the configured embedder, or a torch-free path.
 
-        A handful of texts (an `add`, a pull of a few entries) are embedded through the ONNX export
-        when it exists, so the command never imports torch (~5 s). The export is the same fp32
-        network: against torch fp32 the cosine is ≥ 0.9999999 per text; against torch bf16 (what
-        `auto` picks on CPUs with native bf16) ≥ 0.9999 with top-10 neighbour overlap ≥ 0.99 on the
-        sample, the bar for one stored version (`make bench` prints both). Big batches keep the
-        configured backend, whose throughput pays for its load.
+        A handful of texts (an `add`, a pull of a few entries) are embedded by `query_embedder`
+        (numpy for a few short texts, else the ONNX export when it exists), so the command never
+        imports torch (~5 s). Both are the same fp32 network: against torch fp32 the cosine is
+        ≥ 0.9999999 per text; against torch bf16 (what `auto` picks on CPUs with native bf16)
+        ≥ 0.9999 with top-10 neighbour overlap ≥ 0.99, the bar for one stored version (`make bench`
+        prints both). Big batches keep the configured backend, whose throughput pays for its load.
         """
         if self._embedder is None and count <= SMALL_BATCH and self._backend in ("st-fp32", "st-bf16"):
             query = self.query_embedder()
-            if isinstance(query, OnnxEmbedder):
-                return query
+            if isinstance(query, (OnnxEmbedder, numpybert.NumpyEmbedder)):
+                return query  # numpy hands a batch too big for it to its fallback (ONNX, else this one)
         return self.embedder
 
     def prepare_query_model(self) -> bool:
