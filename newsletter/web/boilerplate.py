@@ -19,7 +19,8 @@ REDIRECT_PARAMS = ("url", "u", "q", "redirect", "redirect_url", "redirect_uri", 
                    "link", "to", "goto", "out")
 BOILERPLATE_WORDS = ("unsubscribe", "optout", "opt-out", "opt_out", "manage-preferences", "manage_preferences",
                      "preferences", "email-preferences", "view-in-browser", "view_in_browser", "viewinbrowser",
-                     "webversion", "web-version", "view-online", "forward-to-a-friend", "list-manage.com/profile")
+                     "webversion", "web-version", "view-online", "forward-to-a-friend", "list-manage.com/profile",
+                     "/subscribe")
 SOCIAL_HOSTS = {"twitter.com", "x.com", "facebook.com", "fb.com", "linkedin.com", "instagram.com",
                 "youtube.com", "mastodon.social", "threads.net", "bsky.app", "tiktok.com", "pinterest.com",
                 "reddit.com"}
