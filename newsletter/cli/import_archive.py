@@ -61,7 +61,8 @@ def import_archive(ctx: Any, file: Path, platform: str, dry_run: bool, as_json: 
             echo(f"{word:<12} #{o.number!s:<4} {o.date}  {one_line(o.title)}  ({where}, {o.links} links)")
         verb = "to import" if dry_run else "imported"
         echo(f"{platform}: {totals['imported']} issue(s) {verb}, {totals['existing']} existing, "
-             f"{len(report.failed)} failed" + (f", {report.skipped} unpublished (drafts, pages) skipped" if report.skipped else "")
+             f"{len(report.failed)} failed"
+             + (f", {report.skipped} unpublished (drafts, pages) skipped" if report.skipped else "")
              + f"; {report.items_new} new item(s), {report.items_linked} linked to catalog items"
              + (f", {report.items_elsewhere} already published in other issues" if report.items_elsewhere else ""))
     if report.failed:
