@@ -16,8 +16,9 @@ PLATFORM_CHOICES = ("buttondown", "substack", "curated", "ghost", "markdown")
 
 @click.command("import-archive")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-@click.option("--from", "platform", type=click.Choice(PLATFORM_CHOICES), required=True,
-              help="The platform the export comes from.")
+@click.option(
+    "--from", "platform", type=click.Choice(PLATFORM_CHOICES), required=True, help="The platform the export comes from."
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be imported; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
@@ -51,20 +52,27 @@ def import_archive(ctx: Any, file: Path, platform: str, dry_run: bool, as_json: 
         "items_elsewhere": report.items_elsewhere,
     }
     if as_json:
-        emit_batch([o.to_json() for o in done],
-                   [{"input": o.source, "error": o.error} for o in report.failed],
-                   totals, file=report.file, platform=report.platform, dry_run=report.dry_run)
+        emit_batch(
+            [o.to_json() for o in done],
+            [{"input": o.source, "error": o.error} for o in report.failed],
+            totals,
+            file=report.file,
+            platform=report.platform,
+            dry_run=report.dry_run,
+        )
     else:
         for o in done:
             word = {"imported": "imported", "planned": "would import", "exists": "exists"}[o.result]
             where = Path(o.path).name if o.path else f"issue {o.number}"
             echo(f"{word:<12} #{o.number!s:<4} {o.date}  {one_line(o.title)}  ({where}, {o.links} links)")
         verb = "to import" if dry_run else "imported"
-        echo(f"{platform}: {totals['imported']} issue(s) {verb}, {totals['existing']} existing, "
-             f"{len(report.failed)} failed"
-             + (f", {report.skipped} unpublished (drafts, pages) skipped" if report.skipped else "")
-             + f"; {report.items_new} new item(s), {report.items_linked} linked to catalog items"
-             + (f", {report.items_elsewhere} already published in other issues" if report.items_elsewhere else ""))
+        echo(
+            f"{platform}: {totals['imported']} issue(s) {verb}, {totals['existing']} existing, "
+            f"{len(report.failed)} failed"
+            + (f", {report.skipped} unpublished (drafts, pages) skipped" if report.skipped else "")
+            + f"; {report.items_new} new item(s), {report.items_linked} linked to catalog items"
+            + (f", {report.items_elsewhere} already published in other issues" if report.items_elsewhere else "")
+        )
     if report.failed:
         sys.exit(1)
 

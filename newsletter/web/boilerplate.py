@@ -15,15 +15,55 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
-REDIRECT_PARAMS = ("url", "u", "q", "redirect", "redirect_url", "redirect_uri", "target", "dest", "destination",
-                   "link", "to", "goto", "out")
-BOILERPLATE_WORDS = ("unsubscribe", "optout", "opt-out", "opt_out", "manage-preferences", "manage_preferences",
-                     "preferences", "email-preferences", "view-in-browser", "view_in_browser", "viewinbrowser",
-                     "webversion", "web-version", "view-online", "forward-to-a-friend", "list-manage.com/profile",
-                     "/subscribe")
-SOCIAL_HOSTS = {"twitter.com", "x.com", "facebook.com", "fb.com", "linkedin.com", "instagram.com",
-                "youtube.com", "mastodon.social", "threads.net", "bsky.app", "tiktok.com", "pinterest.com",
-                "reddit.com"}
+REDIRECT_PARAMS = (
+    "url",
+    "u",
+    "q",
+    "redirect",
+    "redirect_url",
+    "redirect_uri",
+    "target",
+    "dest",
+    "destination",
+    "link",
+    "to",
+    "goto",
+    "out",
+)
+BOILERPLATE_WORDS = (
+    "unsubscribe",
+    "optout",
+    "opt-out",
+    "opt_out",
+    "manage-preferences",
+    "manage_preferences",
+    "preferences",
+    "email-preferences",
+    "view-in-browser",
+    "view_in_browser",
+    "viewinbrowser",
+    "webversion",
+    "web-version",
+    "view-online",
+    "forward-to-a-friend",
+    "list-manage.com/profile",
+    "/subscribe",
+)
+SOCIAL_HOSTS = {
+    "twitter.com",
+    "x.com",
+    "facebook.com",
+    "fb.com",
+    "linkedin.com",
+    "instagram.com",
+    "youtube.com",
+    "mastodon.social",
+    "threads.net",
+    "bsky.app",
+    "tiktok.com",
+    "pinterest.com",
+    "reddit.com",
+}
 SOCIAL_SHARE = ("/intent/", "/share", "/sharer", "/shareArticle", "/sharing/", "/submit")
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico")
 PIXEL_WORDS = ("/open.", "/open/", "/pixel", "/track/open", "/beacon", "/o.gif", "/wf/open")
@@ -86,13 +126,17 @@ def is_boilerplate(url: str, *, sender_domain: str = "", unsubscribe: frozenset[
     if social and (any(path.startswith(share) for share in SOCIAL_SHARE) or bare_profile):
         return True  # a share button or a bare profile (https://twitter.com/ournewsletter)
     # the newsletter's own homepage
-    return bool(sender_domain and path in ("", "/") and not parts.query
-                and base == ".".join(sender_domain.split(".")[-2:]))
+    return bool(
+        sender_domain and path in ("", "/") and not parts.query and base == ".".join(sender_domain.split(".")[-2:])
+    )
 
 
 # (registrable-domain suffix, path prefix) of the mail platforms' own click trackers.
-PLATFORM_REDIRECTS = (("substack.com", "/redirect/"), ("list-manage.com", "/track/click"),
-                      ("mailchi.mp", "/track/click"))
+PLATFORM_REDIRECTS = (
+    ("substack.com", "/redirect/"),
+    ("list-manage.com", "/track/click"),
+    ("mailchi.mp", "/track/click"),
+)
 
 
 def is_platform_redirect(url: str) -> bool:
@@ -102,5 +146,7 @@ def is_platform_redirect(url: str) -> bool:
         path = urlsplit(url).path
     except ValueError:
         return False
-    return any((host == suffix or host.endswith("." + suffix)) and path.startswith(prefix)
-               for suffix, prefix in PLATFORM_REDIRECTS)
+    return any(
+        (host == suffix or host.endswith("." + suffix)) and path.startswith(prefix)
+        for suffix, prefix in PLATFORM_REDIRECTS
+    )

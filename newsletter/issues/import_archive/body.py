@@ -38,8 +38,11 @@ class BodyLink:
 
 def without_controls(text: str) -> str:
     """Text minus control, format and bidi characters (tabs and newlines kept; CRLF and CR become LF)."""
-    return "".join(ch for ch in text.replace("\r\n", "\n").replace("\r", "\n")
-                   if ch in _KEEP or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    return "".join(
+        ch
+        for ch in text.replace("\r\n", "\n").replace("\r", "\n")
+        if ch in _KEEP or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
 
 
 def clean_markdown(text: str) -> str:

@@ -64,8 +64,9 @@ class Bundle:
 
     def under(self, folder: str, suffix: str) -> list[str]:
         """Files ending in `suffix` whose parent folder is called `folder` (any depth), sorted."""
-        return sorted(n for n in self.names
-                      if n.lower().endswith(suffix) and PurePosixPath(n).parent.name.lower() == folder)
+        return sorted(
+            n for n in self.names if n.lower().endswith(suffix) and PurePosixPath(n).parent.name.lower() == folder
+        )
 
     def with_suffix(self, suffix: str) -> list[str]:
         """Every file ending in `suffix` (just the primary file when one was named), sorted."""

@@ -18,8 +18,30 @@ from typing import Any
 Part = tuple[str, str]  # ("html" | "markdown", text)
 MAX_NODES = 200_000  # a hostile document is walked this far, no further
 _LEXICAL_BLOCKS = {"paragraph": "p", "quote": "blockquote", "listitem": "li"}
-_MOBILEDOC_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "pre", "aside",
-                   "strong", "b", "em", "i", "code", "a", "u", "s", "sub", "sup"}
+_MOBILEDOC_TAGS = {
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "ul",
+    "ol",
+    "pre",
+    "aside",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "code",
+    "a",
+    "u",
+    "s",
+    "sub",
+    "sup",
+}
 
 
 def as_list(value: Any) -> list[Any]:

@@ -17,14 +17,65 @@ from html.parser import HTMLParser
 from ..draft import md_inline, md_line_start, md_url
 from .body import without_controls
 
-DROPPED = frozenset({"script", "style", "template", "noscript", "textarea", "title", "head", "iframe", "object",
-                     "form", "button", "select", "svg", "video", "audio", "figcaption"})
+DROPPED = frozenset(
+    {
+        "script",
+        "style",
+        "template",
+        "noscript",
+        "textarea",
+        "title",
+        "head",
+        "iframe",
+        "object",
+        "form",
+        "button",
+        "select",
+        "svg",
+        "video",
+        "audio",
+        "figcaption",
+    }
+)
 VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "source", "wbr", "col", "area", "base", "embed"})
-BLOCKS = frozenset({"p", "div", "section", "article", "header", "footer", "figure", "table", "tr", "ul", "ol",
-                    "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dl", "dt", "dd"})
+BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figure",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "pre",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "dl",
+        "dt",
+        "dd",
+    }
+)
 # Class names of the platforms' furniture: Substack's subscribe and share widgets, Ghost's signup cards.
-WIDGET_CLASSES = ("subscription-widget", "subscribe-widget", "button-wrapper", "share-dialog", "kg-signup-card",
-                  "kg-cta-card", "footer")
+WIDGET_CLASSES = (
+    "subscription-widget",
+    "subscribe-widget",
+    "button-wrapper",
+    "share-dialog",
+    "kg-signup-card",
+    "kg-cta-card",
+    "footer",
+)
 HEADING = {"h1": "##", "h2": "##", "h3": "###", "h4": "####", "h5": "####", "h6": "####"}
 MAX_DEPTH = 200  # nesting kept track of; deeper markup is flattened (a hostile file nests 100,000 divs)
 
@@ -166,10 +217,15 @@ class _Writer(HTMLParser):
         """Close ** or *; an empty or whitespace-only span loses its marks (`** **` is not bold)."""
         for i in range(len(self.inline) - 1, -1, -1):
             if self.inline[i] == mark:
-                inner = "".join(self.inline[i + 1:])
+                inner = "".join(self.inline[i + 1 :])
                 if inner.strip():
-                    self.inline[i:] = [" " if inner[:1].isspace() else "", mark, inner.strip(), mark,
-                                       " " if inner[-1:].isspace() else ""]
+                    self.inline[i:] = [
+                        " " if inner[:1].isspace() else "",
+                        mark,
+                        inner.strip(),
+                        mark,
+                        " " if inner[-1:].isspace() else "",
+                    ]
                 else:
                     self.inline[i:] = [inner]
                 return
@@ -178,11 +234,14 @@ class _Writer(HTMLParser):
         for i in range(len(self.inline) - 1, -1, -1):
             if self.inline[i] == "\x01":
                 # the escapes md_inline added are literal inside a code span: undo them there
-                raw = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|~])", r"\1", "".join(self.inline[i + 1:]))
+                raw = re.sub(r"\\([\\`*_{}\[\]()#+\-.!|~])", r"\1", "".join(self.inline[i + 1 :]))
                 raw = re.sub(r"\s+", " ", raw).strip()
                 ticks = "`" * (1 + max((len(m) for m in re.findall(r"`+", raw)), default=0))
-                self.inline[i:] = [f"{ticks} {raw} {ticks}" if raw.startswith("`") or raw.endswith("`")
-                                   else f"{ticks}{raw}{ticks}"] if raw else []
+                self.inline[i:] = (
+                    [f"{ticks} {raw} {ticks}" if raw.startswith("`") or raw.endswith("`") else f"{ticks}{raw}{ticks}"]
+                    if raw
+                    else []
+                )
                 return
 
     def _close_anchor(self) -> None:

@@ -128,8 +128,9 @@ def buttondown(bundle: Bundle) -> Parsed:
         front: dict[str, Any] = {}
         body = row.get("body") or ""
         if not body.strip():
-            found = next((markdown[k.lower()] for k in (row.get("slug"), row.get("id")) if k and k.lower() in markdown),
-                         None)
+            found = next(
+                (markdown[k.lower()] for k in (row.get("slug"), row.get("id")) if k and k.lower() in markdown), None
+            )
             if found is None:
                 out.problems.append(Problem(source, "no body: neither a body column nor emails/<slug>.md"))
                 continue
@@ -145,11 +146,17 @@ def buttondown(bundle: Bundle) -> Parsed:
         if date is None:
             out.problems.append(Problem(source, "no usable publish_date"))
             continue
-        out.issues.append(PastIssue(
-            key=f"buttondown:{key}", source=source, title=_title(row.get("subject") or front.get("subject")),
-            date=date, number=_number(row.get("secondary_id") or front.get("secondary_id")),
-            body=clean_markdown(body), url=(row.get("absolute_url") or "").strip(),
-        ))
+        out.issues.append(
+            PastIssue(
+                key=f"buttondown:{key}",
+                source=source,
+                title=_title(row.get("subject") or front.get("subject")),
+                date=date,
+                number=_number(row.get("secondary_id") or front.get("secondary_id")),
+                body=clean_markdown(body),
+                url=(row.get("absolute_url") or "").strip(),
+            )
+        )
     return out
 
 
@@ -183,10 +190,16 @@ def substack(bundle: Bundle) -> Parsed:
             continue
         subtitle = one_line(row.get("subtitle") or "", 500)
         lead = f"*{md_inline(subtitle)}*\n\n" if subtitle else ""
-        out.issues.append(PastIssue(
-            key=f"substack:{post_id}", source=source, title=_title(row.get("title")), date=date, number=None,
-            body=lead + html_to_markdown(bundle.text(html_name)),
-        ))
+        out.issues.append(
+            PastIssue(
+                key=f"substack:{post_id}",
+                source=source,
+                title=_title(row.get("title")),
+                date=date,
+                number=None,
+                body=lead + html_to_markdown(bundle.text(html_name)),
+            )
+        )
     return out
 
 
@@ -250,8 +263,16 @@ def _curated_issue(issue: dict[str, Any], source: str) -> PastIssue | Problem | 
             name = one_line(str(category.get("name") or ""), 120)
             blocks.append((f"## {md_inline(name)}\n\n" if name else "") + "\n".join(entries))
     url = str(issue.get("url") or "").strip()
-    return PastIssue(key=f"curated:{number}", source=source, title=_title(issue.get("title")), date=date,
-                     number=number, body="\n\n".join(blocks) + "\n", url=url, own_hosts=_host(url))
+    return PastIssue(
+        key=f"curated:{number}",
+        source=source,
+        title=_title(issue.get("title")),
+        date=date,
+        number=number,
+        body="\n\n".join(blocks) + "\n",
+        url=url,
+        own_hosts=_host(url),
+    )
 
 
 # -- Ghost --------------------------------------------------------------------------------------
@@ -286,8 +307,17 @@ def ghost(bundle: Bundle) -> Parsed:
         if not key or date is None:
             out.problems.append(Problem(source, "no id" if not key else "no usable published_at"))
             continue
-        out.issues.append(PastIssue(key=f"ghost:{key}", source=source, title=_title(post.get("title")), date=date,
-                                    number=None, body=_ghost_body(post), url=str(post.get("url") or "").strip()))
+        out.issues.append(
+            PastIssue(
+                key=f"ghost:{key}",
+                source=source,
+                title=_title(post.get("title")),
+                date=date,
+                number=None,
+                body=_ghost_body(post),
+                url=str(post.get("url") or "").strip(),
+            )
+        )
     return out
 
 
@@ -330,16 +360,27 @@ def markdown(bundle: Bundle) -> Parsed:
         title = _title(front.get("title"))
         heading = re.match(r"\s*#\s+(.+?)\s*#*\s*\n", body)
         if not title and heading:
-            title, body = _title(files.unescape(heading.group(1))), body[heading.end():]
+            title, body = _title(files.unescape(heading.group(1))), body[heading.end() :]
         if not title:
             title = _title(re.sub(r"[-_]+", " ", _NAME_DATE.sub("", stem)).strip())
-        out.issues.append(PastIssue(key=f"markdown:{name}", source=name, title=title, date=date,
-                                    number=_number(front.get("number") or front.get("issue")),
-                                    body=clean_markdown(body)))
+        out.issues.append(
+            PastIssue(
+                key=f"markdown:{name}",
+                source=name,
+                title=title,
+                date=date,
+                number=_number(front.get("number") or front.get("issue")),
+                body=clean_markdown(body),
+            )
+        )
     return out
 
 
 PARSERS: dict[str, Callable[[Bundle], Parsed]] = {
-    "buttondown": buttondown, "substack": substack, "curated": curated, "ghost": ghost, "markdown": markdown,
+    "buttondown": buttondown,
+    "substack": substack,
+    "curated": curated,
+    "ghost": ghost,
+    "markdown": markdown,
 }
 PLATFORMS = tuple(PARSERS)

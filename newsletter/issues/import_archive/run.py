@@ -59,9 +59,18 @@ class IssueOutcome:
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"input": self.source, "result": self.result, "key": self.key, "number": self.number,
-                "title": self.title, "date": self.date, "path": self.path, "links": self.links,
-                "new": self.new, "linked": self.linked}
+        return {
+            "input": self.source,
+            "result": self.result,
+            "key": self.key,
+            "number": self.number,
+            "title": self.title,
+            "date": self.date,
+            "path": self.path,
+            "links": self.links,
+            "new": self.new,
+            "linked": self.linked,
+        }
 
 
 @dataclasses.dataclass
@@ -93,8 +102,9 @@ class _Plan:
     links: list[BodyLink]
 
 
-def import_archive(catalog: Catalog, path: Path, platform: str, *, dry_run: bool = False,
-                   progress: Progress | None = None) -> ArchiveReport:
+def import_archive(
+    catalog: Catalog, path: Path, platform: str, *, dry_run: bool = False, progress: Progress | None = None
+) -> ArchiveReport:
     """Import a platform's past issues (see the module docstring); idempotent."""
     if platform not in PARSERS:
         raise NewsletterError(f"unknown platform {platform!r}; use one of {', '.join(PARSERS)}")
@@ -160,8 +170,9 @@ def _number(issues_dir: Path, found: list[PastIssue], report: ArchiveReport) -> 
                 outcome.result, outcome.path = "exists", str(held.path)
             else:
                 outcome.result = "failed"
-                outcome.error = (f"issue {issue.number} is already {held.path.name} (dated {held.date or 'never'}); "
-                                 "not overwritten")
+                outcome.error = (
+                    f"issue {issue.number} is already {held.path.name} (dated {held.date or 'never'}); not overwritten"
+                )
             continue
         if issue.number in taken:
             outcome.result, outcome.error = "failed", f"number {issue.number} is also {taken[issue.number]}"
@@ -190,11 +201,13 @@ def _match_links(catalog: Catalog, plans: list[_Plan]) -> tuple[list[Item], dict
             except ValueError:
                 continue  # stays a link in the text; nothing a catalog item can stand for
             item_id = index.find(prepared.url, prepared.canonical_url) or identity.find_existing(
-                batch, prepared.url, prepared.canonical_url)
+                batch, prepared.url, prepared.canonical_url
+            )
             if item_id is None:
                 try:
-                    item = ingest.build_item(prepared, Metadata(kind=prepared.info.kind),
-                                             ingest.AddOptions(title=link.text))
+                    item = ingest.build_item(
+                        prepared, Metadata(kind=prepared.info.kind), ingest.AddOptions(title=link.text)
+                    )
                 except ValueError:
                     continue
                 item_id = item.id
@@ -260,8 +273,13 @@ def _write(catalog: Catalog, plan: _Plan, existing: dict[int | None, files.Issue
         if outcome.result == "failed":
             outcome.error = f"issue {number} appeared meanwhile ({Path(outcome.path).name}); not overwritten"
         return
-    front: dict[str, Any] = {"number": number, "title": title, "date": dt.date.fromisoformat(issue.date),
-                             "status": files.STATUS_PUBLISHED, "imported_from": issue.key}
+    front: dict[str, Any] = {
+        "number": number,
+        "title": title,
+        "date": dt.date.fromisoformat(issue.date),
+        "status": files.STATUS_PUBLISHED,
+        "imported_from": issue.key,
+    }
     if md_url(issue.url):
         front["original_url"] = md_url(issue.url)
     path.parent.mkdir(parents=True, exist_ok=True)
