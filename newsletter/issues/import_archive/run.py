@@ -126,9 +126,16 @@ def import_archive(
         report.items_new = len(new_items)
         report.items_linked = len({i for i in wanted if i not in {it.id for it in new_items}})
         return report
+    saved = [0]
+
+    def one_saved(_item: Item) -> None:
+        saved[0] += 1
+        if progress:
+            progress(saved[0], total)
+
     with catalog.writing():
         new_items = _recheck(catalog, new_items, plans, wanted)
-        save_items(catalog, new_items, on_saved=lambda _item: progress(0, total) if progress else None)
+        save_items(catalog, new_items, on_saved=one_saved)
         report.items_new = len(new_items)
         _give_issues(catalog, {i: n for i, n in wanted.items() if i not in {it.id for it in new_items}}, report)
         existing = {i.number: i for i in files.list_issues(catalog.settings.issues_dir)}
