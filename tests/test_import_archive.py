@@ -15,13 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from newsletter.catalog import Catalog
-from newsletter.cli.app import main
 from newsletter.issues import draft, files
 from newsletter.project import init_project
 from newsletter.semantic import HashingEmbedder, SemanticEngine
+from tests.test_cli import run
 from tests.test_json_contract import assert_valid
 
 DATA = Path(__file__).parent / "data" / "import_archive"
@@ -32,9 +31,9 @@ def project(tmp_path: Path) -> Path:
     return init_project(tmp_path / "proj", name="Test Weekly")
 
 
-def run(project: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["-C", str(project), *args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+def add_offline(project: Path, title: str, url: str) -> None:
+    code, _out, err = run(project, "add", "--no-fetch", "--no-similar", "--title", title, url)
+    assert code == 0, err
 
 
 def run_json(project: Path, *args: str) -> tuple[int, dict]:
@@ -203,17 +202,8 @@ def test_rerun_is_idempotent(project: Path) -> None:
 
 
 def test_existing_item_gets_the_issue_instead_of_a_copy(project: Path) -> None:
-    code, _out, _ = run(
-        project,
-        "add",
-        "--no-fetch",
-        "--no-similar",
-        "--title",
-        "PEFT docs",
-        "https://huggingface.co/docs/peft?utm_source=newsletter",
-    )
-    assert code == 0
-    code, doc = run_json(project, str(DATA / "buttondown"), "--from", "buttondown")
+    add_offline(project, "PEFT docs", "https://huggingface.co/docs/peft?utm_source=newsletter")
+    _code, doc = run_json(project, str(DATA / "buttondown"), "--from", "buttondown")
     assert doc["totals"]["items_linked"] == 1 and doc["totals"]["items_new"] == 6
     peft = [item for url, item in items(project).items() if "huggingface.co/docs/peft" in url]
     assert len(peft) == 1
@@ -223,7 +213,7 @@ def test_existing_item_gets_the_issue_instead_of_a_copy(project: Path) -> None:
 
 
 def test_item_published_elsewhere_keeps_its_issue(project: Path) -> None:
-    run(project, "add", "--no-fetch", "--no-similar", "--title", "LoRA", "https://arxiv.org/abs/2106.09685")
+    add_offline(project, "LoRA", "https://arxiv.org/abs/2106.09685")
     item_id = items(project)["https://arxiv.org/abs/2106.09685"]["id"]
     Catalog.open(project).set_status(item_id, "published", issue=9)
     _code, doc = run_json(project, str(DATA / "buttondown"), "--from", "buttondown")
@@ -277,24 +267,12 @@ def test_draft_sees_an_imported_item_as_covered(project: Path, monkeypatch: pyte
     run(project, "import-archive", str(DATA / "buttondown"), "--from", "buttondown")
     code, out, _ = run(project, "add", "--no-fetch", "https://blog.vllm.ai/2023/06/20/vllm.html")
     assert out.startswith("exists ") and "vLLM: Easy, Fast, and Cheap LLM Serving" in out
-    run(
+    add_offline(
         project,
-        "add",
-        "--no-fetch",
-        "--no-similar",
-        "--title",
         "vLLM: easy, fast and cheap LLM serving with PagedAttention, a walkthrough",
         "https://example.org/vllm-walk",
     )
-    run(
-        project,
-        "add",
-        "--no-fetch",
-        "--no-similar",
-        "--title",
-        "Great pasta recipes for weeknights",
-        "https://example.org/pasta",
-    )
+    add_offline(project, "Great pasta recipes for weeknights", "https://example.org/pasta")
     code, out, err = run(project, "draft", "-v", "--json")
     assert code == 0, err
     doc = json.loads(out)

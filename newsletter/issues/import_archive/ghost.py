@@ -15,33 +15,15 @@ import html
 import json
 from typing import Any
 
+from .html import HEADING
+
 Part = tuple[str, str]  # ("html" | "markdown", text)
 MAX_NODES = 200_000  # a hostile document is walked this far, no further
 _LEXICAL_BLOCKS = {"paragraph": "p", "quote": "blockquote", "listitem": "li"}
-_MOBILEDOC_TAGS = {
-    "p",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "ul",
-    "ol",
-    "pre",
-    "aside",
-    "strong",
-    "b",
-    "em",
-    "i",
-    "code",
-    "a",
-    "u",
-    "s",
-    "sub",
-    "sup",
-}
+# fmt: off
+_MOBILEDOC_TAGS = frozenset({"p", *HEADING, "blockquote", "ul", "ol", "pre", "aside", "strong", "b", "em", "i",
+                             "code", "a", "u", "s", "sub", "sup"})
+# fmt: on
 
 
 def as_list(value: Any) -> list[Any]:
@@ -82,7 +64,7 @@ def lexical_parts(document: Any) -> list[Part]:
             return f'<a href="{html.escape(str(node.get("url") or ""))}">{inner}</a>'
         if kind == "heading":
             tag = str(node.get("tag") or "h2")
-            tag = tag if tag in ("h1", "h2", "h3", "h4", "h5", "h6") else "h2"
+            tag = tag if tag in HEADING else "h2"
             return f"<{tag}>{inner}</{tag}>"
         if kind == "list":
             tag = "ol" if node.get("listType") == "number" else "ul"

@@ -17,55 +17,13 @@ from html.parser import HTMLParser
 from ..draft import md_inline, md_line_start, md_url
 from .body import without_controls
 
-DROPPED = frozenset(
-    {
-        "script",
-        "style",
-        "template",
-        "noscript",
-        "textarea",
-        "title",
-        "head",
-        "iframe",
-        "object",
-        "form",
-        "button",
-        "select",
-        "svg",
-        "video",
-        "audio",
-        "figcaption",
-    }
-)
+# fmt: off
+DROPPED = frozenset({"script", "style", "template", "noscript", "textarea", "title", "head", "iframe", "object",
+                     "form", "button", "select", "svg", "video", "audio", "figcaption"})
 VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "source", "wbr", "col", "area", "base", "embed"})
-BLOCKS = frozenset(
-    {
-        "p",
-        "div",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "figure",
-        "table",
-        "tr",
-        "ul",
-        "ol",
-        "li",
-        "blockquote",
-        "pre",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hr",
-        "dl",
-        "dt",
-        "dd",
-    }
-)
+BLOCKS = frozenset({"p", "div", "section", "article", "header", "footer", "figure", "table", "tr", "ul", "ol",
+                    "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dl", "dt", "dd"})
+# fmt: on
 # Class names of the platforms' furniture: Substack's subscribe and share widgets, Ghost's signup cards.
 WIDGET_CLASSES = (
     "subscription-widget",

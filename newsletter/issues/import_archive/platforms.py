@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,6 +99,15 @@ def _front(text: str, source: str) -> tuple[dict[str, Any], str]:
         return {}, text
     issue = files.parse_issue(text, Path(source))
     return issue.front, issue.body
+
+
+def _texts(bundle: Bundle, suffix: str, missing: str) -> Iterator[tuple[str, str]]:
+    """(name, text) of each file of the export ending in `suffix`; ArchiveError(`missing`) for none."""
+    names = bundle.with_suffix(suffix)
+    if not names:
+        raise ArchiveError(f"{bundle.path}: {missing}")
+    for name in names:
+        yield name, bundle.text(name)
 
 
 def _host(url: str) -> frozenset[str]:
@@ -208,13 +217,10 @@ def substack(bundle: Bundle) -> Parsed:
 
 def curated(bundle: Bundle) -> Parsed:
     """Issue JSON (one issue, a list, or `{"issues"|"data": [...]}`) from one file or a folder of them."""
-    names = bundle.with_suffix(".json")
-    if not names:
-        raise ArchiveError(f"{bundle.path}: no .json file (Curated's issue JSON, from its API)")
     out = Parsed()
-    for name in names:
+    for name, text in _texts(bundle, ".json", "no .json file (Curated's issue JSON, from its API)"):
         try:
-            data = json.loads(bundle.text(name))
+            data = json.loads(text)
         except ValueError as exc:
             out.problems.append(Problem(name, f"not JSON ({exc})"))
             continue
@@ -338,13 +344,10 @@ _NAME_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 def markdown(bundle: Bundle) -> Parsed:
     """`.md` files: front matter `title`, `date`, `number` (or `issue`), or a date in the file name."""
-    names = bundle.with_suffix(".md")
-    if not names:
-        raise ArchiveError(f"{bundle.path}: no .md files")
     out = Parsed()
-    for name in names:
+    for name, text in _texts(bundle, ".md", "no .md files"):
         try:
-            front, body = _front(bundle.text(name), name)
+            front, body = _front(text, name)
         except ProjectError as exc:
             out.problems.append(Problem(name, str(exc).removeprefix(f"{name}: ")))
             continue
