@@ -50,6 +50,25 @@ def test_buttondown_csv_named_directly_and_a_body_column(tmp_path: Path) -> None
     assert "A [link](https://example.org/x)\n\non two lines" in issue.body
 
 
+def test_buttondown_fancy_mode_bodies_are_html(tmp_path: Path) -> None:
+    (tmp_path / "emails.csv").write_text(
+        "id,subject,publish_date,body\n"
+        'em_2,Rich text,2023-06-01,"<!-- buttondown-editor-mode: fancy --><p>See <a href=""https://example.org/r"">this</a>'
+        '<script>x()</script></p>"\n'
+    )
+    (issue,) = parse("buttondown", tmp_path).issues
+    assert issue.body.strip() == "See [this](https://example.org/r)"
+
+
+def test_a_single_json_file_does_not_read_its_whole_folder(tmp_path: Path) -> None:
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "other.json").write_text("{}")
+    (tmp_path / "ghost.json").write_text("{}")
+    found = Bundle(tmp_path / "ghost.json")
+    assert found.with_suffix(".json") == ["ghost.json"] and "deep/er/other.json" not in found.names
+    found.close()
+
+
 def test_substack_published_newsletters_only() -> None:
     parsed = parse("substack", DATA / "substack")
     assert [i.key for i in parsed.issues] == [

@@ -16,6 +16,7 @@ from ...ingest.pipeline import MAX_IMPORT_BYTES, decode_import_bytes
 
 MAX_MEMBER_BYTES = MAX_IMPORT_BYTES  # one CSV, JSON export or post: the bulk importer's cap
 MAX_TOTAL_BYTES = 4 * MAX_IMPORT_BYTES
+EXPORT_FOLDERS = ("emails", "posts")  # where Buttondown's and Substack's bodies sit beside their CSV
 MAX_MEMBERS = 20_000  # a weekly newsletter's 20 years are ~1,000 issues; an export's media are skipped
 
 
@@ -40,9 +41,11 @@ class Bundle:
                 self._zip = zipfile.ZipFile(path)
                 self.names = [i.filename for i in self._zip.infolist() if not i.is_dir()][: MAX_MEMBERS + 1]
             elif path.is_file():
-                self.root = path.parent  # emails.csv or posts.csv names its export folder
+                # emails.csv or posts.csv names its export folder: the files beside it and its emails/
+                # and posts/ folders, not everything below (a JSON export in ~/Downloads is one file)
+                self.root = path.parent
                 self.primary = path.name
-                self.names = _folder_names(path.parent)
+                self.names = _folder_names(path.parent, only=EXPORT_FOLDERS)
             else:
                 raise ArchiveError(f"{path}: no such file or folder")
         except (OSError, zipfile.BadZipFile) as exc:
@@ -108,9 +111,25 @@ def _hidden(name: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)
 
 
-def _folder_names(root: Path) -> list[str]:
+def _folder_names(root: Path, *, only: tuple[str, ...] | None = None) -> list[str]:
+    """Files below `root` (with `only`: those directly in it, and those below its folders of these names)."""
     names: list[str] = []
-    for path in sorted(root.rglob("*")):
+    found = (
+        sorted(root.rglob("*"))
+        if only is None
+        else sorted(
+            [
+                *root.iterdir(),
+                *(
+                    p
+                    for sub in only
+                    if (root / sub).is_dir() and not (root / sub).is_symlink()
+                    for p in (root / sub).rglob("*")
+                ),
+            ]
+        )
+    )
+    for path in found:
         if path.is_symlink() or not path.is_file():
             continue
         names.append(path.relative_to(root).as_posix())

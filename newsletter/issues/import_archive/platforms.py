@@ -110,6 +110,16 @@ def _texts(bundle: Bundle, suffix: str, missing: str) -> Iterator[tuple[str, str
         yield name, bundle.text(name)
 
 
+_HTML_START = re.compile(
+    r"\s*(?:<!--.*?-->\s*)*<(?:p|div|h[1-6]|ul|ol|table|section|article|figure|blockquote)\b", re.I | re.S
+)
+
+
+def _is_html(body: str) -> bool:
+    """A Buttondown body written in its "fancy" (rich text) editor is HTML, not Markdown."""
+    return bool(_HTML_START.match(body[:10_000])) or "buttondown-editor-mode: fancy" in body[:500]
+
+
 def _host(url: str) -> frozenset[str]:
     try:
         host = (urlsplit(url).hostname or "").lower()
@@ -162,7 +172,7 @@ def buttondown(bundle: Bundle) -> Parsed:
                 title=_title(row.get("subject") or front.get("subject")),
                 date=date,
                 number=_number(row.get("secondary_id") or front.get("secondary_id")),
-                body=clean_markdown(body),
+                body=html_to_markdown(body) if _is_html(body) else clean_markdown(body),
                 url=(row.get("absolute_url") or "").strip(),
             )
         )
