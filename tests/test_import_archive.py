@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.catalog import Catalog
+from newsletter.ingest.route import AddOptions
 from newsletter.issues import draft, files
 from newsletter.project import init_project
 from newsletter.semantic import HashingEmbedder, SemanticEngine
@@ -294,3 +295,28 @@ def test_copied_project_fixture_is_untouched(tmp_path: Path) -> None:
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     run(project, "import-archive", str(copy), "--from", "buttondown")
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_a_url_added_by_another_command_meanwhile_is_linked_not_copied(project: Path) -> None:
+    """Planning holds no lock: an `add` that lands between the plan and the writes (here from the first
+    progress report, which comes before the lock is taken) is found again under the lock."""
+    paper = "https://arxiv.org/abs/2309.06180"
+    added: list[str] = []
+
+    def progress(done: int, total: int) -> None:
+        if not added:
+            other = Catalog.open(project)  # another writer, with its own view of the catalog
+            (result,) = other.add([paper], AddOptions(fetch=False, title="PagedAttention"))
+            added.append(result.item.id if result.item else "")
+
+    report = Catalog.open(project).import_archive(DATA / "buttondown", "buttondown", progress=progress)
+    first = next(o for o in report.issues if o.number == 1)
+    assert added[0] in first.linked and added[0] not in first.new
+    catalog = items(project)
+    assert [url for url in catalog if "2309.06180" in url] == [paper]
+    assert (catalog[paper]["title"], catalog[paper]["status"], catalog[paper]["issue"]) == (
+        "PagedAttention",
+        "published",
+        1,
+    )
+    assert report.items_new == 6 and report.items_linked == 1
