@@ -79,6 +79,13 @@ def test_markdown_bodies_stay_as_written_minus_raw_html_and_controls() -> None:
     assert "<div" not in rendered(md) and "onclick" not in rendered(md).replace("onclick='x'", "")
 
 
+def test_an_escaped_backtick_does_not_open_a_code_span() -> None:
+    md = clean_markdown("a \\`<script>alert(1)</script> and ``x `<b>` y`` and `<i>`\n")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "``x `<b>` y``" in md and "`<i>`" in md  # real code spans keep their text
+    assert "<script" not in rendered(md)
+
+
 def test_furniture_goes_with_its_words_and_trackers_are_resolved() -> None:
     body = (
         "Read [the paper](https://www.google.com/url?q=https://arxiv.org/abs/2106.09685&sa=D).\n"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ...web.boilerplate import is_boilerplate, is_platform_redirect, resolve_redirect
@@ -58,9 +59,21 @@ def clean_markdown(text: str) -> str:
         if inside:
             out.append(line)
             continue
-        parts = re.split(r"(`[^`]*`)", line)  # code spans show < > literally already
-        out.append("".join(part if i % 2 else _inert_html(part) for i, part in enumerate(parts)))
+        out.append(_outside_code_spans(line, _inert_html))
     return "\n".join(out).strip() + "\n"
+
+
+# A code span as CommonMark reads it: a run of backticks not escaped, closed by a run of the same length.
+_CODE_SPAN = re.compile(r"(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)")
+
+
+def _outside_code_spans(line: str, change: Callable[[str], str]) -> str:
+    """`change` applied to the parts of a line outside its code spans (which show < > literally)."""
+    out, at = [], 0
+    for match in _CODE_SPAN.finditer(line):
+        out += [change(line[at : match.start()]), match.group(0)]
+        at = match.end()
+    return "".join([*out, change(line[at:])])
 
 
 def _inert_html(text: str) -> str:
