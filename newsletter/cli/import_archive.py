@@ -24,7 +24,9 @@ PLATFORM_CHOICES = ("buttondown", "substack", "curated", "ghost", "markdown")
 @click.pass_obj
 @handles_errors
 def import_archive(ctx: Any, file: Path, platform: str, dry_run: bool, as_json: bool) -> None:
-    """Import past issues: each becomes content/issues/NNN-slug.md, its links catalog items published in it.
+    """Import past issues from another platform (see --from).
+
+    Each issue becomes content/issues/NNN-slug.md, and its links catalog items published in it.
 
     FILE is the platform's export as downloaded: Buttondown's folder or zip (emails.csv and the
     emails' Markdown), Substack's folder or zip (posts.csv and posts/*.html), Curated's issue JSON
