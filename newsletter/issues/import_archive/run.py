@@ -174,7 +174,7 @@ def _number(issues_dir: Path, found: list[PastIssue], report: ArchiveReport) -> 
         held = by_number.get(issue.number)
         if held is not None:
             if held.date == issue.date:
-                outcome.result, outcome.path = "exists", str(held.path)
+                outcome.result, outcome.path, outcome.links = "exists", str(held.path), 0
             else:
                 outcome.result = "failed"
                 outcome.error = (
