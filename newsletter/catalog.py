@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .ingest import route as ingest
     from .ingest.pipeline import ImportOptions, ImportReport
     from .issues.draft import DraftOptions, DraftResult
+    from .issues.import_archive import ArchiveReport
     from .issues.publish import Problem, PublishResult
     from .issues.suggest import Decision, Suggestion
     from .links.archive import ArchiveResult, Pacing
@@ -326,6 +327,20 @@ class Catalog:
         if similar:
             report.similar = self.near_duplicates(report.new)
         return report
+
+    def import_archive(
+        self, path: Path | str, platform: str, *, dry_run: bool = False, progress: Progress | None = None,
+    ) -> ArchiveReport:
+        """Import a newsletter's past issues from a platform's export (buttondown, substack, curated, ghost,
+        markdown): issue files in content/issues/, their links catalog items published in those issues.
+
+        Idempotent: an issue imported before is `exists`; nothing existing is overwritten. With
+        `dry_run`, the report says what would happen and nothing is written. See
+        `newsletter.issues.import_archive`.
+        """
+        from .issues.import_archive import import_archive
+
+        return import_archive(self, Path(path), platform, dry_run=dry_run, progress=progress)
 
     def _subscribe(self, requests: builtins.list[tuple[str, str | None, str]], fetch: bool) -> builtins.list[Any]:
         return self.feeds.add(requests, fetch=fetch)

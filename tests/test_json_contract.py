@@ -197,6 +197,8 @@ def test_every_command_validates_against_the_schema(project: Path, feed_server: 
     forwarded.close()
     pulled_mail = check("inbox pull", "--mbox", str(tmp_path / "forwarded.mbox"), "--no-fetch")
     assert pulled_mail["totals"]["messages"] == 2 and pulled_mail["totals"]["added"] == 10
+    archived_issues = check("import-archive", str(DATA / "import_archive" / "substack"), "--from", "substack", code=1)
+    assert archived_issues["totals"]["imported"] == 2 and archived_issues["errors"][0]["input"] == "posts.csv row 5"
 
     # links check / archive on a published issue whose links are on loopback (one alive, one dead)
     alive, dead = feed_server.url("/blog.xml"), feed_server.url("/dead.xml")

@@ -27,24 +27,13 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..text import clean_external
+from ..web.boilerplate import is_boilerplate, resolve_redirect
 
 NOTE_MAX = 300
 URL_RE = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 TRAILING = ".,;:!?*_'\">)]}"
-REDIRECT_PARAMS = ("url", "u", "q", "redirect", "redirect_url", "redirect_uri", "target", "dest", "destination",
-                   "link", "to", "goto", "out")
-BOILERPLATE_WORDS = ("unsubscribe", "optout", "opt-out", "opt_out", "manage-preferences", "manage_preferences",
-                     "preferences", "email-preferences", "view-in-browser", "view_in_browser", "viewinbrowser",
-                     "webversion", "web-version", "view-online", "forward-to-a-friend", "list-manage.com/profile")
-SOCIAL_HOSTS = {"twitter.com", "x.com", "facebook.com", "fb.com", "linkedin.com", "instagram.com",
-                "youtube.com", "mastodon.social", "threads.net", "bsky.app", "tiktok.com", "pinterest.com",
-                "reddit.com"}
-SOCIAL_SHARE = ("/intent/", "/share", "/sharer", "/shareArticle", "/sharing/", "/submit")
-IMAGE_EXT = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp", ".ico")
-PIXEL_WORDS = ("/open.", "/open/", "/pixel", "/track/open", "/beacon", "/o.gif", "/wf/open")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,66 +63,6 @@ def parse_message(data: bytes) -> EmailMessage:
     msg = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
     return msg
-
-
-def _host(url: str) -> str:
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-    return host[4:] if host.startswith("www.") else host
-
-
-def resolve_redirect(url: str, *, depth: int = 3) -> str:
-    """The target of a click-tracking redirect when it is in the query; else `url` unchanged."""
-    for _ in range(depth):
-        try:
-            parts = urlsplit(url)
-            query = parse_qs(parts.query)
-        except ValueError:
-            return url
-        target = None
-        for name in REDIRECT_PARAMS:
-            for value in query.get(name, []):
-                value = value.strip()
-                if not re.match(r"https?(://|%3A)", value, re.IGNORECASE):
-                    continue
-                target = unquote(value) if value.lower().startswith(("http%3a", "https%3a")) else value
-                break
-            if target:
-                break
-        if not target or target == url:
-            return url
-        url = target
-    return url
-
-
-def is_boilerplate(url: str, *, sender_domain: str = "", unsubscribe: frozenset[str] = frozenset()) -> bool:
-    """Whether a link is a newsletter's furniture rather than something it links to."""
-    low = url.lower()
-    if not low.startswith(("http://", "https://")):
-        return True  # mailto:, tel:, javascript:, anchors
-    if url in unsubscribe:
-        return True
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return True
-    host = _host(url)
-    if not host:
-        return True
-    path = parts.path or "/"
-    if any(word in low for word in BOILERPLATE_WORDS):
-        return True
-    if path.lower().endswith(IMAGE_EXT) or any(word in path.lower() for word in PIXEL_WORDS):
-        return True
-    base = ".".join(host.split(".")[-2:])
-    social = base in SOCIAL_HOSTS or host in SOCIAL_HOSTS
-    if social and (any(path.startswith(share) for share in SOCIAL_SHARE) or path.rstrip("/").count("/") <= 1):
-        return True  # a share button or a bare profile (https://twitter.com/ournewsletter)
-    # the newsletter's own homepage
-    return bool(sender_domain and path in ("", "/") and not parts.query
-                and base == ".".join(sender_domain.split(".")[-2:]))
 
 
 def _unsubscribe_urls(msg: EmailMessage) -> frozenset[str]:

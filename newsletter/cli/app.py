@@ -663,6 +663,7 @@ __import__("newsletter.cli.links", fromlist=["register"]).register(main)
 __import__("newsletter.cli.media", fromlist=["register"]).register(main)
 __import__("newsletter.cli.export", fromlist=["register"]).register(main)
 __import__("newsletter.cli.inbox", fromlist=["register"]).register(main)
+__import__("newsletter.cli.import_archive", fromlist=["register"]).register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

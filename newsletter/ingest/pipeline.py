@@ -141,6 +141,11 @@ def read_import_file(path: Path) -> str:
         raise NewsletterError(
             f"{path}: larger than {MAX_IMPORT_BYTES // 1_000_000} MB; nothing imported. Split it into smaller files"
         )
+    return decode_import_bytes(data)
+
+
+def decode_import_bytes(data: bytes) -> str:
+    """An import file's bytes as text: see `read_import_file` (BOM, UTF-16, UTF-8, windows-1252)."""
     encoding = unicode_encoding(data)
     if encoding is not None:
         return data.decode(encoding, errors="replace")

@@ -40,15 +40,22 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]()#+!|~])")
 
 
 def md_escape(text: str, max_len: int = TITLE_MAX) -> str:
-    """Untrusted text as inline Markdown that renders literally: one line, capped, every marker escaped.
+    """Untrusted text as inline Markdown that renders literally: one line, capped, every marker escaped."""
+    return md_line_start(md_inline(clean_text(text, max_len)))
+
+
+def md_inline(text: str) -> str:
+    """Untrusted running text with every Markdown marker escaped, whitespace left as it is.
 
     `< > &` become entities rather than backslash escapes: Python-Markdown (mkdocs) does not treat
     `\\<` as an escape, so `\\<script>` would still open a tag there.
     """
-    text = clean_text(text, max_len)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    # A leading "-", "=" or "1." would start a list or heading wherever a template puts this at a line start.
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_line_start(text: str) -> str:
+    """Escaped text that may begin a line: a leading "-", "=" or "1." would start a list or heading."""
     if text[:1] in ("-", "="):
         return "\\" + text
     return re.sub(r"^(\d+)([.)])", r"\1\\\2", text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,30 @@ def extract_links(body: str) -> list[Link]:
         for match in _AUTOLINK.finditer(stripped):
             out.append(Link(match.group("url"), match.group("url"), n + 1, section, False))
     return out
+
+
+def map_links(body: str, change: Callable[[str, str], str | None]) -> str:
+    """The body with each inline link's target replaced by `change(url, text)`, outside code.
+
+    `change` returns the new URL, None to keep only the link's text (escaped as it was written), or ""
+    to drop the link and its text. Images, autolinks and reference definitions are left as they are.
+    """
+    lines = body.split("\n")
+    mask = _code_mask(lines)
+
+    def one(match: re.Match[str]) -> str:
+        url = change(match.group("url").strip(), unescape(match.group("text")))
+        if url == "":
+            return ""
+        return match.group("text") if url is None else f"[{match.group('text')}]({url})"
+
+    for n, line in enumerate(lines):
+        if mask[n] or "](" not in line:
+            continue
+        # code spans keep their text: rewrite only the stretches between them
+        parts = re.split(r"(`[^`]*`)", line)
+        lines[n] = "".join(part if i % 2 else _LINK.sub(one, part) for i, part in enumerate(parts))
+    return "\n".join(lines)
 
 
 def link_urls(body: str) -> list[str]:

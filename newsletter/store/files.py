@@ -83,9 +83,15 @@ def dump_item(item: Item) -> str:
     data = item.to_dict(include_note=False)
     keep_empty = {"id", "kind", "url", "title", "status", "tags"}
     front = {k: v for k, v in data.items() if k in keep_empty or v not in (None, "", [], {})}
-    text = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    text = dump_yaml(front)
     body = item.note.strip()
     return f"---\n{text}---\n" + (f"\n{body}\n" if body else "")
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """Front-matter YAML for a mapping, keys in the order given (item and issue files alike)."""
+    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return text
 
 
 def parse_item(text: str, *, source: str = "<string>") -> Item:
