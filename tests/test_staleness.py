@@ -146,3 +146,51 @@ def test_a_change_within_the_racy_window_is_not_missed(project: Path) -> None:
     (folder / f"racy-{56:012x}.md").write_text(files.dump_item(make_item(56, "Second racy")))
     os.utime(folder, ns=(stamp, stamp))
     assert command(project).get(f"{56:012x}").title == "Second racy"
+
+
+def swept(root: Path) -> Catalog:
+    """A command that needs every item (`list`, `draft`): the full sweep, which stores the marks."""
+    catalog = command(root)
+    catalog.snapshot(refresh=True)
+    return catalog
+
+
+def test_a_full_sweep_marks_quiet_folders_and_still_sees_an_in_place_edit(project: Path) -> None:
+    swept(project).close()
+    folder = item_path(project, 2).parent.relative_to(project / "catalog").as_posix()
+    assert folder in command(project).store.cache.sweep_marks()
+    path = item_path(project, 2)
+    text = path.read_text().replace("Post number 2", "Same sizeedit")
+    assert len(text) == len(path.read_text())
+    old = os.stat(path).st_mtime_ns
+    with open(path, "r+", encoding="utf-8") as handle:  # in place: inode, size and folder unchanged
+        handle.write(text)
+    os.utime(path, ns=(old + 1_000, old + 1_000))  # a microsecond later, still long ago
+    catalog = swept(project)
+    assert catalog.snapshot().items[f"{2:012x}"].title == "Same sizeedit"
+
+
+def test_a_full_sweep_sees_a_rename_that_keeps_every_stamp(project: Path) -> None:
+    swept(project).close()
+    path = item_path(project, 4)
+    renamed = path.with_name(f"renamed-{4:012x}.md")
+    os.rename(path, renamed)  # same inode, mtime and size: only the name differs
+    backdate(project / "catalog")
+    catalog = swept(project)
+    assert catalog.snapshot().paths[f"{4:012x}"].endswith(renamed.name)
+
+
+def test_no_mark_while_a_file_is_racy_and_a_write_drops_its_folders_mark(project: Path) -> None:
+    swept(project).close()
+    catalog = command(project)
+    folder = item_path(project, 1).parent
+    rel = folder.relative_to(project / "catalog").as_posix()
+    (folder / f"fresh-{66:012x}.md").write_text(files.dump_item(make_item(66, "Just written")))
+    catalog = swept(project)
+    assert rel not in catalog.store.cache.sweep_marks()  # a racy stamp: compared file by file next time
+    backdate(project / "catalog")
+    catalog = swept(project)
+    assert rel in catalog.store.cache.sweep_marks()
+    catalog.tag(f"{1:012x}", ["kept"])  # our own write of a file in that folder
+    assert rel not in catalog.store.cache.sweep_marks()
+    assert "kept" in swept(project).snapshot().items[f"{1:012x}"].tags

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS idkeys (key TEXT NOT NULL, entry INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS idkeys_key ON idkeys(key);
 CREATE INDEX IF NOT EXISTS idkeys_entry ON idkeys(entry);
 CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sweeps (dir TEXT PRIMARY KEY, mark TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gone (id TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS gone_seq ON gone(seq);
 -- rowid = entries.rowid, so updates and deletes are O(log n), not a scan of the FTS table
@@ -209,6 +210,10 @@ class CatalogCache:
         """folder (catalog-relative) -> its mtime_ns when its listing was last read (-1: read again)."""
         return dict(self._query("SELECT path, mtime_ns FROM dirs"))
 
+    def sweep_marks(self) -> dict[str, str]:
+        """folder -> the mark of its item files' stamps when a full sweep last found its rows current."""
+        return dict(self._query("SELECT dir, mark FROM sweeps"))
+
     def stamps_in(self, folder: str) -> dict[str, tuple[int, int, int]]:
         """path -> (mtime_ns, size, inode) for the files cached in one folder."""
         rows = self._query("SELECT path, mtime_ns, size, ino FROM entries WHERE dir=?", (folder,))
@@ -349,8 +354,13 @@ class CatalogCache:
         *,
         dirs: dict[str, int] | None = None,
         removed_dirs: Iterable[str] = (),
+        marks: dict[str, str] | None = None,
     ) -> None:
-        """Record re-parsed files and forget deleted ones (and folder stamps), in one transaction."""
+        """Record re-parsed files and forget deleted ones (and folder stamps), in one transaction.
+
+        A folder whose rows change loses its sweep mark (`marks` then sets the new ones).
+        """
+        upserts, removed = list(upserts), list(removed)
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -374,8 +384,14 @@ class CatalogCache:
                 )
             for entry in upserts:
                 self._upsert(entry, seq)
+            touched = {dir_of(path) for path in removed} | {dir_of(entry.path) for entry in upserts}
+            conn.executemany("DELETE FROM sweeps WHERE dir=?", [(folder,) for folder in sorted(touched)])
+            for folder in removed_dirs:
+                conn.execute("DELETE FROM sweeps WHERE dir=? OR substr(dir, 1, ?)=?",
+                             (folder, len(folder) + 1, folder + "/"))
             for folder, mtime in (dirs or {}).items():
                 conn.execute("INSERT OR REPLACE INTO dirs (path, mtime_ns) VALUES (?, ?)", (folder, mtime))
+            conn.executemany("INSERT OR REPLACE INTO sweeps (dir, mark) VALUES (?, ?)", sorted((marks or {}).items()))
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -72,22 +73,55 @@ def reparse(catalog_dir: Path, paths: Sequence[str]) -> tuple[list[CachedEntry],
 
 
 def _list(folder: Path, prefix: str) -> tuple[dict[str, Stamp], list[str]]:
-    """The item files (path -> stamp) and sub-folders of one folder; hidden and temp files skipped."""
+    """The item files (path -> stamp) and sub-folders of one folder; hidden and temp files skipped.
+
+    The hot loop of a full sweep (100k files): an item file costs one lstat and nothing else (its
+    mode says file or folder), so no separate is_dir/is_file calls (0.54 -> 0.36 s at 100k).
+    """
     found: dict[str, Stamp] = {}
     subdirs: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return found, subdirs
+    is_reg, is_dir = stat.S_ISREG, stat.S_ISDIR
     for entry in entries:
-        if entry.name.startswith("."):
+        name = entry.name
+        if name[0] == ".":
             continue
-        if entry.is_dir(follow_symlinks=False):
-            subdirs.append(f"{prefix}{entry.name}")
-        elif entry.name.endswith(".md") and entry.is_file(follow_symlinks=False):
-            st = entry.stat(follow_symlinks=False)
-            found[f"{prefix}{entry.name}"] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if name.endswith(".md"):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed since the listing
+                continue
+            if is_reg(st.st_mode):
+                found[prefix + name] = (st.st_mtime_ns, st.st_size, st.st_ino)
+            elif is_dir(st.st_mode):
+                subdirs.append(prefix + name)
+        elif entry.is_dir(follow_symlinks=False):
+            subdirs.append(prefix + name)
     return found, subdirs
+
+
+def listing_mark(found: dict[str, Stamp], now_ns: int) -> str | None:
+    """A short mark of a folder's item files and their stamps; None while any stamp is racy.
+
+    Two listings with equal marks hold the same names with the same stamps: the sums of the
+    names' CRCs and of the nanosecond mtimes, sizes and inodes would all have to cancel out
+    otherwise (a rename changes a CRC, an edit or a replacement moves an mtime and an inode).
+    A racy stamp (see module docstring) gives no mark, so its folder is compared file by file.
+    """
+    newest, mtimes, sizes, inodes, names = 0, 0, 0, 0, 0
+    crc = zlib.crc32
+    for name, (mtime, size, ino) in found.items():
+        newest = max(newest, mtime)
+        mtimes += mtime
+        sizes += size
+        inodes += ino
+        names += crc(name.encode())
+    if now_ns - newest <= RACY_NS:
+        return None
+    return f"{len(found)}:{names}:{mtimes}:{sizes}:{inodes}"
 
 
 def scan_stamps(catalog_dir: Path) -> Iterator[tuple[str, Stamp]]:
@@ -103,10 +137,14 @@ def scan_stamps(catalog_dir: Path) -> Iterator[tuple[str, Stamp]]:
 def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> int:
     """Bring the cache in step with every folder whose listing changed; returns how many rows changed.
 
-    With `full`, every folder is listed and every file's stamp compared (the sweep of `Store.load`).
+    With `full`, every folder is listed and every file's stamp compared (the sweep of `Store.load`),
+    except in folders whose listing mark equals the one the last sweep stored (same names, same
+    stamps, and no row of the folder written since: see `listing_mark` and `CatalogCache.apply`).
     """
     now = time.time_ns()
     known = cache.dirs()
+    marks = cache.sweep_marks() if full else {}
+    new_marks: dict[str, str] = {}
     children: dict[str, list[str]] = {}
     for folder in known:
         if folder:
@@ -132,17 +170,23 @@ def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> in
             continue
         # The listing changed (or was never read, or was read too close to a change): read it.
         found, subdirs = _list(path, f"{rel}/" if rel else "")
-        cached = cache.stamps_in(rel)
-        for name, stamp in found.items():
-            if cached.get(name) != stamp:
-                upserts.append(parse_entry(catalog_dir, name, stamp, now))
-        removed.extend(name for name in cached if name not in found)
+        mark = listing_mark(found, now) if full else None
+        if mark is None or marks.get(rel) != mark:
+            cached = cache.stamps_in(rel)
+            for name, stamp in found.items():
+                if cached.get(name) != stamp:
+                    upserts.append(parse_entry(catalog_dir, name, stamp, now))
+            removed.extend(name for name in cached if name not in found)
+            if mark is not None:
+                new_marks[rel] = mark
         present = set(subdirs)
         removed_dirs.extend(child for child in children.get(rel, ()) if child not in present)
         stack.extend(subdirs)
-        dir_stamps[rel] = _trusted(st.st_mtime_ns, now)
-    if upserts or removed or removed_dirs or dir_stamps:
-        cache.apply(upserts, removed, dirs=dir_stamps, removed_dirs=removed_dirs)
+        trusted = _trusted(st.st_mtime_ns, now)
+        if known.get(rel) != trusted or trusted == -1:
+            dir_stamps[rel] = trusted
+    if upserts or removed or removed_dirs or dir_stamps or new_marks:
+        cache.apply(upserts, removed, dirs=dir_stamps, removed_dirs=removed_dirs, marks=new_marks)
     return len(upserts) + len(removed)
 
 
