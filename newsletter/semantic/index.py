@@ -48,9 +48,10 @@ EXACT_BELOW = 5000  # live items; below this, exact search (see module docstring
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF = 100  # recall@10 ≥ 0.98 at 100k on real MiniLM vectors (perf doc 0.995; bench re-measures)
-# Queries x graph items answered by an exact scan of the mapped graph file instead of loading the
-# graph (~5 ms per query at 100k vs 0.13 s to load; graphfile module): a few hundred queries at 100k.
-FLAT_SCAN_BUDGET = 20_000_000
+# Query rows x graph items one process answers by exact scans of the mapped graph file before it
+# loads the graph instead: a scan costs ~5-10 ms per query at 100k, a load 0.13 s (graphfile module),
+# so `related` and `search` scan, and `draft`'s few dozen queries load the graph after the first ~15.
+FLAT_SCAN_BUDGET = 1_500_000
 REBUILD_DELETED_FRACTION = 0.25  # mark_deleted slots still cost search time; rebuild past this
 
 
@@ -109,6 +110,7 @@ class VectorIndex:
         self.by_id: dict[str, int] = {}
         self._hnsw: Any = None  # the hnswlib graph, loaded only when needed (`_graph_index`)
         self._view: GraphFile | None = None  # HNSW mode: the saved graph's vectors, memory-mapped
+        self._scanned = 0  # query rows x items this process scanned in `_view` (see FLAT_SCAN_BUDGET)
         self._graph_file: str | None = None
         self._matrix: np.ndarray | None = None  # exact mode: vectors in label order
         self.loaded = False
@@ -231,9 +233,15 @@ class VectorIndex:
 
     def _flat_view(self, rows: int) -> GraphFile | None:
         """The mapped graph file when an exact scan of it answers `rows` queries cheaper than the graph."""
+        view = self._current_view()
+        if view is None or self._scanned + rows * view.count > FLAT_SCAN_BUDGET:
+            return None
+        return view
+
+    def _current_view(self) -> GraphFile | None:
+        """The mapped graph file while it holds exactly the graph's items (not after adding some)."""
         view = self._view
-        if (view is None or self._graph_dirty or view.count != self._graph_count
-                or rows * view.count > FLAT_SCAN_BUDGET):
+        if view is None or self._graph_dirty or view.count != self._graph_count:
             return None
         return view
 
@@ -473,7 +481,7 @@ class VectorIndex:
             in_graph = [pos for pos, lab in enumerate(labels) if lab < self._graph_count]
             if in_graph:
                 wanted = [labels[pos] for pos in in_graph]
-                view = self._flat_view(0)
+                view = self._current_view()
                 out[in_graph] = (view.vectors(wanted) if view is not None
                                  else np.asarray(self._graph_index().get_items(wanted), dtype=np.float32))
             waiting = [pos for pos, lab in enumerate(labels) if lab >= self._graph_count]
@@ -544,18 +552,33 @@ class VectorIndex:
     def _query_flat(
         self, view: GraphFile, vectors: np.ndarray, want: int, allowed: set[str] | None,
     ) -> list[list[tuple[str | None, float]]]:
-        """Exact top `want` of each row over the graph's live (and allowed) labels, by a scan of the file."""
+        """Exact top `want` of each row over the graph's live (and allowed) labels, by a scan of the file.
+
+        An allowed set (here always thousands of ids: smaller ones are answered by `_query_subset`)
+        is applied by taking the exact best few hundred and filtering, deeper when that falls short:
+        still exact, and cheaper than a mask of every allowed label on each of `draft`'s queries.
+        """
+        self._scanned += len(vectors) * view.count
         scores = view.scores(vectors)
         in_graph = self.labels[:view.count]
-        live = (np.ones(view.count, dtype=bool) if None not in in_graph
-                else np.fromiter((i is not None for i in in_graph), dtype=bool, count=view.count))
-        if allowed is not None:
-            keep = np.zeros(view.count, dtype=bool)
-            keep[[lab for i in allowed if (lab := self.by_id.get(i, view.count)) < view.count]] = True
-            live &= keep
-        scores[:, ~live] = -np.inf
-        picks = top_k(scores, min(want, int(live.sum())))
-        return [[(self.labels[j], float(scores[r, j])) for j in picks[r]] for r in range(len(vectors))]
+        if None in in_graph:
+            dead = np.fromiter((i is None for i in in_graph), dtype=bool, count=view.count)
+            scores[:, dead] = -np.inf
+        live = len(self.by_id)
+        rows: list[list[tuple[str | None, float]]] = []
+        for r in range(len(vectors)):
+            fraction = 1.0 if allowed is None else max(len(allowed) / max(live, 1), 1e-9)
+            depth = min(int(want / fraction * 1.5) + 8, view.count)
+            while True:
+                picks = top_k(scores[r:r + 1], depth)[0]
+                row = [(self.labels[j], float(scores[r, j])) for j in picks if scores[r, j] > -np.inf]
+                if allowed is not None:
+                    row = [(i, sc) for i, sc in row if i in allowed]
+                if len(row) >= want or depth >= view.count:
+                    break
+                depth = min(depth * 4, view.count)
+            rows.append(row[:want])
+        return rows
 
     def _query_subset(
         self, vectors: np.ndarray, labels: list[int], k: int, exclude: list[str | None]
