@@ -53,8 +53,17 @@ def test_hostile_page_gives_clean_safe_metadata() -> None:
     )
 
 
-@pytest.mark.parametrize("content", ["", "   \n\t ", "just some plain text, no markup", '{"json": true}',
-                                     "%PDF-1.7\n<</Type/Catalog>>", "GIF89a\x00\x00<p>"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "   \n\t ",
+        "just some plain text, no markup",
+        '{"json": true}',
+        "%PDF-1.7\n<</Type/Catalog>>",
+        "GIF89a\x00\x00<p>",
+    ],
+)
 def test_content_that_is_not_html_raises_source_error(content: str) -> None:
     with pytest.raises(SourceError):
         parse_page(content, "https://example.com/x")
@@ -63,8 +72,24 @@ def test_content_that_is_not_html_raises_source_error(content: str) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "unit",
-    ["<a", "<a b='", '<a b="', "<!--", "<!", "<?", "</", "</a", "<![CDATA[", "<div>", "<p>", "<title>",
-     "<script>", "&#", "<meta content='x'", "<h1><p>"],
+    [
+        "<a",
+        "<a b='",
+        '<a b="',
+        "<!--",
+        "<!",
+        "<?",
+        "</",
+        "</a",
+        "<![CDATA[",
+        "<div>",
+        "<p>",
+        "<title>",
+        "<script>",
+        "&#",
+        "<meta content='x'",
+        "<h1><p>",
+    ],
 )
 def test_pathological_markup_is_parsed_in_linear_time(unit: str) -> None:
     # html.parser needs minutes for 400 KB of "<a"; each of these is ~1 MB and must just work.
@@ -75,8 +100,10 @@ def test_pathological_markup_is_parsed_in_linear_time(unit: str) -> None:
 @pytest.mark.timeout(60)
 def test_five_megabyte_page_and_huge_attribute() -> None:
     row = "<div class='row'><p>Some text &amp; more text.</p><span>x</span></div>\n"
-    doc = ('<html><head><meta name="description" content="' + "y" * 2_000_000 + '"><title>Big</title>'
-           "</head><body>" + row * (3_000_000 // len(row)) + "</body></html>")
+    doc = (
+        '<html><head><meta name="description" content="' + "y" * 2_000_000 + '"><title>Big</title>'
+        "</head><body>" + row * (3_000_000 // len(row)) + "</body></html>"
+    )
     meta = parse_page(doc, "https://example.com/")
     assert meta.title == "Big"
     assert len(meta.summary) == 2000 and meta.summary.endswith("…")
@@ -102,8 +129,9 @@ def pages(http_server: LoopbackServer) -> LoopbackServer:
 def test_add_of_hostile_pages_saves_clean_capped_items_and_the_good_one(tmp_path: Path, pages: LoopbackServer) -> None:
     project = init_project(tmp_path / "proj", name="Page Weekly")
     urls = [pages.url(p) for p in ("/attack", "/huge-title", "/not-html", "/good")]
-    result = CliRunner().invoke(main, ["-C", str(project), "add", "--json", "--no-similar", *urls],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["-C", str(project), "add", "--json", "--no-similar", *urls], catch_exceptions=False
+    )
     err = result.stderr
     assert "Traceback" not in err and "this is a bug" not in err
     assert "\x1b" not in err and "\x1b" not in result.stdout
