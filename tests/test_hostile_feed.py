@@ -124,6 +124,41 @@ def test_absurd_categories_are_dropped_or_capped(project: Path, site: FeedSite) 
     assert all(len(tag) <= TAG_MAX for item in items.values() for tag in item.tags)
 
 
+def test_absurd_categories_then_draft_publish_and_build(project: Path, site: FeedSite, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 15 past ingest: the pulled items go through `draft` (tags copied into the front matter),
+    `publish` and `build` (one page per tag); before the cap, the 300-character category ended the
+    build in `OSError: File name too long`."""
+    from newsletter.cli import app as cli_app
+    from newsletter.cli import site as cli_site
+    from newsletter.issues import draft
+    from tests.test_draft import hashing_engine
+
+    if "build" not in cli_app.main.commands:
+        cli_site.register_commands(cli_app.main)
+    monkeypatch.setattr(draft, "semantic_engine", hashing_engine)
+    subscribe(project, site.put_file("/tags.xml", "categories.xml", folder=DATA))
+    assert pull_json(project)[0] == 0
+    code, out, err = run(project, "draft", "--date", "2026-11-06", "--no-images")
+    assert code == 0, err
+    issue_file = Path(out.strip())
+    text = issue_file.read_text(encoding="utf-8")
+    front = text.split("---\n")[1]
+    tags_line = next(line for line in front.splitlines() if line.startswith("tags:"))
+    tags = [t.strip() for t in tags_line.removeprefix("tags:").strip(" []").split(",") if t.strip()]
+    assert tags and all(len(tag) <= TAG_MAX for tag in tags)
+    assert "xxxxxxxxxx" not in text
+    code, _, err = run(project, "publish", "1")
+    assert code == 0, err
+    out_dir = tmp_path / "site"
+    code, _, err = run(project, "build", "-d", str(out_dir))
+    assert code == 0, err
+    assert "Traceback" not in err and "File name too long" not in err
+    names = [p.name for p in out_dir.rglob("*")]
+    assert max(len(name.encode()) for name in names) < 255 and not [n for n in names if "xxxxxxxxxx" in n]
+    assert (out_dir / "catalog" / "tags" / "databases" / "index.html").is_file()
+
+
 def corrupt(path: Path, *, seed: int) -> None:
     """Random bytes over the last page only: header and schema stay readable, the damage shows only when
     the entries are read (before the fix: ``sqlite3.DatabaseError: database disk image is malformed``)."""

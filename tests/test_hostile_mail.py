@@ -459,6 +459,39 @@ def test_a_send_killed_before_the_record_resumes_normally(tmp_path: Path, smtp: 
     assert json.loads((project / "sends" / "issue-7.json").read_text())["sent"] == 3
 
 
+# The client side of finding 8's window: the 250 is read, `sent` is committed inside the SMTP
+# transaction (before `send` even returns), and the process is SIGKILLed at once: the row must say
+# `sent`, so `--resume` would not send it again. One process, real aiosmtpd, a real SIGKILL.
+_KILLED_AFTER_THE_250 = """
+import os, signal, sys
+from pathlib import Path
+from newsletter.mail import deliver, ledger
+host, port = sys.argv[2].rsplit(":", 1)
+book = ledger.Ledger(Path(sys.argv[1]), sending=True)
+book.begin("r@example.org", "r@example.org", "<m@example.org>")
+sender = deliver.SmtpSender(deliver.SmtpConfig(host, int(port), starttls=False))
+def accepted(detail):
+    book.answered("r@example.org", ledger.SENT, detail)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint, no return from send()
+message = b"From: a@example.org\\r\\nTo: r@example.org\\r\\nSubject: s\\r\\n\\r\\nbody\\r\\n"
+sender.send("a@example.org", "r@example.org", message, before_end=lambda: book.in_doubt("r@example.org"),
+            on_accepted=accepted)
+"""
+
+
+def test_sent_is_committed_before_send_returns_and_survives_sigkill(tmp_path: Path,
+                                                                   smtp: tuple[Collector, str]) -> None:
+    server, hostport = smtp
+    path = tmp_path / "issue-1.sqlite"
+    done = subprocess.run([sys.executable, "-c", _KILLED_AFTER_THE_250, str(path), hostport],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=60, check=False)
+    assert done.returncode == -9, done.stderr.decode()
+    assert len(server.messages) == 1
+    with ledger.Ledger(path) as book:
+        entry = book.entries()["r@example.org"]
+    assert (entry.state, entry.detail.split()[0]) == (ledger.SENT, "250")
+
+
 # -- finding 7: one send per issue at a time (real processes) ---------------------------------------------
 
 

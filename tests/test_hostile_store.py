@@ -20,6 +20,7 @@ from newsletter.cli import main
 from newsletter.errors import CatalogError, NewsletterError
 from newsletter.models import Item
 from newsletter.store import Store, files
+from tests.test_git_collaboration import git_env  # noqa: F401  (a fixture)
 
 DATA = Path(__file__).parent / "data" / "hostile_store"
 GOOD = {"0000000000a1", "0000000000a2", "0000000000b3"}
@@ -284,3 +285,152 @@ def test_a_symlinked_month_folder_is_never_written_through(project: Path, tmp_pa
     assert code != 0
     assert "refusing to write through a symbolic link that leaves the catalog" in err
     assert list(outside.iterdir()) == [], "nothing lands outside the project"
+
+
+# -- the same files through `draft` and `build` (findings 13 and 15) ---------------------------------------
+
+LONG_TAG = "z" * 300
+LONG_TAG_ITEM = f"""---
+id: 0000000000c1
+kind: link
+title: Long tag
+url: https://example.com/long-tag
+canonical_url: https://example.com/long-tag
+tags: [{LONG_TAG}]
+status: inbox
+added: '2025-01-05T10:00:00Z'
+---
+"""
+# An issue whose front matter still carries the tag (written by hand, or by a draft from before the cap).
+LONG_TAG_ISSUE = f"""---
+number: 2
+title: Second issue
+date: 2025-01-10
+status: published
+tags: [hostile, {LONG_TAG}]
+---
+
+## Links
+
+- [Good one](https://example.com/good-one) - fine.
+"""
+
+
+@pytest.fixture
+def drafting(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The hostile catalog plus an item file with a 300-character tag; drafts rank with hashing vectors."""
+    from newsletter.issues import draft
+    from tests.test_draft import hashing_engine
+
+    (project / "catalog" / "2025" / "01" / "long-tag-0000000000c1.md").write_text(LONG_TAG_ITEM, encoding="utf-8")
+    monkeypatch.setattr(draft, "semantic_engine", hashing_engine)
+    return project
+
+
+def test_draft_leaves_out_bad_item_files_by_name_and_writes_only_usable_tags(drafting: Path) -> None:
+    code, out, err = run(drafting, "draft", "--issue", "2", "--date", "2025-01-10", "--no-images")
+    assert code == 0, err
+    assert "Traceback" not in err
+    for stem in [*BAD, "long-tag-0000000000c1"]:
+        assert [line for line in err.splitlines() if line.startswith("warning:") and f"{stem}.md" in line], stem
+    text = Path(out.strip()).read_text(encoding="utf-8")
+    assert "https://example.com/good-one" in text and "https://example.com/long-tag" not in text
+    front = text.split("---\n")[1]
+    assert LONG_TAG not in text and "hostile" in front
+    assert "2025-13-45" not in text and "2025-02-30" not in text
+
+
+def test_build_names_bad_item_files_and_builds_the_rest(drafting: Path, tmp_path: Path) -> None:
+    from newsletter.cli import app as cli_app
+    from newsletter.cli import site as cli_site
+
+    if "build" not in cli_app.main.commands:
+        cli_site.register_commands(cli_app.main)
+    (drafting / "content" / "issues" / "002-second-issue.md").write_text(LONG_TAG_ISSUE, encoding="utf-8")
+    out = tmp_path / "site"
+    code, _, err = run(drafting, "build", "-d", str(out))
+    assert "Traceback" not in err and "File name too long" not in err
+    assert code == 1  # `check` reports the bad files: the build says so, and still builds the site
+    for stem in [*BAD, "long-tag-0000000000c1"]:
+        assert f"{stem}.md" in err, stem
+    assert (out / "index.html").is_file() and (out / "catalog" / "index.html").is_file()
+    assert "Good one" in (out / "issues" / "002-second-issue" / "index.html").read_text(encoding="utf-8")
+    names = [p.name for p in out.rglob("*")]
+    assert max(len(name.encode()) for name in names) < 255
+    assert not [name for name in names if "zzzzzzzzzz" in name]
+    assert (out / "catalog" / "tags" / "hostile" / "index.html").is_file()  # the usable tag of issue 2 has its page
+
+
+# -- a real `git pull` in the clone that is publishing (finding 12) -----------------------------------------
+
+
+def big_catalog(root: Path, count: int) -> list[str]:
+    """`count` hand-made item files and issue 1 linking them all, in this order; returns their ids."""
+    ids = [f"{0xd00000000000 + i:012x}" for i in range(count)]
+    folder = root / "catalog" / "2025" / "01"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, item_id in enumerate(ids):
+        url = f"https://example.com/post-{i:04d}"
+        (folder / f"post-{i:04d}-{item_id}.md").write_text(
+            f"---\nid: {item_id}\nkind: link\ntitle: Post {i}\nurl: {url}\ncanonical_url: {url}\n"
+            f"status: inbox\nadded: '2025-01-05T10:00:00Z'\n---\n", encoding="utf-8")
+    links = "".join(f"- [Post {i}](https://example.com/post-{i:04d})\n" for i in range(count))
+    (root / "content" / "issues" / "001-big.md").write_text(
+        f"---\nnumber: 1\ntitle: Big\nstatus: draft\n---\n\n## Links\n\n{links}", encoding="utf-8")
+    return ids
+
+
+@pytest.mark.usefixtures("git_env")
+def test_a_real_git_pull_during_publish_keeps_every_pulled_title(tmp_path: Path) -> None:
+    """Clone A publishes issue 1 (linking every item) while `git pull` in A brings B's new titles of the
+    last third of those items. The pull lands after publish read the catalog and before it reaches
+    those files (git refuses to pull over files publish already changed, so a successful pull while
+    publish runs proves it): publish must re-read each file under the lock and keep B's title."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from newsletter.project import init_project
+    from tests.test_git_collaboration import PACKAGE_ROOT, git
+
+    count, pulled = 900, 300
+    bare, a, b = tmp_path / "origin.git", tmp_path / "a", tmp_path / "b"
+    git(tmp_path, "init", "--bare", str(bare))
+    git(tmp_path, "clone", str(bare), str(a))
+    init_project(a, name="Busy Weekly")
+    ids = big_catalog(a, count)
+    git(a, "add", "-A")
+    git(a, "commit", "-qm", "catalog and issue 1")
+    git(a, "push", "-q", "origin", "HEAD:main")
+    git(tmp_path, "clone", "-q", "-b", "main", str(bare), str(b))
+    for i in range(count - pulled, count):
+        path = b / "catalog" / "2025" / "01" / f"post-{i:04d}-{ids[i]}.md"
+        path.write_text(path.read_text(encoding="utf-8").replace(f"title: Post {i}\n", f"title: Pulled {i}\n"),
+                        encoding="utf-8")
+    git(b, "commit", "-qam", "B: new titles")
+    git(b, "push", "-q", "origin", "HEAD:main")
+
+    first = a / "catalog" / "2025" / "01" / f"post-0000-{ids[0]}.md"
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}  # git_env is in os.environ already
+    publishing = subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(a), "publish", "1"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while "status: published" not in first.read_text(encoding="utf-8") and publishing.poll() is None:
+            time.sleep(0.002)  # publish has read the catalog and started writing
+        pull = git(a, "pull", "-q", "--no-rebase", "origin", "main", check=False)
+        still_publishing = publishing.poll() is None
+    finally:
+        _out, err = publishing.communicate(timeout=300)
+    assert publishing.returncode == 0, err
+    assert pull.returncode == 0, pull.stderr  # no file the pull replaced had been written by publish yet
+    assert still_publishing  # ... and the pull ended while publish was still at work
+
+    catalog = Catalog.open(a)
+    try:
+        items = {i.id: i for i in catalog.items()}
+    finally:
+        catalog.close()
+    assert all((items[i].status, items[i].issue) == ("published", 1) for i in ids)
+    lost = [n for n in range(count - pulled, count) if items[ids[n]].title != f"Pulled {n}"]
+    assert lost == []

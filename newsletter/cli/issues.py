@@ -66,6 +66,8 @@ def draft(
         images=not no_images,
     )
     result = drafting.write_draft(ctx.catalog, options, engine=_engine(ctx))
+    for problem in ctx.catalog.problems():  # an item file that cannot be read is left out: say which
+        echo(f"warning: {problem}", err=True)
     for line in result.image_errors:
         echo(f"warning: image not shown: {line}", err=True)
     if as_json:

@@ -619,7 +619,7 @@ def _send_with_ledger(
             retry_delays=options.retry_delays, reconnect_delays=options.reconnect_delays,
         )
         sender.connect()  # fail before touching the ledger if the server or the login is wrong
-        with ledger.Ledger(path) as book:
+        with ledger.Ledger(path, sending=True) as book:
             send_id = book.get_meta("send_id")
             if send_id is None:
                 send_id = ledger.new_send_id()
@@ -713,6 +713,7 @@ def _send_loop(
     answered: deliver.Outcome | None = None  # the server's answer for `current`, not yet committed
     recorded: list[bool] = []  # the send record was written (before the first message could be accepted)
     rendered: dict[int, tuple[bytes, str]] = {}  # the next message, rendered while the server reads this one
+    accepted: list[str] = []  # keys whose `sent` was committed by `on_accepted`
 
     def render(index: int) -> tuple[bytes, str]:
         return rendered.pop(index, None) or prepared.message_bytes(todo[index])
@@ -738,8 +739,13 @@ def _send_loop(
                     first_sending()
                     recorded.append(True)
 
+            def on_accepted(detail: str, key: str = sub.key) -> None:
+                book.answered(key, ledger.SENT, detail)  # the one small commit that closes the window
+                accepted.append(key)
+
             try:
-                answered = sender.send(prepared.return_path(sub), sub.email, data, before_end=before_end)
+                answered = sender.send(prepared.return_path(sub), sub.email, data, before_end=before_end,
+                                       on_accepted=on_accepted)
             except deliver.ServerGone as exc:
                 book.finish(sub.key, ledger.PENDING, str(exc))
                 current = None
@@ -748,15 +754,17 @@ def _send_loop(
                     f"{len(todo) - index} not yet; run the same command with --resume to deliver the rest"
                 )
                 return
-            # The one small commit that closes the in-doubt window: before anything else happens.
-            book.answered(sub.key, answered.state, _detail(answered))
+            if answered.state != ledger.SENT:  # refused, deferred or in doubt: the window never opened or stays open
+                book.answered(sub.key, answered.state, _detail(answered))
             outcome, current, answered = answered, None, None
             _record(report, sub, outcome)
             if mark_bounced is not None and outcome.state == ledger.FAILED and outcome.code >= 500:
                 mark_bounced(sub, _detail(outcome))  # a permanent refusal: never mailed again
             progress(index + 1, len(todo))
     finally:
-        if current is not None and answered is not None:
+        if current is not None and accepted and accepted[-1] == current.key:
+            pass  # interrupted right after `sent` was committed: nothing is in doubt
+        elif current is not None and answered is not None:
             book.finish(current.key, answered.state, _detail(answered))  # interrupted right after the answer
         elif current is not None and not sender.maybe_accepted:
             # Interrupted (Ctrl-C) before the end of DATA: certainly not accepted.

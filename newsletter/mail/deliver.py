@@ -338,13 +338,15 @@ class SmtpSender:
 
     # sending
     def send(
-        self, sender: str, recipient: str, data: bytes, *, before_end: Callable[[], None] | None = None
+        self, sender: str, recipient: str, data: bytes, *, before_end: Callable[[], None] | None = None,
+        on_accepted: Callable[[str], None] | None = None,
     ) -> Outcome:
         """Deliver one message; raises ServerGone when the server cannot be reached any more.
 
         `before_end` runs once the whole body is on the wire, right before the final dot that lets
         the server accept it (the ledger's `in_doubt` mark); if it raises, the connection is dropped
-        without the dot, so the server discards the message.
+        without the dot, so the server discards the message. `on_accepted(detail)` runs the instant
+        the server's 2xx answer to the dot is read, before anything else (the ledger's `sent`).
         """
         temporary = 0
         reconnects = 0
@@ -352,7 +354,7 @@ class SmtpSender:
             try:
                 if self._smtp is None:
                     self.connect()
-                code, reply = self._transaction(sender, recipient, data, before_end)
+                code, reply = self._transaction(sender, recipient, data, before_end, on_accepted)
             except ServerGone as exc:
                 reconnects = self._wait_to_reconnect(reconnects, str(exc))
                 continue
@@ -363,7 +365,7 @@ class SmtpSender:
                     return Outcome(ledger.SENDING, 0, f"connection lost while the server answered DATA: {_reason(exc)}")
                 reconnects = self._wait_to_reconnect(reconnects, _reason(exc))
                 continue
-            text = reply.decode("utf-8", "replace").replace("\n", " ").strip()
+            text = reply_text(reply)
             if 200 <= code < 300:
                 return Outcome(ledger.SENT, code, text)
             if code == 421:  # the server is closing this connection: reconnect, same message
@@ -385,7 +387,8 @@ class SmtpSender:
         return reconnects + 1
 
     def _transaction(
-        self, sender: str, recipient: str, data: bytes, before_end: Callable[[], None] | None = None
+        self, sender: str, recipient: str, data: bytes, before_end: Callable[[], None] | None = None,
+        on_accepted: Callable[[str], None] | None = None,
     ) -> tuple[int, bytes]:
         smtp = self._smtp
         assert smtp is not None
@@ -412,13 +415,21 @@ class SmtpSender:
                     self.phase = "awaiting"
                     smtp.send(b".\r\n")
                     code, reply = smtp.getreply()
-                    self.phase = "answered"
                     if 200 <= code < 300:
+                        if on_accepted is not None:
+                            on_accepted(f"{code} {reply_text(reply)}")  # the very next thing after the 250
+                        self.phase = "answered"
                         return code, reply
+                    self.phase = "answered"
         self.phase = "answered"
         if code != 421:
             smtp.rset()  # a clean slate for the retry or the next recipient
         return code, reply
+
+
+def reply_text(reply: bytes) -> str:
+    """A server's answer as one line of text."""
+    return reply.decode("utf-8", "replace").replace("\n", " ").strip()
 
 
 def smtp_config_from_env(hostport: str, starttls: bool | None) -> SmtpConfig:

@@ -2,9 +2,10 @@
 
 Every SMTP send is bracketed by three writes: the row (`pending`, the Message-ID) before MAIL FROM;
 `sending`, fsynced (SQLite WAL mode, `synchronous=FULL`), once the whole body is on the wire but
-before the final dot that makes the server accept it; and the outcome the instant the server
-answers (written at once, fsynced by the next `sending`; see `Ledger.answered`). So after any crash
-the ledger tells, for every address:
+before the final dot that makes the server accept it; and `sent` as the very next thing after the
+server's 250 (`Ledger.answered`: one prepared statement on a connection of its own, committed to the
+WAL without waiting for the disk, fsynced by the next `sending`). So after any crash the ledger
+tells, for every address:
 
     sent       the server accepted the message (250 after DATA)         never sent again
     failed     the server refused it permanently (5xx)                  reported, not retried
@@ -21,8 +22,9 @@ before the dot leaves the server an unterminated DATA, which it discards, so tha
 not accepted and is retried quietly; and the server receives (and parses) the body while the
 `sending` mark is fsynced, so once the dot goes out it has little left to do before its 250. The
 window in which a kill leaves an accepted message in doubt (and so sent twice by `--resume`) is
-the server's work after the dot, its answer, and our one small commit of that answer; see
-bench/bench_send_kill.py.
+the server's work after the dot (it stores the message before it answers), its answer, and our one
+small commit of that answer. `bench/bench_send_kill.py --profile` times each part: on aiosmtpd the
+server's part is most of it, so no client can close the window; see docs/email-safety.md.
 
 The derived folder is git-ignored like the rest of `.newsletter/` (the ledger holds addresses,
 which never go into git), but unlike the caches this file is not rebuildable: deleting it forgets
@@ -73,6 +75,9 @@ CREATE TABLE IF NOT EXISTS sends (
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# The write inside the in-doubt window (see `Ledger.answered`); kept as one constant so SQLite's
+# statement cache prepares it once, before the first message goes out.
+_ANSWER = "UPDATE sends SET state = ?, detail = ?, updated = ? WHERE key = ?"
 
 
 @dataclasses.dataclass
@@ -115,10 +120,15 @@ def new_send_id() -> str:
 
 
 class Ledger:
-    """Durable per-address send states of one issue."""
+    """Durable per-address send states of one issue.
 
-    def __init__(self, path: Path) -> None:
+    `sending=True` (a real send) also opens the connection `answered` writes with, so that nothing
+    is left to open or prepare when the server's 250 arrives.
+    """
+
+    def __init__(self, path: Path, *, sending: bool = False) -> None:
         self.path = path
+        self._answers: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -132,8 +142,35 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise damaged(path, str(exc)) from None
+        if sending:
+            self._answers = self._open_answers()
+
+    def _open_answers(self) -> sqlite3.Connection:
+        """The connection for `answered`: WAL commits that do not wait for the disk, and never checkpoint.
+
+        synchronous=NORMAL in WAL mode: a commit is written to the WAL file (the page cache), which
+        is all a SIGKILL needs, and never fsynced by itself. Chosen over OFF deliberately: NORMAL
+        keeps the database consistent after a power loss (OFF may not), and the next `in_doubt`
+        (synchronous=FULL, on the other connection) fsyncs the whole WAL, this commit included,
+        before the next message can be accepted; `sync` does it at the end of a run. So a power
+        loss can take back at most the last `sent` (that message is then sent again: a duplicate,
+        never a miss). wal_autocheckpoint=0: a checkpoint (two fsyncs) must never run inside the
+        window; the main connection's commits, all outside it, keep checkpointing as usual.
+        """
+        try:
+            answers = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            answers.execute("PRAGMA synchronous=NORMAL")
+            answers.execute("PRAGMA wal_autocheckpoint=0")
+            answers.execute(_ANSWER, (SENT, "", "", ""))  # prepares and caches it; no row has the key ''
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(self.path, str(exc)) from None
+        return answers
 
     def close(self) -> None:
+        if self._answers is not None:
+            self._answers.close()  # first: the main connection's close then checkpoints the WAL
+            self._answers = None
         self._db.close()
 
     def __enter__(self) -> Ledger:
@@ -188,16 +225,21 @@ class Ledger:
             self._outcome(key, state, detail)
 
     def answered(self, key: str, state: str, detail: str = "") -> None:
-        """Record the server's answer at once, without waiting for the disk (see below).
+        """Record the server's answer at once: the one small commit that closes the in-doubt window.
 
-        The commit is written to the WAL (so it survives the process being killed) but not fsynced:
-        that keeps the in-doubt window down to the write itself. The next `in_doubt` (synchronous=FULL)
-        fsyncs the WAL, this frame included, before the next message can be accepted, and `sync` does
-        it at the end of a run; so after a power loss at most this one message is sent again, as before.
+        Nothing else happens between the 250 and this write (see campaign's send loop). On a ledger
+        opened with `sending=True` it is one execution of a prepared statement on the connection
+        described in `_open_answers`; otherwise (a library caller) the same commit, also without fsync.
         """
+        if state not in STATES:
+            raise ValueError(f"unknown ledger state {state!r}")
+        args = (state, detail[:500], now_timestamp(), key)
+        if self._answers is not None:
+            self._answers.execute(_ANSWER, args)  # autocommit: its own transaction
+            return
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            self._outcome(key, state, detail)  # one statement: its own transaction (autocommit)
+            self._db.execute(_ANSWER, args)
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 
@@ -216,10 +258,7 @@ class Ledger:
     def _outcome(self, key: str, state: str, detail: str) -> None:
         if state not in STATES:
             raise ValueError(f"unknown ledger state {state!r}")
-        self._db.execute(
-            "UPDATE sends SET state = ?, detail = ?, updated = ? WHERE key = ?",
-            (state, detail[:500], now_timestamp(), key),
-        )
+        self._db.execute(_ANSWER, (state, detail[:500], now_timestamp(), key))
 
     def _transaction(self, *, durable: bool = True) -> _Transaction:
         return _Transaction(self._db, durable)
