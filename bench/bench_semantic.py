@@ -178,7 +178,8 @@ def bench_cold_start(quick: bool, derived: Path) -> None:
     }
     if onnxruntime_available():
         OnnxEmbedder("default", derived_dir=derived).encode(["export"])
-        cases["search, auto query path (numpy; onnx for long batches)"] = setup.format(qb="auto") + "; e.search('vector database in rust', k=5)"
+        cases["search, auto query path (numpy)"] = (
+            setup.format(qb="auto") + "; e.search('vector database in rust', k=5)")
     rows = [[name, round(statistics.median(_run(code) for _ in range(reps)), 3)] for name, code in cases.items()]
     t0 = time.perf_counter()
     emb = SentenceTransformerEmbedder("default", "auto" if cpu_has_bf16() else "fp32")
