@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import re
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
@@ -35,7 +35,9 @@ from ..text import (
     replace_surrogates,
 )
 from ..web import public, urls
-from ..web.fetch import Fetcher, Response
+
+if TYPE_CHECKING:  # annotations only: the fetch layer (httpx, ~0.1 s) loads when a fetch happens
+    from ..web.fetch import Fetcher, Response
 
 log = logging.getLogger("newsletter")
 MAX_LIST = 200  # entries kept in any list-valued kind-specific field (categories, links ...)

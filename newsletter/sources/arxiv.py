@@ -11,8 +11,6 @@ import re
 import urllib.parse
 from typing import Any
 
-import feedparser
-
 from newsletter.errors import SourceError
 from newsletter.models import Metadata
 from newsletter.sources.text import (
@@ -54,6 +52,8 @@ def parse_feed(data: bytes) -> dict[str, Metadata]:
         raise SourceError("arXiv API returned an empty response; try again later")
     # A stream, never bytes: feedparser treats a bytes/str argument that looks like a URL or a
     # file name as something to open.
+    import feedparser  # here, not at import: ~60 ms that an `add --no-fetch` never needs
+
     feed = feedparser.parse(io.BytesIO(data))
     problem = feed.get("bozo_exception") if feed.get("bozo") else None
     if problem is not None and not isinstance(problem, feedparser.CharacterEncodingOverride):
