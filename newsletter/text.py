@@ -81,12 +81,28 @@ _MULTILINE: dict[int, str | None] = {c: None for c in _DROP}
 _MULTILINE.update({c: "\n" for c in (0x0B, 0x0C, 0x85, 0x2028, 0x2029)})
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
+# Whole terminal escape sequences go, not just their ESC: the payload of an OSC 8 link
+# ("8;;http://evil") would otherwise be kept (and printed) as text. An unterminated string sequence
+# runs to the end, as a terminal would swallow it. Only the 7-bit (ESC) forms: a lone C1 byte in
+# stored text is more likely mis-decoded cp1252 ("ž" read as U+009E) than an escape, and is dropped
+# on its own below; the terminal printer adds the 8-bit forms (cli/terminal.py).
+ESCAPE_SEQUENCES = re.compile(
+    r"""
+      \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC ... BEL or ST (window title, hyperlinks)
+    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?       # DCS, SOS, PM, APC ... ST
+    | \x1b\[[0-?]*[ -/]*[@-~]?                     # CSI (colours, cursor moves, clear screen)
+    | \x1b[ -/]*[0-~]?                             # any other ESC sequence (charset, keypad ...)
+    """,
+    re.VERBOSE,
+)
+
 
 def clean_external(value: Any, *, limit: int, multiline: bool = False) -> str:
     """``value`` as storable, printable text of at most ``limit`` characters.
 
-    Lone surrogates become U+FFFD; control, bidi-control and invisible characters are removed (a line
-    break, CR or tab becomes a space, or is kept as a line break / tab when ``multiline``; CR LF becomes
+    Lone surrogates become U+FFFD; terminal escape sequences (ESC [ ..., OSC 8 links) are removed
+    whole; control, bidi-control and invisible characters are removed (a line break, CR or tab
+    becomes a space, or is kept as a line break / tab when ``multiline``; CR LF becomes
     LF); the result is NFC-normalized, stripped, and cut to ``limit`` with a final "…" when longer.
     None gives "". Linear in the input, and it never looks further than a small multiple of ``limit``.
     """
@@ -96,6 +112,7 @@ def clean_external(value: Any, *, limit: int, multiline: bool = False) -> str:
     # Only a bounded prefix can survive the cap; NFC composes at most a few code points into one.
     text = text[: limit * 4 + 64]
     text = _SURROGATE.sub(REPLACEMENT, text)
+    text = ESCAPE_SEQUENCES.sub("", text)
     if multiline:
         text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_MULTILINE)
     else:

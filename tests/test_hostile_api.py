@@ -67,6 +67,14 @@ def test_github_giant_topic_and_licence_are_left_out() -> None:
     assert len(storable(meta)) < 20_000
 
 
+def test_github_description_loses_whole_escape_sequences_not_only_their_esc() -> None:
+    # JSON carries a raw ESC (unlike HTML, whose &#x1b; the unescaper drops): the OSC 8 link's target
+    # and the clear-screen sequence must not survive as text in the stored summary.
+    description = "Fast \x1b]8;;http://evil.example/\x07vectors\x1b]8;;\x07 \x1b[2Jfor \x1b[31mall\x1b[0m"
+    meta = parse_repo(good_repo(description=description))
+    assert meta.summary == "Fast vectors for all"
+
+
 def test_github_short_licence_is_kept() -> None:
     assert parse_repo(good_repo(license={"spdx_id": "X" * LICENSE_MAX})).extra["license"] == "X" * LICENSE_MAX
 

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import re
 
-from ..text import replace_surrogates
+from ..text import ESCAPE_SEQUENCES, replace_surrogates
 
-# Whole escape sequences go, not just their ESC: the payload of an OSC 8 link ("8;;http://evil")
-# would otherwise be printed as text. An unterminated string sequence runs to the end, as a terminal
-# would swallow it.
+# The stored-text pattern (whole ESC sequences, newsletter/text.py) plus their 8-bit C1 forms, which
+# a terminal honours too.
 _SEQUENCES = re.compile(
-    r"""
-      \x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?   # OSC ... BEL or ST (window title, hyperlinks)
-    | \x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?       # DCS, SOS, PM, APC ... ST
-    | \x1b\[[0-?]*[ -/]*[@-~]?                     # CSI (colours, cursor moves, clear screen)
-    | \x1b[ -/]*[0-~]?                             # any other ESC sequence (charset, keypad ...)
+    ESCAPE_SEQUENCES.pattern
+    + r"""
     | \x9b[0-?]*[ -/]*[@-~]?                       # 8-bit CSI
     | [\x90\x98\x9d\x9e\x9f][^\x07\x9c]*(?:\x07|\x9c)?  # 8-bit DCS, SOS, OSC, PM, APC
     """,
     re.VERBOSE,
 )
+
 # Left after the sequences: single control characters (C0 but tab and newline, DEL, C1) and the
 # invisible characters that reorder text (bidi embeddings, overrides, isolates, marks).
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
