@@ -9,6 +9,7 @@ The machine is shared (2 cores): medians of repeated runs, ratios taken within o
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -29,8 +30,11 @@ from newsletter.semantic.embedders import (
     _load_st_model,
     cpu_has_bf16,
     onnxruntime_available,
+    openvino_available,
+    ov_precision,
 )
 from newsletter.semantic.index import HNSW_EF, Entry, VectorIndex, top_k
+from newsletter.semantic.ovembedder import OpenVinoEmbedder
 from newsletter.semantic.store import EmbeddingStore
 from newsletter.semantic.text import embedding_text, text_hash
 
@@ -98,6 +102,8 @@ def bench_embedding(quick: bool, derived: Path) -> None:
         backends["st-bf16"] = SentenceTransformerEmbedder("default", "bf16")
     if onnxruntime_available():
         backends["ort-fp32"] = OnnxEmbedder("default", derived_dir=derived)
+    if openvino_available():
+        backends[f"ov-{ov_precision()} (auto)"] = OpenVinoEmbedder("default", derived_dir=derived)
     for emb in backends.values():
         emb.encode(["warm up"] * 4)  # type: ignore[attr-defined]
     plain.encode(["warm up"] * 4)
@@ -153,6 +159,45 @@ def bench_numpy_path(quick: bool, derived: Path) -> None:
     print_table(f"numpy fp32 path ({rate:.1f} texts/s on these; bar for one stored version: "
                 "cos >= 0.9999, top-10 overlap >= 0.99)",
                 ["vs stored path", "texts", "mean cos", "min cos", "top-10 overlap"], rows)
+
+
+def bench_index_command(quick: bool) -> None:
+    """`newsletter index` (a whole process) on n abstracts vs plain `SentenceTransformer.encode`, same texts."""
+    from newsletter.catalog import Catalog
+    from newsletter.models import Item
+    from newsletter.project import init_project
+
+    n = 1000 if quick else 10_000
+    texts = make_texts("abstract", n, seed=11)
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        root = init_project(Path(tmp) / "proj", name="Index Bench")
+        items = [Item(id=f"{i:012x}", kind="paper", url=f"https://arxiv.example/abs/{i}",
+                      canonical_url=f"https://arxiv.example/abs/{i}", title=text.split(".")[0][:120],
+                      summary=text, added="2026-01-05T09:00:00Z") for i, text in enumerate(texts)]
+        catalog = Catalog.open(root)
+        with catalog.store.locked():
+            catalog.store.save_many([(it, None) for it in items])
+        catalog.close()
+        cmd = [sys.executable, "-m", "newsletter", "-C", str(root), "index", "--json"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        wall = time.perf_counter() - t0
+        summary = json.loads(out.stdout)
+        embed_texts = [embedding_text(it) for it in items]
+    plain = _load_st_model(SentenceTransformerEmbedder("default", "fp32").model_dir, "st-fp32")
+    plain.encode(["warm up"] * 4)
+    t0 = time.perf_counter()
+    plain.encode(embed_texts)  # default settings, the same texts the command embedded
+    plain_rate = n / (time.perf_counter() - t0)
+    rate = summary.get("texts_per_s") or 0.0
+    print_table(f"`newsletter index` on {n:,} abstracts (whole process {wall:.1f} s; backend auto) vs plain "
+                "ST encode fp32, same texts, same run (target >= 3x)",
+                ["what", "texts/s", "ratio"],
+                [["plain SentenceTransformer.encode", round(plain_rate, 1), 1.0],
+                 [f"newsletter index (embedding, {summary.get('embedded')} texts)", rate, round(rate / plain_rate, 2)],
+                 ["newsletter index (whole process incl. start, parse, index)", round(n / wall, 1),
+                  round(n / wall / plain_rate, 2)]])
 
 
 def _run(code: str) -> float:
@@ -317,15 +362,25 @@ def bench_dedupe() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sets, 10k only (about 2 minutes)")
+    parser.add_argument("--only", choices=["embedding", "numpy", "cold", "index", "index-command", "dedupe"],
+                        action="append", help="run only these parts (repeatable)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    wanted = set(args.only or ["embedding", "numpy", "cold", "index", "index-command", "dedupe"])
     with tempfile.TemporaryDirectory(prefix="bench-semantic-") as tmp:
         derived = Path(tmp)
-        bench_embedding(args.quick, derived)
-        bench_numpy_path(args.quick, derived)
-        bench_cold_start(args.quick, derived / "cold")
-        bench_index(args.quick, derived)
-        bench_dedupe()
+        if "embedding" in wanted:
+            bench_embedding(args.quick, derived)
+        if "numpy" in wanted:
+            bench_numpy_path(args.quick, derived)
+        if "cold" in wanted:
+            bench_cold_start(args.quick, derived / "cold")
+        if "index" in wanted:
+            bench_index(args.quick, derived)
+        if "index-command" in wanted:
+            bench_index_command(args.quick)
+        if "dedupe" in wanted:
+            bench_dedupe()
     print_table("Memory", ["what", "MiB"], [["peak RSS of this benchmark process (ru_maxrss)", round(rss_mib(), 1)]])
 
 

@@ -23,13 +23,13 @@ from newsletter.semantic.embedders import (
     Embedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
-    make_embedder,
     model_dim,
     onnxruntime_available,
     resolve_backend,
     resolve_model,
 )
 from newsletter.semantic.index import EXACT_BELOW, HNSW_EF, Entry, VectorIndex
+from newsletter.semantic.ovembedder import make_embedder
 from newsletter.semantic.store import EmbeddingStore
 from newsletter.semantic.text import embedding_text, text_hash
 
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from newsletter.store import Store
 
 DUPE_CANDIDATES = 20  # index neighbours scored per item; positives sit well inside the top 20
+# Backends whose small batches go through `query_embedder` (numpy or the ONNX export), shown to be
+# one stored version with it (`make bench`, test_semantic_model): torch, and OpenVINO (whose
+# compile, ~0.6 s, a handful of texts does not pay back).
+TORCH_FREE_SMALL_BATCHES = ("st-fp32", "st-bf16", "ov-bf16", "ov-fp32")
 SMALL_BATCH = 256  # texts embedded without torch when the ONNX export exists (see document_encoder)
 QUERY_CHUNK = 1024  # query rows per index call in similar_many (1024 x 5000 exact scores = 20 MB)
 
@@ -118,7 +122,7 @@ class SemanticEngine:
         ≥ 0.9999 with top-10 neighbour overlap ≥ 0.99, the bar for one stored version (`make bench`
         prints both). Big batches keep the configured backend, whose throughput pays for its load.
         """
-        if self._embedder is None and count <= SMALL_BATCH and self._backend in ("st-fp32", "st-bf16"):
+        if self._embedder is None and count <= SMALL_BATCH and self._backend in TORCH_FREE_SMALL_BATCHES:
             query = self.query_embedder()
             if isinstance(query, (OnnxEmbedder, numpybert.NumpyEmbedder)):
                 return query  # numpy hands a batch too big for it to its fallback (ONNX, else this one)
