@@ -11,7 +11,7 @@ import pytest
 
 from newsletter.semantic import HashingEmbedder, SemanticEngine
 from newsletter.semantic import index as index_module
-from newsletter.semantic.graphfile import GraphFile, GraphFileError
+from newsletter.semantic.graphfile import GraphFile, GraphFileError, label_rows
 from tests.test_semantic_store import assert_is_top_k, exact_scores, make_items
 
 
@@ -34,9 +34,19 @@ def saved_graph(tmp_path: Path, count: int = 50, dim: int = 16) -> tuple[Path, n
 
 def test_mapped_vectors_are_the_ones_hnswlib_saved(tmp_path: Path) -> None:
     path, vectors = saved_graph(tmp_path)
-    view = GraphFile(path, 16, 50)
+    view = GraphFile(path, 16, 50, rows=label_rows(path, 16, 50))
     assert np.array_equal(view.vectors([0, 17, 49]), vectors[[0, 17, 49]])
     assert np.allclose(view.scores(vectors[:2]), vectors[:2] @ vectors.T, atol=1e-5)
+
+
+def test_a_scan_in_steps_equals_one_product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsletter.semantic import graphfile
+
+    path, vectors = saved_graph(tmp_path, count=50)
+    monkeypatch.setattr(graphfile, "SCAN_ROWS", 7)  # steps that do not divide the count (or a page)
+    view = GraphFile(path, 16, 50, rows=label_rows(path, 16, 50))
+    assert np.allclose(view.scores(vectors[:3]), vectors[:3] @ vectors.T, atol=1e-5)
+    assert np.array_equal(view.vectors([3, 4]), vectors[[3, 4]])  # released pages read back
 
 
 @pytest.mark.parametrize(("dim", "count", "cut"), [(8, 50, 0), (16, 49, 0), (16, 50, 5000)],
@@ -46,7 +56,7 @@ def test_a_graph_of_another_shape_is_refused(tmp_path: Path, dim: int, count: in
     if cut:
         path.write_bytes(path.read_bytes()[:cut])
     with pytest.raises(GraphFileError):
-        GraphFile(path, dim, count)
+        label_rows(path, dim, count)
 
 
 def reopened(derived: Path) -> SemanticEngine:
@@ -107,3 +117,24 @@ def test_the_graph_loads_from_the_mapped_file_after_another_writer_replaced_it(d
     assert not old_graph.exists()
     graph = engine.index._graph_index()  # what adding items in this process would do
     assert graph.get_current_count() == 60
+
+
+def test_the_row_map_is_stored_with_the_labels_and_older_files_still_load(derived: Path) -> None:
+    import marshal
+    import zlib
+
+    items = make_items(60)
+    SemanticEngine(derived, embedder=HashingEmbedder(), exact_below=0).sync(items)
+    engine = reopened(derived)
+    stamp = json.loads(engine.index.stamp_path.read_text())
+    labels_path = engine.index.dir / stamp["labels"]["name"]
+    body = marshal.loads(labels_path.read_bytes())
+    assert len(body["rows"]) == 4 * 60  # one int32 per label: loading never reads the graph's labels
+    del body["rows"]  # a labels file written before the map was stored
+    data = marshal.dumps(body)
+    labels_path.write_bytes(data)
+    stamp["labels"].update(size=len(data), crc32=zlib.crc32(data))
+    engine.index.stamp_path.write_text(json.dumps(stamp))
+    older = reopened(derived)
+    assert older.index.rejected is None and older.index.mode == "hnsw"
+    assert_is_top_k(older.related("id00005", k=5), exact_scores(older, items, "id00005"), 5)

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from newsletter.semantic.graphfile import GraphFile, GraphFileError
+from newsletter.semantic.graphfile import GraphFile, GraphFileError, label_rows
 from newsletter.semantic.store import EmbeddingStore, atomic_write_bytes, model_slug
 
 FORMAT = 3
@@ -110,6 +110,7 @@ class VectorIndex:
         self.by_id: dict[str, int] = {}
         self._hnsw: Any = None  # the hnswlib graph, loaded only when needed (`_graph_index`)
         self._view: GraphFile | None = None  # HNSW mode: the saved graph's vectors, memory-mapped
+        self._graph_rows: np.ndarray | None = None  # HNSW mode: the saved graph's record of each label
         self._scanned = 0  # query rows x items this process scanned in `_view` (see FLAT_SCAN_BUDGET)
         self._graph_file: str | None = None
         self._matrix: np.ndarray | None = None  # exact mode: vectors in label order
@@ -187,10 +188,15 @@ class VectorIndex:
                 self.rejected = "graph of another dim or size"
                 return False
             try:
-                view = GraphFile(path, self.dim, graph_count)
+                stored_rows = body.get("rows")
+                # Files from before the row map was stored: read it from the graph once.
+                rows = (np.frombuffer(stored_rows, dtype="<i4") if stored_rows is not None
+                        else label_rows(path, self.dim, graph_count))
+                view = GraphFile(path, self.dim, graph_count, rows=rows)
             except GraphFileError as exc:
                 self.rejected = str(exc)
                 return False
+            self._graph_rows = rows
             # The graph itself is loaded only when something needs it (`_graph_index`).
             self._view, self._graph_file = view, graph["name"]
             self.m = int(stamp.get("m", self.m))
@@ -266,6 +272,8 @@ class VectorIndex:
                 self._graph_file = name
                 self._graph_dirty = False
                 self._view = None  # maps the old file; the graph in memory answers from now on
+                # Which record holds which label, read once per written graph (see graphfile).
+                self._graph_rows = label_rows(path, self.dim, self._graph_count)
             st = (self.dir / self._graph_file).stat()
             graph_meta = {"name": self._graph_file, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                           "ino": st.st_ino, "count": self._graph_count}
@@ -279,6 +287,8 @@ class VectorIndex:
             "kind": "\n".join(e.kind for e in rows),
             "published": "\n".join(e.published or "" for e in rows),
             "pending": "\n".join(self.pending),
+            **({"rows": np.asarray(self._graph_rows, dtype="<i4").tobytes()}
+               if self.mode == "hnsw" and self._graph_rows is not None else {}),
         })
         labels_name = f"{slug}-{time.time_ns()}.labels"
         atomic_write_bytes(self.dir / labels_name, body)
@@ -352,7 +362,7 @@ class VectorIndex:
         self._entries = {}
         self._columns, self._raw_columns = ([], [], []), None
         self._hnsw, self._matrix, self._by_kind = None, None, None
-        self._view = None
+        self._view, self._graph_rows = None, None
         self._graph_file, self._labels_file = None, None
         self._graph_count, self._graph_dirty = 0, False
         self.pending = []
