@@ -34,7 +34,9 @@ def test_openvino_meets_the_batch_bar_against_fp32(texts: list[str], openvino_ve
     assert neighbour_overlap(fp32, openvino_vectors) >= 0.97
 
 
-def test_openvino_and_the_small_batch_path_are_one_stored_version(texts: list[str], openvino_vectors: np.ndarray) -> None:
+def test_openvino_and_the_small_batch_path_are_one_stored_version(
+    texts: list[str], openvino_vectors: np.ndarray,
+) -> None:
     """An `add` stores numpy's fp32 vector beside OpenVINO's: the bar for one version (0.9999, 0.99)."""
     small = numpybert.NumpyEmbedder("default").encode(texts)
     assert float(np.mean(np.sum(small * openvino_vectors, axis=1))) >= 0.9999
