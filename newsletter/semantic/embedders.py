@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -338,6 +338,32 @@ def export_onnx(model_dir: Path, out_path: Path) -> Path:
     return out_path
 
 
+def load_tokenizer(model_dir: Path, max_length: int) -> Any:
+    """The model's fast tokenizer: truncation at `max_length`, padding to the longest in a batch."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
+
+
+def token_batches(
+    tokenizer: Any, texts: Sequence[str]
+) -> Iterator[tuple[int, list[int], np.ndarray, np.ndarray, np.ndarray]]:
+    """(start, text indices, ids, mask, type ids) per batch of `BATCH_SIZE`, longest texts first.
+
+    Sorting by length keeps padding (wasted work) small inside each batch.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for start in range(0, len(order), BATCH_SIZE):
+        idx = order[start:start + BATCH_SIZE]
+        encs = tokenizer.encode_batch([texts[i] for i in idx])
+        yield (start, idx, np.array([e.ids for e in encs], dtype=np.int64),
+               np.array([e.attention_mask for e in encs], dtype=np.int64),
+               np.array([e.type_ids for e in encs], dtype=np.int64))
+
+
 def onnx_path(derived_dir: Path, name: str) -> Path:
     """Where the exported ONNX model of `name` lives inside the derived folder."""
     return Path(derived_dir) / "onnx" / name / "model.onnx"
@@ -386,11 +412,8 @@ class OnnxEmbedder:
             return
         self._provide()
         import onnxruntime
-        from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length=self.max_length)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest in the batch
+        tokenizer = load_tokenizer(self.model_dir, self.max_length)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         def session() -> Any:
@@ -424,20 +447,14 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BATCH_SIZE):
-            idx = order[start:start + BATCH_SIZE]
-            encs = self._tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in encs], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
-            types = np.array([e.type_ids for e in encs], dtype=np.int64)
+        for start, idx, ids, mask, types in token_batches(self._tokenizer, texts):
             (hidden,) = self._session.run(
                 ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             )
             weights = mask[:, :, None].astype(np.float32)
             out[idx] = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            done = min(start + BATCH_SIZE, len(order))
-            if progress and (done % CHUNK == 0 or done == len(order)):
+            done = min(start + BATCH_SIZE, len(texts))
+            if progress and (done % CHUNK == 0 or done == len(texts)):
                 progress(done, len(texts))
         return normalize_rows(out)

@@ -26,7 +26,7 @@ import numpy as np
 
 from newsletter.errors import ProjectError
 from newsletter.models import Progress
-from newsletter.semantic.embedders import Embedder, model_dim, normalize_rows, resolve_model
+from newsletter.semantic.embedders import Embedder, load_tokenizer, model_dim, normalize_rows, resolve_model
 
 # Tokens in one batch: numpy costs ~0.7 ms a token here, onnxruntime ~0.2 s to start and ~0.1 ms a
 # token, so numpy is quicker up to ~300 (measured). Any one text (at most 256 tokens) stays here.
@@ -105,16 +105,11 @@ class NumpyEmbedder:
     def _load(self) -> None:
         if self._weights is not None:
             return
-        from tokenizers import Tokenizer
-
         try:
             self._weights = map_safetensors(self.model_dir / "model.safetensors")
         except (OSError, ValueError, KeyError, TypeError, struct.error) as exc:
             raise ProjectError(f"cannot read the model weights in {self.model_dir}: {exc}") from None
-        tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length=self.max_length)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._tokenizer = tokenizer
+        self._tokenizer = load_tokenizer(self.model_dir, self.max_length)
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         """Unit vectors of `texts`; a batch over `MAX_BATCH_TOKENS` is the fallback's to embed."""

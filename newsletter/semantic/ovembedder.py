@@ -27,11 +27,13 @@ from newsletter.semantic.embedders import (
     Embedder,
     OnnxEmbedder,
     SentenceTransformerEmbedder,
+    load_tokenizer,
     normalize_rows,
     onnxruntime_available,
     openvino_available,
     ov_precision,
     resolve_backend,
+    token_batches,
 )
 
 
@@ -96,19 +98,13 @@ class OpenVinoEmbedder:
                 except Exception as again:
                     raise ProjectError(f"OpenVINO cannot compile the model export {self._onnx.path}: {again}") from None
         self._in_flight = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(self._onnx.model_dir / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length=self._onnx.max_length)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._tokenizer = tokenizer
+        self._tokenizer = load_tokenizer(self._onnx.model_dir, self._onnx.max_length)
 
     def encode(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
         """Embed texts (sorted by length, batches of 32, one batch in flight per stream)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self._load()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # A few requests in flight (one per stream), each read back here in the calling thread:
         # no Python callback runs on OpenVINO's threads (a callback that needs the GIL while this
@@ -129,14 +125,9 @@ class OpenVinoEmbedder:
             pending[slot] = None
             return len(idx)
 
-        for batch, start in enumerate(range(0, len(order), BATCH_SIZE)):
+        for batch, (_, idx, ids, mask, types) in enumerate(token_batches(self._tokenizer, texts)):
             slot = batch % len(slots)
             done += collect(slot)
-            idx = order[start:start + BATCH_SIZE]
-            encs = self._tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in encs], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
-            types = np.array([e.type_ids for e in encs], dtype=np.int64)
             slots[slot].start_async({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
             pending[slot] = (idx, mask)
             if progress and done and done % CHUNK < BATCH_SIZE:
