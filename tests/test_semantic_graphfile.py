@@ -138,3 +138,22 @@ def test_the_row_map_is_stored_with_the_labels_and_older_files_still_load(derive
     older = reopened(derived)
     assert older.index.rejected is None and older.index.mode == "hnsw"
     assert_is_top_k(older.related("id00005", k=5), exact_scores(older, items, "id00005"), 5)
+
+
+def test_a_copied_project_keeps_its_graph_and_a_same_size_corruption_does_not(tmp_path: Path) -> None:
+    import shutil
+
+    items = make_items(60)
+    original = tmp_path / "one" / "semantic"
+    SemanticEngine(original, embedder=HashingEmbedder(), exact_below=0).sync(items)
+    copy = tmp_path / "two" / "semantic"
+    shutil.copytree(original, copy)  # new inodes and times, as `cp -r` or a restored backup
+    engine = reopened(copy)
+    assert engine.index.rejected is None and engine.index.mode == "hnsw"
+    assert engine.related("id00004", k=5) == reopened(original).related("id00004", k=5)
+    graph = next(engine.index.dir.glob("*.hnsw"))
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    graph.write_bytes(bytes(data))
+    damaged = SemanticEngine(copy, embedder=HashingEmbedder(), exact_below=0)
+    assert not damaged.index.load() and damaged.index.rejected == "graph file does not match its stamp"

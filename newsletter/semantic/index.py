@@ -111,6 +111,7 @@ class VectorIndex:
         self._hnsw: Any = None  # the hnswlib graph, loaded only when needed (`_graph_index`)
         self._view: GraphFile | None = None  # HNSW mode: the saved graph's vectors, memory-mapped
         self._graph_rows: np.ndarray | None = None  # HNSW mode: the saved graph's record of each label
+        self._graph_crc: int | None = None  # HNSW mode: the saved graph's CRC-32 (a copy is recognised by it)
         self._scanned = 0  # query rows x items this process scanned in `_view` (see FLAT_SCAN_BUDGET)
         self._graph_file: str | None = None
         self._matrix: np.ndarray | None = None  # exact mode: vectors in label order
@@ -175,9 +176,14 @@ class VectorIndex:
             graph = stamp["graph"]
             path = self.dir / graph["name"]
             st = path.stat()
-            if [st.st_size, st.st_mtime_ns, st.st_ino] != [graph["size"], graph["mtime_ns"], graph["ino"]]:
+            if [st.st_size, st.st_mtime_ns, st.st_ino] != [graph["size"], graph["mtime_ns"], graph["ino"]] and not (
+                # A copied project (cp -r, a backup) has new inodes and times: its graph is kept
+                # when its checksum says it is the one written (the next save stamps it anew).
+                st.st_size == graph["size"] and "crc32" in graph and _crc_file(path) == graph["crc32"]
+            ):
                 self.rejected = "graph file does not match its stamp"
                 return False
+            self._graph_crc = graph.get("crc32")
             graph_count = int(graph["count"])
             if not str(graph["name"]).startswith(f"{model_slug(self.model_id)}-"):
                 # Graphs are named by the model whose vectors they hold (checked, as the store is
@@ -274,9 +280,12 @@ class VectorIndex:
                 self._view = None  # maps the old file; the graph in memory answers from now on
                 # Which record holds which label, read once per written graph (see graphfile).
                 self._graph_rows = label_rows(path, self.dim, self._graph_count)
+                self._graph_crc = _crc_file(path)
             st = (self.dir / self._graph_file).stat()
             graph_meta = {"name": self._graph_file, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                           "ino": st.st_ino, "count": self._graph_count}
+            if self._graph_crc is not None:
+                graph_meta["crc32"] = self._graph_crc
         else:
             self._graph_file = None
         entries = self.entries
@@ -362,7 +371,7 @@ class VectorIndex:
         self._entries = {}
         self._columns, self._raw_columns = ([], [], []), None
         self._hnsw, self._matrix, self._by_kind = None, None, None
-        self._view, self._graph_rows = None, None
+        self._view, self._graph_rows, self._graph_crc = None, None, None
         self._graph_file, self._labels_file = None, None
         self._graph_count, self._graph_dirty = 0, False
         self.pending = []
