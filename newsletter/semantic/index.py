@@ -532,8 +532,7 @@ class VectorIndex:
         else:
             # A filter is applied by over-fetching (hnswlib's per-candidate Python callback costs
             # ~40 ms at 100k), widening the search for rows that come up short.
-            fraction = 1.0 if allowed is None else max(min(len(allowed) / len(self.by_id), 1.0), 1e-9)
-            count = min(int(want / fraction * 1.5) + 8 if allowed is not None else want, len(self.by_id))
+            count = min(self._fetch_depth(want, allowed), len(self.by_id))
             rows = [[] for _ in range(len(vectors))]
             todo = list(range(len(vectors)))
             while todo:
@@ -568,6 +567,13 @@ class VectorIndex:
                         for row, more in zip(rows, extra, strict=True)]
         return [[(i, s) for i, s in row if i is not None and i != exclude[r]][:k] for r, row in enumerate(rows)]
 
+    def _fetch_depth(self, want: int, allowed: set[str] | None) -> int:
+        """How many neighbours to fetch so that `want` of them are likely in `allowed` (a first try)."""
+        if allowed is None:
+            return want
+        fraction = max(min(len(allowed) / max(len(self.by_id), 1), 1.0), 1e-9)
+        return int(want / fraction * 1.5) + 8
+
     def _query_flat(
         self, view: GraphFile, vectors: np.ndarray, want: int, allowed: set[str] | None,
     ) -> list[list[tuple[str | None, float]]]:
@@ -583,11 +589,10 @@ class VectorIndex:
         if None in in_graph:
             dead = np.fromiter((i is None for i in in_graph), dtype=bool, count=view.count)
             scores[:, dead] = -np.inf
-        live = len(self.by_id)
+        first_depth = min(self._fetch_depth(want, allowed), view.count)
         rows: list[list[tuple[str | None, float]]] = []
         for r in range(len(vectors)):
-            fraction = 1.0 if allowed is None else max(len(allowed) / max(live, 1), 1e-9)
-            depth = min(int(want / fraction * 1.5) + 8, view.count)
+            depth = first_depth
             while True:
                 picks = top_k(scores[r:r + 1], depth)[0]
                 row = [(self.labels[j], float(scores[r, j])) for j in picks if scores[r, j] > -np.inf]
