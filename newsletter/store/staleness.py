@@ -183,7 +183,7 @@ def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> in
         removed_dirs.extend(child for child in children.get(rel, ()) if child not in present)
         stack.extend(subdirs)
         trusted = _trusted(st.st_mtime_ns, now)
-        if known.get(rel) != trusted or trusted == -1:
+        if known.get(rel) != trusted:
             dir_stamps[rel] = trusted
     if upserts or removed or removed_dirs or dir_stamps or new_marks:
         cache.apply(upserts, removed, dirs=dir_stamps, removed_dirs=removed_dirs, marks=new_marks)
