@@ -117,10 +117,11 @@ class SemanticEngine:
 
         A handful of texts (an `add`, a pull of a few entries) are embedded by `query_embedder`
         (numpy for a few short texts, else the ONNX export when it exists), so the command never
-        imports torch (~5 s). Both are the same fp32 network: against torch fp32 the cosine is
-        ≥ 0.9999999 per text; against torch bf16 (what `auto` picks on CPUs with native bf16)
-        ≥ 0.9999 with top-10 neighbour overlap ≥ 0.99, the bar for one stored version (`make bench`
-        prints both). Big batches keep the configured backend, whose throughput pays for its load.
+        imports torch (~5 s) nor compiles OpenVINO (~0.6 s). Both are the same fp32 network: against
+        torch fp32 the cosine is ≥ 0.9999999 per text; against the bf16 backends (OpenVINO, what
+        `auto` picks, and torch bf16) ≥ 0.9999 with top-10 neighbour overlap ≥ 0.99, the bar for one
+        stored version (`make bench` and test_semantic_ovembedder check it). Big batches keep the
+        configured backend, whose throughput pays for its load.
         """
         if self._embedder is None and count <= SMALL_BATCH and self._backend in TORCH_FREE_SMALL_BATCHES:
             query = self.query_embedder()
