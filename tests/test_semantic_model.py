@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -236,19 +237,25 @@ def test_search_finds_exact_names_and_paraphrases(synced: SemanticEngine, dev: e
     assert papers and all(i.endswith("-0") or by_id(dev)[i].kind == "paper" for i, _ in papers)
 
 
+def heavy_imports_after(code: str, heavy: tuple[str, ...]) -> tuple[list[str], str]:
+    """Run `code` in a fresh Python: (the `heavy` top-level packages it imported, its other output)."""
+    probe = code + (f"\nimport sys as _sys\nprint('HEAVY', sorted(m for m in _sys.modules "
+                    f"if m.split('.')[0] in {heavy!r}))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, _, line = out.stdout.rpartition("HEAVY ")
+    return ast.literal_eval(line.strip()), before
+
+
 def test_related_runs_without_importing_torch(synced: SemanticEngine) -> None:
     code = (
-        "import sys; from pathlib import Path; from newsletter.semantic import SemanticEngine\n"
+        "from pathlib import Path; from newsletter.semantic import SemanticEngine\n"
         f"e = SemanticEngine(Path({str(synced.root)!r}), model='default', backend='auto')\n"
         "r = e.related('faiss-1', k=3); assert r, r\n"
-        "heavy = sorted(m for m in sys.modules\n"
-        "               if m.split('.')[0] in ('torch', 'sentence_transformers', 'transformers'))\n"
-        "print('HEAVY', heavy)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
+    heavy, _ = heavy_imports_after(code, ("torch", "sentence_transformers", "transformers"))
+    assert heavy == []
 
 
 def test_bf16_vectors_match_fp32(dev: ev.DevSet) -> None:
@@ -291,18 +298,15 @@ def test_add_with_the_near_duplicate_check_imports_no_torch(sample: Catalog, tmp
     project = tmp_path / "copy"
     shutil.copytree(sample.settings.root, project)  # derived state included; the shared sample stays as it is
     code = (
-        "import sys\nfrom newsletter import AddOptions, Catalog\n"
+        "from newsletter import AddOptions, Catalog\n"
         f"c = Catalog.open({str(project)!r})\n"
         "[r] = c.add(['https://mirror.example.net/qlora'], AddOptions(fetch=False, "
         "title='QLoRA: Efficient Finetuning of Quantized LLMs'), similar=True)\n"
         "print('SIMILAR', [m['id'] for m in r.similar])\n"
-        "print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sentence_transformers')))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
-    assert QLORA["paper"] in out.stdout.split("SIMILAR", 1)[1].split("\n", 1)[0]
+    heavy, out = heavy_imports_after(code, ("torch", "sentence_transformers"))
+    assert heavy == []
+    assert QLORA["paper"] in out.split("SIMILAR", 1)[1].split("\n", 1)[0]
 
 
 def test_similar_to_many_works_on_a_catalog_that_has_not_synced(sample: Catalog) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +14,8 @@ from newsletter.errors import ProjectError
 from newsletter.semantic import HashingEmbedder, SemanticEngine, numpybert
 from newsletter.semantic.embedders import SentenceTransformerEmbedder, resolve_model
 from newsletter.semantic.text import embedding_text
-from tests.test_semantic_model import DEVSET, neighbour_overlap
+from tests.test_semantic_model import DEVSET, heavy_imports_after, neighbour_overlap
 
-ROOT = Path(__file__).resolve().parents[1]
 ODD_TEXTS = [
     "speculative decoding latency", "a", "Ünïcode façade — 日本語のテキスト 🤖 emoji and tabs\tand\nnewlines",
     "An open-source database for storing and searching embeddings; it uses RocksDB and HNSWLib. " * 20,
@@ -83,17 +79,13 @@ def test_search_on_a_synced_catalog_imports_neither_torch_nor_onnxruntime(tmp_pa
     root = tmp_path / "semantic"
     SemanticEngine(root, embedder=None, model="default", backend="auto").sync(items)
     code = (
-        "import sys; from pathlib import Path; from newsletter.semantic import SemanticEngine\n"
+        "from pathlib import Path; from newsletter.semantic import SemanticEngine\n"
         f"e = SemanticEngine(Path({str(root)!r}), model='default', backend='auto')\n"
         "hits = e.search('a vector database for embeddings', k=3); assert hits, hits\n"
         "print('EMBEDDER', type(e.query_embedder()).__name__)\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnxruntime', 'transformers'))\n"
-        "print('HEAVY', heavy)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "EMBEDDER NumpyEmbedder" in out.stdout and "HEAVY []" in out.stdout
+    heavy, out = heavy_imports_after(code, ("torch", "onnxruntime", "transformers"))
+    assert "EMBEDDER NumpyEmbedder" in out and heavy == []
 
 
 def test_unreadable_weights_are_a_clear_error(tmp_path: Path) -> None:
