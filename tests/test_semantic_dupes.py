@@ -56,6 +56,16 @@ def test_shipped_model_matches_the_features_and_was_fitted_offline() -> None:
     assert not hasattr(dupes, "KEY_FLOOR")
 
 
+def test_no_signal_of_the_shipped_model_counts_against_what_it_means() -> None:
+    # Shared authors once had a negative weight (collinear with `near` and `key`): --explain then
+    # showed evidence of "same" pushing towards "different". fit_dupes holds each sign.
+    from bench.fit_dupes import SIGNS
+
+    weights = dict(zip(dupes.FEATURES, dupes.MODEL.weights, strict=True))
+    assert {f for f, sign in SIGNS.items() if weights[f] * sign < 0} == set()
+    assert weights["authors_apart"] < 0 < weights["key"]
+
+
 def test_a_names_weight_depends_on_how_many_items_carry_it_not_on_catalog_size() -> None:
     few = dupes.Idf({"name:embeddinghub": 2, "name:lora": 9}, 8)
     many = dupes.Idf({"name:embeddinghub": 2, "name:lora": 9}, 100_000)
@@ -120,6 +130,26 @@ def test_a_name_with_its_vendor_descriptor_or_packaging_affix_is_the_same_name()
     for left, right in [("Prefect Core", "Prefect Cloud"), ("QLoRA", "LoRA")]:
         a, b = named("a", left), named("b", right)
         assert features_of(a, b, [a, b], 0.5)["key"] == 0.0, (left, right)
+
+
+def test_an_abbreviation_or_a_one_swap_misspelling_of_a_name_is_the_same_name() -> None:
+    # Real pairs of the dev set's lists ("skopt", "mlens"), a parenthesised alias, a list's typo.
+    pairs = [("scikit-optimize", "skopt"), ("ML-Ensemble", "mlens"), ("scikit-optimize (skopt)", "skopt"),
+             ("NLTK", "NTLK"), ("TensorFlow", "tflow")]
+    for left, right in pairs:
+        a, b = named("a", left), named("b", right)
+        row = features_of(a, b, [a, b], 0.4)
+        assert row["key"] == 1.0 and row["evidence"] == 1.0 and row["key_miss"] == 0.0, (left, right)
+
+
+def test_names_that_only_look_alike_are_not_aliases() -> None:
+    # Too short to tell from chance, another work, a prefix that skips a word, two other tools.
+    for left, right in [("TensorFlow", "tf"), ("QLoRA", "LoRA"), ("Llama 2", "Llama"),
+                        ("PyTorch Geometric", "PyG"), ("LightGBM", "XGBoost"), ("Prefect Core", "Prefect Cloud")]:
+        a, b = named("a", left), named("b", right)
+        assert dupes.aliases(dupes.item_signals(a), dupes.item_signals(b)) == set(), (left, right)
+    assert not dupes.abbreviates("mlflow", ("ml", "flow"))  # the name itself, not another form of it
+    assert not dupes.misspells("spacy", "space")  # a changed letter is not a swap
 
 
 def test_explanation_adds_up_to_the_score() -> None:

@@ -62,7 +62,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -175,6 +175,7 @@ class Signals:
     feed: str = ""  # the feed an item was pulled from (``extra.feed_url``), normalized
     entry: str = ""  # which entry of that feed: its GUID, else its URL
     numbers: frozenset[str] = frozenset()  # numbers in the title ("episode 1", "chapter 5", "v2")
+    name_parts: frozenset[tuple[str, ...]] = frozenset()  # a title name's words ("scikit", "optimize")
 
 
 def _norm_name(token: str) -> str:
@@ -322,7 +323,7 @@ def _name_title_keys(line: str) -> set[str]:
     line = line.strip()
     if not line or not _NAME_TITLE_RE.match(line):
         return set()
-    head = re.sub(r"\s*\([^)]*\)$", "", line)
+    head, aside = _name_and_aside(line)
     words = head.split()
     if any(w.lower() in _STOP or w.lower() in _GENERIC_TITLE_WORDS for w in words):
         return set()
@@ -331,7 +332,28 @@ def _name_title_keys(line: str) -> set[str]:
     out = {_norm_name(head)}
     if len(words) == 2 and len(words[0]) >= 4:
         out.add(_norm_name(words[0]))
+    if aside and " " not in aside.strip():
+        out.add(_norm_name(aside))  # "scikit-optimize (skopt)", "Data Version Control (DVC)"
     return {k for k in out if _is_key(k)}
+
+
+def _name_and_aside(line: str) -> tuple[str, str]:
+    """A name title's name and what it says in parentheses after it ("scikit-optimize", "skopt")."""
+    match = re.search(r"\s*\(([^)]*)\)$", line)
+    return (line[: match.start()], match.group(1)) if match else (line, "")
+
+
+_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # PyTorch, TensorFlow; not QLoRA, LightGBM
+
+
+def _name_parts(line: str) -> frozenset[tuple[str, ...]]:
+    """The words of a title that is a name, for abbreviations of it: "ML-Ensemble" -> (ml, ensemble),
+    "Weights & Biases" -> (weights, and, biases), "PyTorch Geometric" -> (py, torch, geometric)."""
+    if not _name_title_keys(line):
+        return frozenset()
+    head = _name_and_aside(line.strip())[0].replace("&", " and ")
+    parts = tuple(p.lower() for p in re.split(r"[\s\-_.]+", _CAMEL_RE.sub(" ", head)) if p)
+    return frozenset({parts}) if len(parts) >= 2 else frozenset()
 
 
 def _title_numbers(line: str) -> frozenset[str]:
@@ -420,7 +442,8 @@ def item_signals(item: Item) -> Signals:
     return Signals(words, frozenset(names), frozenset(title_names) - {""}, frozenset(strong),
                    item.published, item.kind, frozenset(keys) - {""}, _surnames(item.authors),
                    _title_words(about), frozenset(literal) - {""}, frozenset(repo_names), feed, entry,
-                   _title_numbers(_URL_RE.sub(" ", item.title or "")))
+                   _title_numbers(_URL_RE.sub(" ", item.title or "")),
+                   _name_parts(about) if item.kind != "tweet" else frozenset())
 
 
 def _names(text: str) -> set[str]:
@@ -525,6 +548,67 @@ def _extends(longer: str, name: str) -> bool:
     return extra not in _NAME_AFFIXES and extra not in _GENERIC_NAMES
 
 
+# How a word of a name is shortened in another name of the same thing ("skopt" is scikit-optimize).
+_PART_FORMS = {"scikit": ("scikit", "sk")}
+# An abbreviation or a misspelling shorter than this is too likely to match another name by chance.
+ALIAS_MIN = 4
+
+
+@lru_cache(maxsize=65536)  # each item is in about 40 candidate pairs: its names recur
+def abbreviates(short: str, parts: tuple[str, ...]) -> bool:
+    """`short` is made of a prefix of every word of a name, in order ("mlens" of ML-Ensemble, "wandb"
+    of Weights & Biases, "skopt" of scikit-optimize); connectors may be left out."""
+    if len(short) < ALIAS_MIN or len(parts) < 2 or short[0] not in _initials(parts) or short == "".join(parts):
+        return False
+
+    @cache
+    def fits(pos: int, idx: int) -> bool:
+        if idx == len(parts):
+            return pos == len(short)
+        if parts[idx] in _CONNECTORS and fits(pos, idx + 1):
+            return True
+        for form in _PART_FORMS.get(parts[idx], (parts[idx],)):
+            for length in range(min(len(form), len(short) - pos), 0, -1):
+                if short[pos:pos + length] == form[:length] and fits(pos + length, idx + 1):
+                    return True
+        return False
+
+    return fits(0, 0)
+
+
+@lru_cache(maxsize=4096)
+def _initials(parts: tuple[str, ...]) -> frozenset[str]:
+    """The letters an abbreviation of a name can start with (connectors may be left out)."""
+    out: set[str] = set()
+    for part in parts:
+        out.update(form[0] for form in _PART_FORMS.get(part, (part,)))
+        if part not in _CONNECTORS:
+            break
+    return frozenset(out)
+
+
+def misspells(x: str, y: str) -> bool:
+    """Two names one swap of neighbouring letters apart ("NLTK" / "NTLK"): a typo in a list."""
+    if len(x) != len(y) or len(x) < ALIAS_MIN or x == y:
+        return False
+    diff = [i for i in range(len(x)) if x[i] != y[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
+
+
+def aliases(a: Signals, b: Signals) -> set[str]:
+    """Identity names of one item that another form of the other's name stands for: an abbreviation
+    of its name's words or a one-swap misspelling of one of its names."""
+    out: set[str] = set()
+    if not (a.name_parts or b.name_parts) and not any(len(x) == len(y) for x in a.literal_keys for y in b.literal_keys):
+        return out
+    for x, y in ((a, b), (b, a)):
+        for name in x.literal_keys:
+            if any(abbreviates(name, parts) for parts in y.name_parts) or any(
+                    misspells(name, other) for other in y.literal_keys):
+                out.add(name)
+    return out
+
+
 def code_of(a: Signals, b: Signals, shared: set[str]) -> float:
     """1 when one item is a paper and the other a repo named after a name the paper carries."""
     for x, y in ((a, b), (b, a)):
@@ -536,11 +620,12 @@ def code_of(a: Signals, b: Signals, shared: set[str]) -> float:
 def key_strength(a: Signals, b: Signals, idf: Idf) -> tuple[float, float, float, float]:
     """(best spread of a shared identity name, the same for names in both identities, code_of,
     key_miss: both have identity names and neither mentions one of the other's)."""
-    shared = shared_keys(a, b)
+    alias = aliases(a, b)
+    shared = shared_keys(a, b) | alias
     key = max((idf.spread(n) for n in shared), default=0.0)
     both = max((idf.spread(n) for n in shared & a.keys & b.keys), default=0.0)
     miss = 0.0
-    if a.literal_keys and b.literal_keys and not (a.keys & b.names) and not (b.keys & a.names):
+    if a.literal_keys and b.literal_keys and not (a.keys & b.names) and not (b.keys & a.names) and not alias:
         miss = 1.0
     return key, both, code_of(a, b, shared), miss
 
