@@ -886,15 +886,17 @@ class Catalog:
 
     def duplicate_groups(
         self, *, threshold: float | None = None, explain: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> builtins.list[dict[str, Any]]:
         """Groups of near-duplicate items: [{ids, score, pairs: [{a, b, score}]}], strongest first.
 
         With `explain`, each pair also carries ``explain``: the signals that decided it, each with its
         value, weight and contribution to the score (`newsletter.semantic.dupes.explain`).
+        `progress(done, total)` hears of the neighbour queries, then of the pairs scored.
         """
         self.sync_semantic()
         items = list(self.snapshot().items.values())
-        groups = self.semantic.duplicate_groups(items, threshold=self._threshold(threshold))
+        groups = self.semantic.duplicate_groups(items, threshold=self._threshold(threshold), progress=progress)
         why: dict[tuple[str, str], dict[str, Any]] = {}
         if explain:
             from .semantic.why import explain_pairs

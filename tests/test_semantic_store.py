@@ -262,3 +262,23 @@ def test_duplicate_pairs_score_the_pairs_of_the_ids_asked_for(derived: Path) -> 
     assert engine.duplicate_pairs(items, among={"dup0001"}, min_cosine=1.01) == []
     groups = engine.duplicate_groups(items)
     assert any({"dup0001", "id00001"} <= set(g.ids) for g in groups)
+
+
+def test_duplicate_pairs_in_chunks_report_progress_and_find_the_same_pairs(
+    derived: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.semantic import engine as engine_module
+
+    items = make_items(40)
+    engine = SemanticEngine(derived, embedder=HashingEmbedder())
+    engine.sync(items)
+    whole = engine.duplicate_pairs(items, threshold=0.0)
+    monkeypatch.setattr(engine_module, "PAIR_CHUNK", 7)
+    heard: list[tuple[int, int]] = []
+    chunked = engine.duplicate_pairs(items, threshold=0.0, progress=lambda done, total: heard.append((done, total)))
+    # The same pairs; a score may differ in its 4th decimal (BLAS rounds a 7-row product differently).
+    assert [(a, b) for a, b, _ in sorted(chunked)] == [(a, b) for a, b, _ in sorted(whole)] and whole
+    assert max(abs(x[2] - y[2]) for x, y in zip(sorted(chunked), sorted(whole), strict=True)) < 1e-3
+    queries = [h for h in heard if h[1] == len(items)]
+    assert queries[0] == (7, 40) and queries[-1] == (40, 40)  # neighbour queries, 7 items at a time
+    assert heard[-1][0] == heard[-1][1] > 0 and heard == sorted(heard, key=lambda h: (h[1] != 40, h[0]))

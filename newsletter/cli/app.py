@@ -505,7 +505,8 @@ def dupes(ctx: Context, threshold: float | None, explain: bool, as_json: bool) -
     catalog = ctx.catalog
     with progress_bar("embedding", enabled=not as_json) as progress:
         catalog.sync_semantic(progress=progress)
-    groups = catalog.duplicate_groups(threshold=threshold, explain=explain)
+    with progress_bar("comparing neighbours", enabled=not as_json) as progress:
+        groups = catalog.duplicate_groups(threshold=threshold, explain=explain, progress=progress)
     items = catalog.snapshot().items
     if as_json:
         emit_json({"groups": [{**g, "items": [envelope.item_json(items[i]) for i in g["ids"]]} for g in groups]})

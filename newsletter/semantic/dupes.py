@@ -376,10 +376,19 @@ def _feed_entry(item: Item) -> tuple[str, str]:
     return feed, entry
 
 
+_DIGIT_RE = re.compile(r"\d")
+_ALPHA_RE = re.compile(r"[^\W\d_]")
+
+
+def _inner_capital(token: str) -> bool:
+    """A capital letter after the first character ("vLLM", "FlashAttention"); C-speed, not per char."""
+    rest = token[1:]
+    return rest != rest.lower()
+
+
 def _shaped(part: str) -> bool:
     """Looks like a name on its own: digits with letters, inner capitals, ALLCAPS ("vLLM", "GPT4")."""
-    return (any(c.isdigit() for c in part) and any(c.isalpha() for c in part)) or any(
-        c.isupper() for c in part[1:])
+    return bool(_DIGIT_RE.search(part) and _ALPHA_RE.search(part)) or _inner_capital(part)
 
 
 def _is_key(name: str) -> bool:
@@ -451,15 +460,11 @@ def _names(text: str) -> set[str]:
     sentence_starts = set(_SENT_START_RE.findall(text))
     names = {_norm_name(a + b) for a, b in _VERSIONED_RE.findall(text)}
     for token in _WORD_RE.findall(text):
-        is_name = (
-            (any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
-            or any(c.isupper() for c in token[1:])
-            or (token[:1].isupper() and token not in sentence_starts)
-        )
+        is_name = _shaped(token) or (token[:1].isupper() and token not in sentence_starts)
         if is_name and token.lower().strip(".-") not in _STOP:
             names.add(_norm_name(token))
             if "-" in token.strip("-"):  # "FlashAttention-2" also names "FlashAttention"
-                names.update(_norm_name(p) for p in token.split("-") if any(c.isupper() for c in p[1:]))
+                names.update(_norm_name(p) for p in token.split("-") if _inner_capital(p))
     names.discard("")
     return names
 

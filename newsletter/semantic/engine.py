@@ -42,6 +42,7 @@ DUPE_CANDIDATES = 20  # index neighbours scored per item; positives sit well ins
 # compile, ~0.6 s, a handful of texts does not pay back).
 TORCH_FREE_SMALL_BATCHES = ("st-fp32", "st-bf16", "ov-bf16", "ov-fp32")
 SMALL_BATCH = 256  # texts embedded without torch when the ONNX export exists (see document_encoder)
+PAIR_CHUNK = 2048  # items per neighbour query and pairs per progress report in duplicate_pairs
 QUERY_CHUNK = 1024  # query rows per index call in similar_many (1024 x 5000 exact scores = 20 MB)
 
 
@@ -361,7 +362,7 @@ class SemanticEngine:
 
     def duplicate_pairs(
         self, items: Sequence[Item], *, among: set[str] | None = None, threshold: float | None = None,
-        min_cosine: float | None = None,
+        min_cosine: float | None = None, progress: Callable[[int, int], None] | None = None,
     ) -> list[tuple[str, str, float]]:
         """Near-duplicate pairs `(a, b, score)` (a < b, score ≥ threshold), best first.
 
@@ -370,22 +371,28 @@ class SemanticEngine:
         (default dupes.CANDIDATE_FLOOR) are scored by `dupes.pair_features` signals, the IDF from
         the stored document frequencies once `sync_store` has run (else over the items involved).
         Asking for a few ids costs a fraction of a second at any catalog size; the whole catalog
-        ~1 ms per item. The engine must be synced with `items`.
+        ~1 ms per item. The engine must be synced with `items`. `progress(done, total)` hears of the
+        neighbour queries (total: the items), then of the pair scoring (total: the pairs).
         """
         threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
         floor = dupes.CANDIDATE_FLOOR if min_cosine is None else min_cosine
+        report = progress or (lambda done, total: None)
         self._load()
         live = {it.id: it for it in items if not it.duplicate_of and it.id in self.index.by_id}
         ids = list(live) if among is None else sorted(i for i in among if i in live)
         if not ids or len(live) < 2:
             return []
-        rows = self.index.query(self.index.vectors(ids), DUPE_CANDIDATES, allowed=set(live), exclude=ids)
+        allowed = set(live)
         # The cosine floor first: only the items of the pairs above it need their signals.
         close: dict[tuple[str, str], float] = {}
-        for a, row in zip(ids, rows, strict=True):
-            for b, cosine in row:
-                if cosine >= floor:
-                    close.setdefault((a, b) if a < b else (b, a), cosine)
+        for start in range(0, len(ids), PAIR_CHUNK):
+            chunk = ids[start:start + PAIR_CHUNK]
+            rows = self.index.query(self.index.vectors(chunk), DUPE_CANDIDATES, allowed=allowed, exclude=chunk)
+            for a, row in zip(chunk, rows, strict=True):
+                for b, cosine in row:
+                    if cosine >= floor:
+                        close.setdefault((a, b) if a < b else (b, a), cosine)
+            report(start + len(chunk), len(ids))
         if self.docfreq is not None:
             # By query, as in `similar_many`: the catalog's document frequencies of these pairs' terms.
             scored = {i for pair in close for i in pair}
@@ -393,17 +400,20 @@ class SemanticEngine:
             extra = [self._item_signals(live[i]) for i in scored if not self._in_docfreq(live[i])]
             idf = self.docfreq.idf(terms, extra)
         else:
-            idf = self._idf(live[i] for i in set(ids) | {b for row in rows for b, _ in row})
-        pairs = {
-            (a, b): round(dupes.combine(dupes.pair_features(
+            idf = self._idf(live[i] for i in set(ids) | {i for pair in close for i in pair})
+        found = []
+        for done, ((a, b), cosine) in enumerate(close.items(), 1):
+            score = round(dupes.combine(dupes.pair_features(
                 self._item_signals(live[a]), self._item_signals(live[b]), cosine, idf)), 4)
-            for (a, b), cosine in close.items()
-        }
-        found = [(a, b, s) for (a, b), s in pairs.items() if s >= threshold]
+            if score >= threshold:
+                found.append((a, b, score))
+            if done % PAIR_CHUNK == 0 or done == len(close):
+                report(done, len(close))
         return sorted(found, key=lambda p: (-p[2], p[0], p[1]))
 
     def duplicate_groups(
         self, items: Sequence[Item], *, threshold: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[dupes.DuplicateGroup]:
         """Groups of near-duplicates in the catalog (connected components of pairs ≥ threshold).
 
@@ -412,7 +422,7 @@ class SemanticEngine:
         threshold = dupes.DEFAULT_THRESHOLD if threshold is None else threshold
         self.sync(items)
         # Every scored pair, not only those >= threshold: grouping weighs the weaker cross pairs too.
-        return dupes.connected_groups(self.duplicate_pairs(items, threshold=0.0), threshold)
+        return dupes.connected_groups(self.duplicate_pairs(items, threshold=0.0, progress=progress), threshold)
 
     # -- related and search ------------------------------------------------------------------------
     def _allowed(self, kind: str | None, since: str | None, allowed: set[str] | None) -> set[str] | None:
