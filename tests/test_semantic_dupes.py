@@ -132,10 +132,11 @@ def test_a_name_with_its_vendor_descriptor_or_packaging_affix_is_the_same_name()
         assert features_of(a, b, [a, b], 0.5)["key"] == 0.0, (left, right)
 
 
-def test_an_abbreviation_or_a_one_swap_misspelling_of_a_name_is_the_same_name() -> None:
+def test_an_abbreviation_a_misspelling_or_an_ecosystem_prefix_of_a_name_is_the_same_name() -> None:
     # Real pairs of the dev set's lists ("skopt", "mlens"), a parenthesised alias, a list's typo.
     pairs = [("scikit-optimize", "skopt"), ("ML-Ensemble", "mlens"), ("scikit-optimize (skopt)", "skopt"),
-             ("NLTK", "NTLK"), ("TensorFlow", "tflow")]
+             ("NLTK", "NTLK"), ("TensorFlow", "tflow"), ("pytorch-lightning", "lightning"),
+             ("opencv-python", "OpenCV")]
     for left, right in pairs:
         a, b = named("a", left), named("b", right)
         row = features_of(a, b, [a, b], 0.4)
@@ -148,6 +149,9 @@ def test_names_that_only_look_alike_are_not_aliases() -> None:
                         ("PyTorch Geometric", "PyG"), ("LightGBM", "XGBoost"), ("Prefect Core", "Prefect Cloud")]:
         a, b = named("a", left), named("b", right)
         assert dupes.aliases(dupes.item_signals(a), dupes.item_signals(b)) == set(), (left, right)
+    # A trailing ecosystem word names a port (tensorboardX), not the project it ports.
+    a, b = named("a", "tensorboard-pytorch"), named("b", "TensorBoard")
+    assert features_of(a, b, [a, b], 0.7)["key"] == 0.0
     assert not dupes.abbreviates("mlflow", ("ml", "flow"))  # the name itself, not another form of it
     assert not dupes.misspells("spacy", "space")  # a changed letter is not a swap
 

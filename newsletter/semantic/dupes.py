@@ -334,7 +334,21 @@ def _name_title_keys(line: str) -> set[str]:
         out.add(_norm_name(words[0]))
     if aside and " " not in aside.strip():
         out.add(_norm_name(aside))  # "scikit-optimize (skopt)", "Data Version Control (DVC)"
+    if len(words) == 1:
+        out |= _ecosystem_stripped(words[0])
     return {k for k in out if _is_key(k)}
+
+
+def _ecosystem_stripped(word: str) -> set[str]:
+    """A package name without its ecosystem's prefix or packaging suffix: "pytorch-lightning" is
+    Lightning, "opencv-python" is OpenCV; "tensorboard-pytorch" is not TensorBoard (a port of it
+    to PyTorch: a trailing ecosystem word names another project)."""
+    parts = [p for p in re.split(r"[-_]", word.lower()) if p]
+    while len(parts) > 1 and (parts[0] in _GENERIC_NAMES or parts[0] in _NAME_AFFIXES):
+        parts = parts[1:]
+    while len(parts) > 1 and parts[-1] in _REPO_AFFIXES:
+        parts = parts[:-1]
+    return {parts[0]} if len(parts) == 1 and parts[0] != _norm_name(word) else set()
 
 
 def _name_and_aside(line: str) -> tuple[str, str]:
