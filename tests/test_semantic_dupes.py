@@ -136,7 +136,7 @@ def test_an_abbreviation_a_misspelling_or_an_ecosystem_prefix_of_a_name_is_the_s
     # Real pairs of the dev set's lists ("skopt", "mlens"), a parenthesised alias, a list's typo.
     pairs = [("scikit-optimize", "skopt"), ("ML-Ensemble", "mlens"), ("scikit-optimize (skopt)", "skopt"),
              ("NLTK", "NTLK"), ("TensorFlow", "tflow"), ("pytorch-lightning", "lightning"),
-             ("opencv-python", "OpenCV")]
+             ("opencv-python", "OpenCV"), ("categorical-encoding", "category_encoders")]
     for left, right in pairs:
         a, b = named("a", left), named("b", right)
         row = features_of(a, b, [a, b], 0.4)
@@ -149,6 +149,10 @@ def test_names_that_only_look_alike_are_not_aliases() -> None:
                         ("PyTorch Geometric", "PyG"), ("LightGBM", "XGBoost"), ("Prefect Core", "Prefect Cloud")]:
         a, b = named("a", left), named("b", right)
         assert dupes.aliases(dupes.item_signals(a), dupes.item_signals(b)) == set(), (left, right)
+    for left, right in [("Ray Tune", "Ray Train"), ("text-generation-inference", "text-embeddings-inference")]:
+        a, b = named("a", left), named("b", right)
+        assert dupes.aliases(dupes.item_signals(a), dupes.item_signals(b)) == set(), (left, right)
+    assert not dupes.abbreviates("feature", ("feature", "engineering"))  # the word itself, cut short
     # A trailing ecosystem word names a port (tensorboardX), not the project it ports.
     a, b = named("a", "tensorboard-pytorch"), named("b", "TensorBoard")
     assert features_of(a, b, [a, b], 0.7)["key"] == 0.0

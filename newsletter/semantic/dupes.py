@@ -571,6 +571,8 @@ def _extends(longer: str, name: str) -> bool:
 _PART_FORMS = {"scikit": ("scikit", "sk")}
 # An abbreviation or a misspelling shorter than this is too likely to match another name by chance.
 ALIAS_MIN = 4
+# An abbreviation keeps each word whole or at most this many of its first letters ("opt", "ens").
+ABBREVIATED_PART = 4
 
 
 @lru_cache(maxsize=65536)  # each item is in about 40 candidate pairs: its names recur
@@ -588,6 +590,8 @@ def abbreviates(short: str, parts: tuple[str, ...]) -> bool:
             return True
         for form in _PART_FORMS.get(parts[idx], (parts[idx],)):
             for length in range(min(len(form), len(short) - pos), 0, -1):
+                if length < len(form) and length > ABBREVIATED_PART:
+                    continue  # "featur" + "e" is the word itself, not an abbreviation of "feature engineering"
                 if short[pos:pos + length] == form[:length] and fits(pos + length, idx + 1):
                     return True
         return False
@@ -614,10 +618,26 @@ def misspells(x: str, y: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
 
 
+# Two inflections of one word share at least this long a start ("categor-y/-ical", "encod-ers/-ing").
+INFLECTION_STEM = 5
+
+
+def inflects(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """Two names of as many words, word by word the same or inflections of one stem: "category_encoders"
+    / "categorical-encoding". Only names of two or more words: a one-word name and its extension are
+    another work ("llama" / "llama2", "tensorboard" / "tensorboardx")."""
+    if len(x) != len(y) or len(x) < 2 or x == y:
+        return False
+    return all(u == v or u[:INFLECTION_STEM] == v[:INFLECTION_STEM] for u, v in zip(x, y, strict=True))
+
+
 def aliases(a: Signals, b: Signals) -> set[str]:
     """Identity names of one item that another form of the other's name stands for: an abbreviation
-    of its name's words or a one-swap misspelling of one of its names."""
+    of its name's words, the same words inflected, or a one-swap misspelling of one of its names."""
     out: set[str] = set()
+    for words in a.name_parts:
+        if any(inflects(words, other) for other in b.name_parts):
+            out.add("".join(words))
     if not (a.name_parts or b.name_parts) and not any(len(x) == len(y) for x in a.literal_keys for y in b.literal_keys):
         return out
     for x, y in ((a, b), (b, a)):
