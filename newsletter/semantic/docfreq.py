@@ -12,9 +12,10 @@ and every item's signals in memory at once had passed 10 GB).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from newsletter.models import Item
@@ -51,12 +52,22 @@ class DocFreq:
         row = self.conn.execute("SELECT value FROM meta WHERE key='synced'").fetchone()
         return row[0] if row else None
 
-    def reset(self) -> None:
-        """Forget everything (before a full rebuild)."""
-        with self.conn:
-            self.conn.execute("DELETE FROM terms")
-            self.conn.execute("DELETE FROM df")
-            self.conn.execute("DELETE FROM meta WHERE key IN ('synced', 'n')")
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (a second syncing process waits): committed, or rolled back."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _mark(self, n: int, synced: str) -> None:
+        """Record the item count and the cache state the counts match (inside `_writing`)."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('n', ?), ('synced', ?)", (str(n), synced))
 
     def rebuild(
         self,
@@ -72,9 +83,7 @@ class DocFreq:
         The same counts as `update` from empty with every item, in one transaction (a failure keeps
         the previous state), holding at most `batch` rows and `flush_terms` counts at once.
         """
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as conn:
             conn.execute("DELETE FROM terms")
             conn.execute("DELETE FROM df")
             n = 0
@@ -95,13 +104,7 @@ class DocFreq:
                     counts.clear()
             conn.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", rows)
             self._add_counts(counts)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('n', ?)", (str(n),))
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced', ?)", (synced,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._mark(n, synced)
 
     def _add_counts(self, counts: Mapping[str, int]) -> None:
         self.conn.executemany(
@@ -111,9 +114,7 @@ class DocFreq:
 
     def update(self, changed: Mapping[str, Item | None], signals: Callable[[Item], dupes.Signals], synced: str) -> None:
         """Replace the contributions of changed items (None: removed), then record `synced`."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as conn:
             n_row = conn.execute("SELECT value FROM meta WHERE key='n'").fetchone()
             n = int(n_row[0]) if n_row else 0
             for item_id, item in changed.items():
@@ -132,13 +133,7 @@ class DocFreq:
                     [(t,) for t in new],
                 )
             conn.execute("DELETE FROM df WHERE count <= 0")
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('n', ?)", (str(max(n, 0)),))
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced', ?)", (synced,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._mark(max(n, 0), synced)
 
     def idf(self, terms: Iterable[str], extra_docs: Iterable[dupes.Signals] = ()) -> dupes.Idf:
         """An `Idf` over the catalog for these terms (plus documents not in the catalog yet)."""
