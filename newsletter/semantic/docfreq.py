@@ -5,13 +5,17 @@ over the whole catalog per `add` cost O(catalog) (seconds at 100k), so the count
 SQLite file beside the vectors: `terms(id, term)` remembers what each item contributed, `df(term,
 count)` the totals. A sync applies only the items that changed; a query reads only the terms asked
 for. Like every derived file it is rebuilt from the catalog when missing, damaged or of another
-version.
+version: `rebuild` streams the catalog once, writing the rows in batches and counting in a dict it
+flushes when it grows, so its memory does not grow with the catalog (1M items: the whole catalog
+and every item's signals in memory at once had passed 10 GB).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from newsletter.models import Item
@@ -19,6 +23,8 @@ from newsletter.semantic import dupes
 from newsletter.store.disposable import open_disposable
 
 VERSION = "1"
+BATCH_ROWS = 50_000  # (id, term) rows written per executemany in `rebuild`
+FLUSH_TERMS = 100_000  # distinct terms counted in memory before `rebuild` adds them to the table
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terms (id TEXT NOT NULL, term TEXT NOT NULL);
@@ -46,20 +52,69 @@ class DocFreq:
         row = self.conn.execute("SELECT value FROM meta WHERE key='synced'").fetchone()
         return row[0] if row else None
 
-    def reset(self) -> None:
-        """Forget everything (before a full rebuild)."""
-        with self.conn:
-            self.conn.execute("DELETE FROM terms")
-            self.conn.execute("DELETE FROM df")
-            self.conn.execute("DELETE FROM meta WHERE key IN ('synced', 'n')")
-
-    def update(
-        self, changed: Mapping[str, Item | None], signals: Callable[[Item], dupes.Signals], synced: str
-    ) -> None:
-        """Replace the contributions of changed items (None: removed), then record `synced`."""
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (a second syncing process waits): committed, or rolled back."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _mark(self, n: int, synced: str) -> None:
+        """Record the item count and the cache state the counts match (inside `_writing`)."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('n', ?), ('synced', ?)", (str(n), synced))
+
+    def rebuild(
+        self,
+        items: Iterable[Item],
+        signals: Callable[[Item], dupes.Signals],
+        synced: str,
+        *,
+        batch: int = BATCH_ROWS,
+        flush_terms: int = FLUSH_TERMS,
+    ) -> None:
+        """Replace everything with the counts of `items` (the whole catalog, read lazily), then record `synced`.
+
+        The same counts as `update` from empty with every item, in one transaction (a failure keeps
+        the previous state), holding at most `batch` rows and `flush_terms` counts at once.
+        """
+        with self._writing() as conn:
+            conn.execute("DELETE FROM terms")
+            conn.execute("DELETE FROM df")
+            n = 0
+            rows: list[tuple[str, str]] = []
+            counts: Counter[str] = Counter()
+            for item in items:
+                if item.duplicate_of:
+                    continue
+                n += 1
+                new = item_terms(signals(item))
+                rows.extend((item.id, t) for t in sorted(new))
+                counts.update(new)
+                if len(rows) >= batch:
+                    conn.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", rows)
+                    rows.clear()
+                if len(counts) >= flush_terms:
+                    self._add_counts(counts)
+                    counts.clear()
+            conn.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", rows)
+            self._add_counts(counts)
+            self._mark(n, synced)
+
+    def _add_counts(self, counts: Mapping[str, int]) -> None:
+        self.conn.executemany(
+            "INSERT INTO df (term, count) VALUES (?, ?) ON CONFLICT(term) DO UPDATE SET count = count + excluded.count",
+            counts.items(),
+        )
+
+    def update(self, changed: Mapping[str, Item | None], signals: Callable[[Item], dupes.Signals], synced: str) -> None:
+        """Replace the contributions of changed items (None: removed), then record `synced`."""
+        with self._writing() as conn:
             n_row = conn.execute("SELECT value FROM meta WHERE key='n'").fetchone()
             n = int(n_row[0]) if n_row else 0
             for item_id, item in changed.items():
@@ -78,20 +133,14 @@ class DocFreq:
                     [(t,) for t in new],
                 )
             conn.execute("DELETE FROM df WHERE count <= 0")
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('n', ?)", (str(max(n, 0)),))
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced', ?)", (synced,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._mark(max(n, 0), synced)
 
     def idf(self, terms: Iterable[str], extra_docs: Iterable[dupes.Signals] = ()) -> dupes.Idf:
         """An `Idf` over the catalog for these terms (plus documents not in the catalog yet)."""
         wanted = sorted(set(terms))
         df: dict[str, int] = {}
         for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
+            part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
             df.update(self.conn.execute(f"SELECT term, count FROM df WHERE term IN ({marks})", part).fetchall())
         n_row = self.conn.execute("SELECT value FROM meta WHERE key='n'").fetchone()

@@ -273,12 +273,13 @@ class SemanticEngine:
             old_epoch, _, old_seq = previous.partition(":")
             delta = store.changed_ids(old_epoch, int(old_seq)) if old_seq.isdigit() else None
         if delta is None:
-            df.reset()
-            items: dict[str, Item | None] = dict(store.load().items)
-        else:
-            if not delta:
-                return
-            items = {i: (found[0] if (found := store.entry(i)) else None) for i in delta}
+            # The whole catalog, streamed from the cache (its state at `mark`): not `load`, whose
+            # snapshot and the signals cache would hold every item at once (10+ GB at 1M items).
+            df.rebuild(store.winning_items(), dupes.item_signals, mark)
+            return
+        if not delta:
+            return
+        items = {i: (found[0] if (found := store.entry(i)) else None) for i in delta}
         df.update(items, self._item_signals, mark)
 
     def _in_docfreq(self, item: Item) -> bool:

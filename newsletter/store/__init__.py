@@ -208,6 +208,25 @@ class Store:
         wanted = list(hashes)
         return self._healing(lambda: self.cache.items_for_hashes(wanted))
 
+    def winning_items(self, chunk: int = 1000) -> Iterator[Item]:
+        """Every item as the cache holds it now (no stat sweep), by id, read `chunk` rows at a time.
+
+        For a whole-catalog pass in bounded memory (`load` builds the whole snapshot). A cache found
+        damaged midway is rebuilt from the files and the pass goes on after the last id it gave.
+        """
+        after = ""
+        for attempt in range(3):
+            try:
+                for item in self.cache.winners(after, chunk):
+                    yield item
+                    after = item.id
+                return
+            except CacheDamaged as exc:
+                if attempt == 2:
+                    raise
+                self._heal(str(exc))
+                self._report_rebuild()
+
     def merged_ids(self) -> set[str]:
         """Ids of the items merged into others."""
         return self._healing(self.cache.merged_ids)

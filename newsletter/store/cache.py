@@ -251,6 +251,26 @@ class CatalogCache:
         for path, mtime_ns, size, ino, data, error in rows:
             yield CachedEntry(path, mtime_ns, size, item_from_blob(data), error, ino)
 
+    def winners(self, after: str = "", chunk: int = 1000) -> Iterator[Item]:
+        """Every id's winning item (the one `by_id` lists first), by id, from ids greater than `after`.
+
+        One cursor read `chunk` rows at a time, so a whole-catalog pass holds a chunk, not the
+        catalog (the id index gives the order; only one id's rows are sorted at once).
+        """
+        try:
+            cursor = self.conn.execute(
+                f"SELECT id, data FROM entries WHERE id > ? AND data IS NOT NULL ORDER BY id, {WINNER_ORDER}",
+                (after,),
+            )
+            previous = None
+            while rows := cursor.fetchmany(chunk):
+                for item_id, data in rows:
+                    if item_id != previous:
+                        previous = item_id
+                        yield item_from_blob(data)
+        except sqlite3.DatabaseError as exc:
+            raise CacheDamaged(str(exc)) from None
+
     def unreadable(self) -> list[CachedEntry]:
         """The rows of files that could not be read as items (their error kept)."""
         rows = self._query("SELECT path, mtime_ns, size, ino, error FROM entries WHERE data IS NULL")
