@@ -194,3 +194,37 @@ def test_no_mark_while_a_file_is_racy_and_a_write_drops_its_folders_mark(project
     catalog.tag(f"{1:012x}", ["kept"])  # our own write of a file in that folder
     assert rel not in catalog.store.cache.sweep_marks()
     assert "kept" in swept(project).snapshot().items[f"{1:012x}"].tags
+
+
+def test_a_full_reparse_writes_in_batches_and_ends_as_one_write_would(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A copied project (new inodes: every file re-parsed) once held every parsed row until the end.
+    from newsletter.store import staleness
+
+    catalog = Catalog.open(project)
+    with catalog.writing():
+        catalog.store.save_many([(make_item(n), None) for n in range(6, 40)])
+    catalog.close()
+    backdate(project / "catalog")
+    whole = swept(project)
+    expected = {i: (it.title, whole.snapshot().paths[i]) for i, it in whole.snapshot().items.items()}
+    marks = whole.store.cache.sweep_marks()
+    whole.close()
+    assert len(expected) == 39 and marks
+
+    (project / ".newsletter" / "catalog.sqlite").unlink()  # every file is new to the cache
+    monkeypatch.setattr(staleness, "FLUSH_EVERY", 4)
+    writes: list[int] = []
+    real_apply = staleness.CatalogCache.apply
+
+    def counting_apply(self, upserts, removed, **kw):  # type: ignore[no-untyped-def]
+        writes.append(len(list(upserts := list(upserts))))
+        return real_apply(self, upserts, removed, **kw)
+
+    monkeypatch.setattr(staleness.CatalogCache, "apply", counting_apply)
+    batched = swept(project)
+    got = {i: (it.title, batched.snapshot().paths[i]) for i, it in batched.snapshot().items.items()}
+    assert got == expected
+    assert batched.store.cache.sweep_marks() == marks  # set by the last write, after every batch
+    assert len(writes) > 5 and max(writes) <= 4 and sum(writes) == 39

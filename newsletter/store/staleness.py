@@ -32,6 +32,7 @@ from . import files
 from .cache import CachedEntry, CatalogCache, dir_of
 
 RACY_NS = 2_000_000_000
+FLUSH_EVERY = 2000  # parsed rows held before they are written (a 100k re-parse held them all: 1.3 GB)
 Stamp = tuple[int, int, int]  # (mtime_ns, size, inode)
 
 
@@ -150,6 +151,7 @@ def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> in
         if folder:
             children.setdefault(dir_of(folder), []).append(folder)
     upserts: list[CachedEntry] = []
+    flushed = 0
     removed: list[str] = []
     removed_dirs: list[str] = []
     dir_stamps: dict[str, int] = {}
@@ -176,6 +178,13 @@ def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> in
             for name, stamp in found.items():
                 if cached.get(name) != stamp:
                     upserts.append(parse_entry(catalog_dir, name, stamp, now))
+                    if len(upserts) >= FLUSH_EVERY:
+                        # Bounded memory when every file is new (a fresh clone, a copied project):
+                        # parsed rows go to the cache in batches. Folder stamps and sweep marks wait
+                        # for the end, so a sweep cut short re-lists and re-parses only what is left.
+                        cache.apply(upserts, [])
+                        flushed += len(upserts)
+                        upserts = []
             removed.extend(name for name in cached if name not in found)
             if mark is not None:
                 new_marks[rel] = mark
@@ -187,7 +196,7 @@ def freshen(catalog_dir: Path, cache: CatalogCache, *, full: bool = False) -> in
             dir_stamps[rel] = trusted
     if upserts or removed or removed_dirs or dir_stamps or new_marks:
         cache.apply(upserts, removed, dirs=dir_stamps, removed_dirs=removed_dirs, marks=new_marks)
-    return len(upserts) + len(removed)
+    return flushed + len(upserts) + len(removed)
 
 
 def _is_dir(st: os.stat_result) -> bool:
