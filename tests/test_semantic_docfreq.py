@@ -113,3 +113,41 @@ def test_the_engine_builds_the_counts_once_then_follows_edits(store: Store, tmp_
     assert counts(engine.docfreq) == counts(rebuilt)
     assert "zyxwvut" in counts(engine.docfreq)[0]
     assert removed_id not in {i for i, _ in counts(engine.docfreq)[2]}
+
+
+def test_a_change_of_a_fifth_of_the_catalog_rebuilds_instead_of_updating(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh clone or a copied project re-parses every file: `update` would hold all of them at once."""
+    engine = SemanticEngine(tmp_path / ".newsletter" / "semantic", embedder=HashingEmbedder())
+    engine.sync_store(store)
+    monkeypatch.setattr(docfreq, "REBUILD_ABOVE", 10)
+    calls: list[str] = []
+    real_rebuild, real_update = docfreq.DocFreq.rebuild, docfreq.DocFreq.update
+
+    def rebuild(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("rebuild")
+        return real_rebuild(self, *args, **kwargs)
+
+    def update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("update")
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(docfreq.DocFreq, "rebuild", rebuild)
+    monkeypatch.setattr(docfreq.DocFreq, "update", update)
+
+    def edit(ids: list[str], word: str) -> None:
+        snap = store.load()
+        for i in ids:
+            store.save(dataclasses.replace(snap.items[i], title=f"{snap.items[i].title} {word}"), snap.paths[i])
+        store.freshen()
+        engine.sync_store(store)
+
+    live = sorted(store.load().items)
+    edit(live[2:5], "qwertyfew")  # 3 of 123: applied one by one
+    edit(live[5:45], "qwertymany")  # 40 of 123, past a fifth and past the (lowered) floor
+    assert calls == ["update", "rebuild"]
+    fresh = docfreq.open_docfreq(tmp_path / "fresh.sqlite")
+    real_rebuild(fresh, store.winning_items(), dupes.item_signals, "e:1")
+    assert engine.docfreq is not None and counts(engine.docfreq) == counts(fresh)
+    assert counts(fresh)[0]["qwertymany"] == 40 and counts(fresh)[0]["qwertyfew"] == 3

@@ -25,6 +25,7 @@ from newsletter.store.disposable import open_disposable
 VERSION = "1"
 BATCH_ROWS = 50_000  # (id, term) rows written per executemany in `rebuild`
 FLUSH_TERMS = 100_000  # distinct terms counted in memory before `rebuild` adds them to the table
+REBUILD_ABOVE = 5_000  # changed items past which (and past a fifth of the catalog) a sync rebuilds instead
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS terms (id TEXT NOT NULL, term TEXT NOT NULL);
@@ -51,6 +52,11 @@ class DocFreq:
     def synced(self) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key='synced'").fetchone()
         return row[0] if row else None
+
+    def counted(self) -> int:
+        """How many items the counts are over."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='n'").fetchone()
+        return int(row[0]) if row else 0
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:

@@ -272,9 +272,11 @@ class SemanticEngine:
         if previous and ":" in previous:
             old_epoch, _, old_seq = previous.partition(":")
             delta = store.changed_ids(old_epoch, int(old_seq)) if old_seq.isdigit() else None
-        if delta is None:
+        if delta is None or len(delta) > max(docfreq.REBUILD_ABOVE, df.counted() // 5):
             # The whole catalog, streamed from the cache (its state at `mark`): not `load`, whose
             # snapshot and the signals cache would hold every item at once (10+ GB at 1M items).
+            # So is a change of a fifth of it or more (a fresh clone, a copied project, a big
+            # `git pull`): `update` would hold every changed item and replace its rows one by one.
             df.rebuild(store.winning_items(), dupes.item_signals, mark)
             return
         if not delta:
