@@ -121,8 +121,7 @@ class DocFreq:
     def update(self, changed: Mapping[str, Item | None], signals: Callable[[Item], dupes.Signals], synced: str) -> None:
         """Replace the contributions of changed items (None: removed), then record `synced`."""
         with self._writing() as conn:
-            n_row = conn.execute("SELECT value FROM meta WHERE key='n'").fetchone()
-            n = int(n_row[0]) if n_row else 0
+            n = self.counted()
             for item_id, item in changed.items():
                 old = [r[0] for r in conn.execute("SELECT term FROM terms WHERE id=?", (item_id,))]
                 if old:
@@ -149,8 +148,7 @@ class DocFreq:
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
             df.update(self.conn.execute(f"SELECT term, count FROM df WHERE term IN ({marks})", part).fetchall())
-        n_row = self.conn.execute("SELECT value FROM meta WHERE key='n'").fetchone()
-        n = int(n_row[0]) if n_row else 0
+        n = self.counted()
         for sig in extra_docs:
             n += 1
             for term in item_terms(sig):

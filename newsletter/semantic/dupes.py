@@ -361,10 +361,9 @@ _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # PyTorch, TensorFlow; not 
 
 
 def _name_parts(line: str) -> frozenset[tuple[str, ...]]:
-    """The words of a title that is a name, for abbreviations of it: "ML-Ensemble" -> (ml, ensemble),
-    "Weights & Biases" -> (weights, and, biases), "PyTorch Geometric" -> (py, torch, geometric)."""
-    if not _name_title_keys(line):
-        return frozenset()
+    """The words of a title that is a name (one `_name_title_keys` found keys in), for abbreviations
+    of it: "ML-Ensemble" -> (ml, ensemble), "Weights & Biases" -> (weights, and, biases), "PyTorch
+    Geometric" -> (py, torch, geometric)."""
     head = _name_and_aside(line.strip())[0].replace("&", " and ")
     parts = tuple(p.lower() for p in re.split(r"[\s\-_.]+", _CAMEL_RE.sub(" ", head)) if p)
     return frozenset({parts}) if len(parts) >= 2 else frozenset()
@@ -445,7 +444,8 @@ def item_signals(item: Item) -> Signals:
     about = _about_line(item)
     title_names = _names(about)
     literal, acronyms = _title_keys(about)
-    literal |= _name_title_keys(about) if item.kind != "tweet" else set()
+    title_keys = _name_title_keys(about) if item.kind != "tweet" else set()
+    literal |= title_keys
     keys = literal | acronyms | {s for k in literal for s in _affix_stems(k) if _is_key(s)}
     repo_names: set[str] = set()
     own_repo = f"repo:{item.title.strip().lower()}" if item.kind == "repo" else ""
@@ -466,7 +466,7 @@ def item_signals(item: Item) -> Signals:
                    item.published, item.kind, frozenset(keys) - {""}, _surnames(item.authors),
                    _title_words(about), frozenset(literal) - {""}, frozenset(repo_names), feed, entry,
                    _title_numbers(_URL_RE.sub(" ", item.title or "")),
-                   _name_parts(about) if item.kind != "tweet" else frozenset())
+                   _name_parts(about) if title_keys else frozenset())
 
 
 def _names(text: str) -> set[str]:
